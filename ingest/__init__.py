@@ -1,0 +1,1 @@
+"""Ingest: MQTT gateways' messages validated, normalised, stored and handed to the rules."""

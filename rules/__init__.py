@@ -1,0 +1,1 @@
+"""Rules: the pure rule engine, its catalogue, persisted timers and the alert store."""

@@ -1,0 +1,1 @@
+"""Telecare platform: shared kernel (schema, settings, store, bus, clock, metrics) and the CLI."""

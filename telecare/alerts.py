@@ -1,0 +1,158 @@
+"""Alert types, severities and the alert record shared by rules, dashboards and outreach."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    TECHNICAL = "technical"
+
+
+# Queue order: lower rank first.
+SEVERITY_RANK: dict[Severity, int] = {
+    Severity.CRITICAL: 0,
+    Severity.HIGH: 1,
+    Severity.MEDIUM: 2,
+    Severity.TECHNICAL: 3,
+}
+
+
+class AlertType(StrEnum):
+    HELP_BUTTON = "help_button"
+    FALL = "fall"
+    BED_EXIT_NO_RETURN = "bed_exit_no_return"
+    MEDICATION_MISSED = "medication_missed"
+    INACTIVITY = "inactivity"
+    DEVICE_OFFLINE = "device_offline"
+    LOW_BATTERY = "low_battery"
+    WELFARE_CHECK = "welfare_check"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+ACTIVE_STATUSES = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+
+
+class Outcome(StrEnum):
+    """How an operator closed an alert."""
+
+    FALSE_ALARM = "false_alarm"
+    RESOLVED_BY_PHONE = "resolved_by_phone"
+    CONTACT_ATTENDED = "contact_attended"
+    MOBILE_UNIT_SENT = "mobile_unit_sent"
+    EMERGENCY_SERVICES = "emergency_services"
+    TECHNICAL_FIXED = "technical_fixed"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTrigger:
+    """The rule engine's verdict: this resident needs an alert of this type."""
+
+    resident_id: str
+    type: AlertType
+    severity: Severity
+    at: datetime  # when the incident happened (event time or timer due time)
+    reason: str  # one line for the operator, no health detail beyond the alert itself
+    device_id: str | None = None
+    delayed: bool = False
+    event_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert and its whole lifecycle."""
+
+    id: int
+    resident_id: str
+    type: AlertType
+    severity: Severity
+    status: AlertStatus
+    raised_at: datetime
+    first_event_at: datetime
+    last_event_at: datetime
+    count: int
+    reason: str
+    device_id: str | None = None
+    delayed: bool = False
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    outcome: Outcome | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the API and the live stream."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, datetime):
+                out[key] = value.isoformat()
+        return out
+
+
+class AlertChangeKind(StrEnum):
+    RAISED = "raised"
+    UPDATED = "updated"  # a new trigger attached to an active alert
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """What the bus carries on the `alerts` topic."""
+
+    kind: AlertChangeKind
+    alert: Alert
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "alert": self.alert.to_dict()}
+
+
+def alert_from_row(row: dict[str, Any]) -> Alert:
+    """Build an Alert from an `alerts` table row."""
+    return Alert(
+        id=row["id"],
+        resident_id=row["resident_id"],
+        type=AlertType(row["type"]),
+        severity=Severity(row["severity"]),
+        status=AlertStatus(row["status"]),
+        raised_at=row["raised_at"],
+        first_event_at=row["first_event_at"],
+        last_event_at=row["last_event_at"],
+        count=row["count"],
+        reason=row["reason"],
+        device_id=row["device_id"],
+        delayed=row["delayed"],
+        acknowledged_at=row["acknowledged_at"],
+        acknowledged_by=row["acknowledged_by"],
+        resolved_at=row["resolved_at"],
+        resolved_by=row["resolved_by"],
+        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
+        note=row["note"],
+    )
+
+
+def encode_alert_change(change: AlertChange) -> bytes:
+    return json.dumps(change.to_dict(), separators=(",", ":")).encode()
+
+
+def decode_alert_change(raw: bytes) -> AlertChange:
+    data = json.loads(raw)
+    a = dict(data["alert"])
+    for key in ("raised_at", "first_event_at", "last_event_at", "acknowledged_at", "resolved_at"):
+        if a.get(key):
+            a[key] = datetime.fromisoformat(a[key])
+    return AlertChange(AlertChangeKind(data["kind"]), alert_from_row(a))

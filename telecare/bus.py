@@ -1,0 +1,80 @@
+"""The Bus protocol and its in-process implementation (Kafka and PostgreSQL ones live beside it)."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# Topic names, declared once.
+EVENTS = "events"  # telecare.events.Event, keyed by resident_id
+ALERTS = "alerts"  # telecare.alerts.AlertChange, keyed by resident_id
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    key: str
+    value: Any
+
+
+class Bus(Protocol):
+    """Publish keyed messages to topics; consumer groups each see every message once."""
+
+    async def publish(self, topic: str, key: str, value: Any) -> None:
+        """Hand a message to the bus; may wait when consumers are behind (back-pressure)."""
+        ...
+
+    def subscribe(self, topic: str, group: str) -> AsyncIterator[Message]:
+        """Messages of `topic` for consumer `group`; consumers sharing a group split them."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessBus:
+    """asyncio queues: one bounded queue per (topic, group); publishing fans out to every group."""
+
+    def __init__(self, max_pending: int = 10_000) -> None:
+        self._max_pending = max_pending
+        self._queues: dict[str, dict[str, asyncio.Queue[Message]]] = {}
+        self._closed = False
+
+    def _queue(self, topic: str, group: str) -> asyncio.Queue[Message]:
+        groups = self._queues.setdefault(topic, {})
+        if group not in groups:
+            groups[group] = asyncio.Queue(self._max_pending)
+        return groups[group]
+
+    async def publish(self, topic: str, key: str, value: Any) -> None:
+        message = Message(topic, key, value)
+        for queue in list(self._queues.get(topic, {}).values()):
+            await queue.put(message)
+
+    def publish_nowait(self, topic: str, key: str, value: Any) -> bool:
+        """Best-effort publish for fan-out to slow readers (live screens); False if any queue was full."""
+        message = Message(topic, key, value)
+        delivered = True
+        for queue in list(self._queues.get(topic, {}).values()):
+            try:
+                queue.put_nowait(message)
+            except asyncio.QueueFull:
+                delivered = False
+        return delivered
+
+    async def subscribe(self, topic: str, group: str) -> AsyncIterator[Message]:
+        queue = self._queue(topic, group)
+        while not self._closed:
+            message = await queue.get()
+            yield message
+
+    def register(self, topic: str, group: str) -> None:
+        """Create a group's queue before its consumer starts, so nothing published meanwhile is lost."""
+        self._queue(topic, group)
+
+    def pending(self, topic: str) -> int:
+        """Messages waiting across the groups of a topic (for metrics)."""
+        return sum(q.qsize() for q in self._queues.get(topic, {}).values())
+
+    async def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,44 @@
+"""Every Prometheus metric the platform exports, declared in one place."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+INGEST_MESSAGES = Counter(
+    "telecare_ingest_messages", "MQTT messages handled by ingest", ["result"], registry=REGISTRY
+)  # exported as telecare_ingest_messages_total{result="accepted|rejected|duplicate"}
+INGEST_REJECTIONS = Counter(
+    "telecare_ingest_rejections", "Rejected MQTT messages by reason code", ["reason"], registry=REGISTRY
+)
+INGEST_BATCH_SECONDS = Histogram(
+    "telecare_ingest_batch_seconds", "Time to store one ingest batch", registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+EVENTS_PROCESSED = Counter(
+    "telecare_rules_events", "Events evaluated by the rule engine", ["type"], registry=REGISTRY
+)
+RULE_TIMERS_FIRED = Counter(
+    "telecare_rules_timers_fired", "Rule timers that fired", ["rule"], registry=REGISTRY
+)
+ALERTS_RAISED = Counter(
+    "telecare_alerts_raised", "New alerts opened", ["type", "severity"], registry=REGISTRY
+)
+ALERTS_ATTACHED = Counter(
+    "telecare_alerts_attached", "Triggers attached to an already active alert", ["type"], registry=REGISTRY
+)
+ALERT_ACK_SECONDS = Histogram(
+    "telecare_alert_ack_seconds", "Time from raise to acknowledge", ["severity"], registry=REGISTRY,
+    buckets=(5, 15, 30, 45, 60, 90, 120, 180, 300, 600),
+)
+ACTIVE_ALERTS = Gauge(
+    "telecare_active_alerts", "Alerts open or acknowledged", ["severity"], registry=REGISTRY
+)
+LIVE_CLIENTS = Gauge("telecare_live_clients", "Browsers connected to the live stream", registry=REGISTRY)
+BUS_PENDING = Gauge("telecare_bus_pending", "Messages waiting on the bus", ["topic"], registry=REGISTRY)
+HTTP_ERRORS = Counter(
+    "telecare_http_client_errors", "Rejected API requests", ["status"], registry=REGISTRY
+)
+PERSONAL_DATA_READS = Counter(
+    "telecare_personal_data_reads", "Audited reads of personal data", ["action"], registry=REGISTRY
+)

@@ -1,0 +1,4 @@
+"""PostgreSQL access: the pool wrapper, migrations and the embedded server for demo and tests."""
+from telecare.store.db import Database, Tx
+
+__all__ = ["Database", "Tx"]

@@ -1,0 +1,125 @@
+"""Real services for tests: embedded PostgreSQL and MQTT broker unless URLs are given.
+
+TELECARE_TEST_DATABASE_URL / TELECARE_TEST_MQTT_URL point the suite at existing servers.
+With CI=true a test that would skip for a missing service fails instead.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+import time
+
+import pytest
+
+from telecare.store import Database
+from telecare.store.migrate import upgrade
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally, fail in CI: a missing service must never pass silently there."""
+    if IN_CI:
+        pytest.fail(f"required service unavailable in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="telecare-tests-") as d:
+        yield Path(d)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_root: Path) -> Iterator[str]:
+    """URL of a PostgreSQL server (the admin database)."""
+    url = os.environ.get("TELECARE_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from telecare.store.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(tmp_root / "pg")
+    try:
+        url = pg.start()
+    except Exception as err:  # noqa: BLE001 - any failure here means "no database"
+        unavailable(f"embedded PostgreSQL failed to start: {err}")
+    yield url
+    pg.stop()
+
+
+def _with_database(url: str, name: str) -> str:
+    """Same server, another database name (keeps host/socket query parameters)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+async def pg_template(pg_server_url: str) -> str:
+    """A migrated template database; each test clones it (CREATE DATABASE … TEMPLATE is fast)."""
+    admin = await Database.connect(pg_server_url, min_size=1, max_size=2)
+    name = f"telecare_tpl_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    db = await Database.connect(_with_database(pg_server_url, name), min_size=1, max_size=2)
+    await upgrade(db)
+    await db.close()
+    await admin.close()
+    return name
+
+
+@pytest.fixture
+async def db_url(pg_server_url: str, pg_template: str) -> AsyncIterator[str]:
+    """URL of a fresh, migrated, empty database for one test."""
+    admin = await Database.connect(pg_server_url, min_size=1, max_size=1)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield _with_database(pg_server_url, name)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """An open pool on a fresh, migrated database."""
+    database = await Database.connect(db_url, min_size=1, max_size=5)
+    yield database
+    await database.close()
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(tmp_root: Path) -> Iterator[str]:
+    """URL of a real MQTT broker (embedded mosquitto unless TELECARE_TEST_MQTT_URL is set)."""
+    url = os.environ.get("TELECARE_TEST_MQTT_URL")
+    if url:
+        yield url
+        return
+    from ingest.broker import EmbeddedBroker, free_port
+
+    broker = EmbeddedBroker(tmp_root / "mqtt", free_port())
+    try:
+        url = broker.start()
+    except Exception as err:  # noqa: BLE001
+        unavailable(f"embedded MQTT broker failed to start: {err}")
+    yield url
+    broker.stop()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll `check` (sync or async) until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
