@@ -1,0 +1,1 @@
+"""Outreach: proactive wellbeing, birthday and weather calls, escalation and the call log."""
