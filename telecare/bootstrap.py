@@ -1,0 +1,170 @@
+"""Composition root: builds each process's adapters from typed settings and wires the components."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from telecare.bus import Bus, InProcessBus
+from telecare.clock import Clock, SystemClock
+from telecare.errors import ConfigError
+from telecare.settings import Settings
+from telecare.store import Database
+from telecare.store.migrate import maintain, upgrade
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_EVERY_S = 6 * 3600
+
+
+@dataclass
+class Core:
+    """What every process needs: settings, clock, database, bus, the registry and the alert store."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    bus: Bus
+    registry: Any
+    alerts: Any
+    stack: AsyncExitStack = field(repr=False)
+
+
+async def open_database(settings: Settings, stack: AsyncExitStack) -> Database:
+    """Connect to TELECARE_DATABASE_URL, or start an embedded PostgreSQL in the data dir."""
+    url = settings.database_url
+    if url is None:
+        from telecare.store.embedded import EmbeddedPostgres
+
+        pg = EmbeddedPostgres(settings.data_dir / "pg")
+        url = await asyncio.to_thread(pg.start)
+        stack.callback(pg.stop)
+    db = await Database.connect(url, min_size=2, max_size=settings.db_pool_size)
+    stack.push_async_callback(db.close)
+    return db
+
+
+def start_broker(settings: Settings, stack: AsyncExitStack) -> str:
+    """TELECARE_MQTT_URL, or an embedded broker on settings.mqtt_port."""
+    if settings.mqtt_url:
+        return settings.mqtt_url
+    from ingest.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(settings.data_dir / "mqtt", settings.mqtt_port)
+    url = broker.start()
+    stack.callback(broker.stop)
+    return url
+
+
+def make_bus(settings: Settings, db: Database) -> Bus:
+    """The bus the settings ask for."""
+    if settings.bus == "inprocess":
+        return InProcessBus()
+    if settings.bus == "postgres":
+        from telecare.pgbus import PostgresBus
+
+        return PostgresBus(db)
+    raise ConfigError("TELECARE_BUS=kafka is not available in this build; use inprocess or postgres")
+
+
+async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | None = None) -> Core:
+    """Database (migrated), bus, registry and alert store for one process."""
+    from devices.registry import Registry
+    from rules.alert_store import AlertStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock or SystemClock()
+    db = await open_database(settings, stack)
+    applied = await upgrade(db)
+    if applied:
+        log.info("database migrated: %s", ", ".join(applied))
+    await maintain(db, clock.now())
+    bus = make_bus(settings, db)
+    stack.push_async_callback(bus.close)
+    return Core(settings, clock, db, bus, Registry(db), AlertStore(db, bus), stack)
+
+
+async def maintenance_loop(core: Core) -> None:
+    """Keep event partitions ahead and prune old duplicate keys."""
+    while True:
+        await asyncio.sleep(MAINTENANCE_EVERY_S)
+        try:
+            await maintain(core.db, core.clock.now())
+        except Exception:  # noqa: BLE001 - upkeep must never stop the platform
+            log.exception("maintenance failed; will retry")
+
+
+def build_ingest(core: Core, mqtt_url: str):
+    """The ingest service for this process."""
+    from ingest.service import IngestService
+
+    s = core.settings
+    return IngestService(
+        mqtt_url, core.db, core.bus, core.registry, core.clock,
+        share_group=s.mqtt_share_group, client_id=s.mqtt_client_id,
+        batch_size=s.ingest_batch_size, batch_ms=s.ingest_batch_ms,
+    )
+
+
+def build_rules(core: Core):
+    """The rule runner for this process."""
+    from rules.runner import RulesRunner
+
+    return RulesRunner(core.db, core.bus, core.registry, core.alerts, core.clock,
+                       tick_seconds=core.settings.tick_seconds)
+
+
+def build_telephony(core: Core):
+    """Twilio when configured, else the phone simulator."""
+    s = core.settings
+    if s.telephony == "twilio":
+        missing = [n for n in ("twilio_account_sid", "twilio_auth_token", "twilio_from_number", "public_base_url")
+                   if not getattr(s, n)]
+        if missing:
+            raise ConfigError("TELECARE_TELEPHONY=twilio needs " + ", ".join(f"TELECARE_{m.upper()}" for m in missing))
+        from outreach.twilio_telephony import TwilioTelephony
+
+        return TwilioTelephony(s.twilio_account_sid, s.twilio_auth_token, s.twilio_from_number, s.public_base_url,
+                               base_url=s.twilio_base_url, clock=core.clock)
+    from outreach.simulated_telephony import SimulatedTelephony
+
+    return SimulatedTelephony(core.clock)
+
+
+def build_web(core: Core, routers: list[Any]):
+    """The FastAPI app with every component's routes."""
+    from dashboards.app import WebDeps, create_app
+    from devices.api import router as devices_router
+
+    deps = WebDeps(db=core.db, bus=core.bus, alerts=core.alerts, clock=core.clock,
+                   extra_routers=tuple([devices_router(core.registry, core.clock), *routers]))
+    return create_app(deps)
+
+
+async def serve_web(app: Any, host: str, port: int, started: asyncio.Event | None = None) -> None:
+    """Run uvicorn inside this event loop until cancelled."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # the CLI owns Ctrl-C
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise ConfigError(f"web server could not start on {host}:{port}")
+            await asyncio.sleep(0.05)
+        if started is not None:
+            started.set()
+        await asyncio.shield(task)
+    finally:
+        server.should_exit = True
+        await asyncio.wait({task}, timeout=5)
+
+
+def data_dir_of(settings: Settings) -> Path:
+    return settings.data_dir.resolve()

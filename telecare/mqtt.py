@@ -1,0 +1,245 @@
+"""The only module that imports paho: an asyncio publisher and a manual-ack subscriber (MQTT 5)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from telecare.clock import Clock, SystemClock
+from telecare.errors import BrokerError
+from telecare.events import RawMessage
+from telecare.settings import mqtt_address
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 14 * 24 * 3600  # matches mosquitto's persistent_client_expiration
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _client(url: str, client_id: str, *, manual_ack: bool = False) -> paho.Client:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=paho.MQTTv5, manual_ack=manual_ack)
+    _, _, user, password = mqtt_address(url)
+    if user:
+        client.username_pw_set(user, password)
+    client.reconnect_delay_set(1, 30)
+    # paho's defaults (20 in flight) throttle bursts; the broker caps in-flight anyway.
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    return client
+
+
+class _Connection:
+    """Shared connect/disconnect plumbing: paho's network thread, futures resolved on our loop."""
+
+    def __init__(self, url: str, client: paho.Client, clean_start: bool, expiry: int) -> None:
+        self._url = url
+        self._client = client
+        self._clean_start = clean_start
+        self._expiry = expiry
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connected: asyncio.Future[None] | None = None
+        self.generation = 0  # bumps on every (re)connect; stale ack tokens are ignored
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+
+    def _on_connect(self, client: paho.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+        if rc.is_failure:
+            log.warning("MQTT connect refused: %s", rc)
+            self._resolve(BrokerError(f"the MQTT broker refused the connection ({rc})"))
+            return
+        self.generation += 1
+        self.on_connected(client, bool(getattr(flags, "session_present", False)))
+        self._resolve(None)
+
+    def on_connected(self, client: paho.Client, session_present: bool) -> None:
+        """Hook for subclasses (runs on paho's thread)."""
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        if rc.value != 0:
+            log.warning("MQTT connection lost (%s); paho reconnects", rc)
+
+    def _resolve(self, err: BaseException | None) -> None:
+        fut, loop = self._connected, self._loop
+        if fut is None or loop is None:
+            return
+
+        def settle() -> None:
+            if not fut.done():
+                fut.set_exception(err) if err else fut.set_result(None)
+
+        loop.call_soon_threadsafe(settle)
+
+    async def connect(self) -> None:
+        """Connect, start paho's network thread and wait for the CONNACK."""
+        self._loop = asyncio.get_running_loop()
+        self._connected = self._loop.create_future()
+        host, port, _, _ = mqtt_address(self._url)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._expiry
+        try:
+            self._client.connect_async(host, port, keepalive=30, clean_start=self._clean_start,
+                                       properties=props)
+            self._client.loop_start()
+            await asyncio.wait_for(asyncio.shield(self._connected), CONNECT_TIMEOUT_S)
+        except (OSError, ValueError, TimeoutError) as err:
+            self._client.loop_stop()
+            raise BrokerError(f"cannot connect to the MQTT broker at {host}:{port}") from err
+        except BrokerError:
+            self._client.loop_stop()
+            raise
+
+    async def disconnect(self) -> None:
+        """Clean DISCONNECT (the will is discarded) and stop the network thread."""
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+
+
+class MqttPublisher(_Connection):
+    """Publishes with QoS 1 and can await the broker's PUBACK."""
+
+    def __init__(self, url: str, client_id: str, *, will: tuple[str, bytes, bool] | None = None,
+                 clean_start: bool = True) -> None:
+        client = _client(url, client_id)
+        if will is not None:
+            topic, payload, retain = will
+            client.will_set(topic, payload, qos=1, retain=retain)
+        super().__init__(url, client, clean_start, 0 if clean_start else SESSION_EXPIRY_S)
+        self._lock = threading.Lock()  # on_publish may run before publish() has registered the mid
+        self._pending: dict[int, asyncio.Future[None] | None] = {}
+        self._early: set[int] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        client.on_publish = self._on_publish
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        with self._lock:
+            if mid not in self._pending:
+                self._early.add(mid)
+                return
+            fut = self._pending.pop(mid)
+            empty = not self._pending
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._settle, fut, empty)
+
+    def _settle(self, fut: asyncio.Future[None] | None, empty: bool) -> None:
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+        if empty and not self._pending:
+            self._idle.set()
+
+    def _send(self, topic: str, payload: bytes, qos: int, retain: bool,
+              fut: asyncio.Future[None] | None) -> None:
+        with self._lock:
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+            if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+                raise BrokerError(f"MQTT publish failed ({paho.error_string(info.rc)})")
+            if qos == 0 or info.mid in self._early:
+                self._early.discard(info.mid)
+                if fut is not None:
+                    fut.set_result(None)
+                return
+            self._pending[info.mid] = fut
+            self._idle.clear()
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        """Publish and, for QoS 1, wait until the broker has acknowledged it."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._send(topic, payload, qos, retain, fut)
+        await fut
+
+    def publish_nowait(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Queue a publish without waiting (see wait_all_published)."""
+        self._send(topic, payload, qos, retain, None)
+
+    async def wait_all_published(self, timeout: float) -> None:
+        """Wait until every publish so far is acknowledged; BrokerError on timeout."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError as err:
+            raise BrokerError(f"{len(self._pending)} MQTT publishes unacknowledged after {timeout}s") from err
+
+    async def drop(self) -> None:
+        """Leave abruptly so the broker publishes our will (simulates a gateway losing power)."""
+        self._client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
+        await asyncio.to_thread(self._client.loop_stop)
+
+
+class MqttSubscriber(_Connection):
+    """QoS 1 subscriber with a persistent session; messages are acked by the caller after storing."""
+
+    def __init__(self, url: str, client_id: str, subscriptions: list[tuple[str, int]],
+                 on_message: Callable[[RawMessage], None], *, persistent: bool = True,
+                 clock: Clock | None = None) -> None:
+        client = _client(url, client_id, manual_ack=True)
+        super().__init__(url, client, not persistent, SESSION_EXPIRY_S if persistent else 0)
+        self._subscriptions = subscriptions
+        self._handler = on_message
+        self._clock = clock or SystemClock()
+        self._subscribed: asyncio.Future[None] | None = None
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+
+    def on_connected(self, client: paho.Client, session_present: bool) -> None:
+        # Subscribe on every connect (idempotent); retained messages only for a new subscription,
+        # so a restart does not replay every gateway's status.
+        opts = [(t, SubscribeOptions(qos=q, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
+                for t, q in self._subscriptions]
+        rc, _ = client.subscribe(opts)
+        if rc != paho.MQTT_ERR_SUCCESS:
+            log.warning("MQTT subscribe not sent (%s)", paho.error_string(rc))
+        log.info("MQTT subscriber connected (session_present=%s)", session_present)
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        raw = RawMessage(topic=msg.topic, payload=bytes(msg.payload),
+                         received_at=self._clock.now(),
+                         ack_token=(self.generation, msg.mid, msg.qos))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._handler, raw)
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: list[ReasonCode], _p: Any) -> None:
+        fut, loop = self._subscribed, self._loop
+        if fut is None or loop is None:
+            return
+        bad = [str(c) for c in codes if c.is_failure]
+        err = BrokerError(f"the MQTT broker refused a subscription ({', '.join(bad)})") if bad else None
+
+        def settle() -> None:
+            if not fut.done():
+                fut.set_exception(err) if err else fut.set_result(None)
+
+        loop.call_soon_threadsafe(settle)
+
+    def ack(self, token: Any) -> None:
+        """Acknowledge a message (after it is safely stored); tokens of a dead connection are ignored."""
+        if token is None:
+            return
+        generation, mid, qos = token
+        if qos == 0 or generation != self.generation:
+            return  # the broker redelivers it on the new connection; the key table dedups
+        rc = self._client.ack(mid, qos)
+        if rc != paho.MQTT_ERR_SUCCESS:
+            log.debug("MQTT ack of mid %s not sent (%s)", mid, rc)
+
+    async def start(self) -> None:
+        """Connect and wait for the SUBACK; reconnects (and resubscribes) happen automatically."""
+        self._subscribed = asyncio.get_running_loop().create_future()
+        await self.connect()
+        try:
+            await asyncio.wait_for(self._subscribed, CONNECT_TIMEOUT_S)
+        except TimeoutError as err:
+            await self.disconnect()
+            raise BrokerError("the MQTT broker did not confirm our subscriptions") from err
+
+    async def stop(self) -> None:
+        """Disconnect cleanly; unacked messages stay queued in the persistent session."""
+        await self.disconnect()
