@@ -87,8 +87,10 @@ class _Connection:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self._expiry
         try:
-            self._client.connect_async(host, port, keepalive=30, clean_start=self._clean_start,
-                                       properties=props)
+            # The first connect is synchronous so an unreachable broker fails fast; paho's thread
+            # reconnects on its own afterwards.
+            await asyncio.to_thread(self._client.connect, host, port, keepalive=30,
+                                    clean_start=self._clean_start, properties=props)
             self._client.loop_start()
             await asyncio.wait_for(asyncio.shield(self._connected), CONNECT_TIMEOUT_S)
         except (OSError, ValueError, TimeoutError) as err:
