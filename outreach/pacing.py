@@ -1,0 +1,81 @@
+"""Call pacing (pure): when may the next call start without exceeding calls-per-second or concurrent calls."""
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PaceLimits:
+    """Provider limits. `margin_s` widens the window a little to absorb network jitter on the way to the provider."""
+
+    cps: float
+    max_concurrent: int
+    margin_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.cps > 0:
+            raise ValueError("calls per second must be positive")
+        if self.max_concurrent < 1:
+            raise ValueError("max concurrent calls must be at least 1")
+        if self.margin_s < 0:
+            raise ValueError("margin must not be negative")
+
+    @property
+    def window_s(self) -> float:
+        """The window the limit applies to: one second, or 1/cps when fewer than one call a second is allowed."""
+        return max(1.0, 1.0 / self.cps)
+
+    @property
+    def per_window(self) -> int:
+        """Calls allowed in any one window (a fractional CPS rounds down: never above the configured rate)."""
+        return max(1, math.floor(self.cps * self.window_s + 1e-9))
+
+
+class Pacer:
+    """Evenly spaced start slots plus a sliding-window guard. Times are float seconds passed in; no clock, no I/O.
+
+    The slots keep the calls smooth (no burst to the provider); the guard makes the limit hold even when the
+    caller starts late and catches up.
+    """
+
+    def __init__(self, limits: PaceLimits) -> None:
+        self.limits = limits
+        self._window = limits.window_s + limits.margin_s
+        self._n = limits.per_window
+        self._spacing = self._window / self._n
+        self._recent: deque[float] = deque(maxlen=self._n)
+        self._next_slot: float | None = None
+
+    def next_start(self, now: float, active: int) -> float | None:
+        """Earliest time (>= now) the next call may start, or None while the concurrent limit is reached."""
+        if active >= self.limits.max_concurrent:
+            return None
+        earliest = now if self._next_slot is None else max(now, self._next_slot)
+        if len(self._recent) >= self._n:
+            # The call n places back must have left the window before another may start.
+            earliest = max(earliest, self._recent[0] + self._window)
+        return earliest
+
+    def record_start(self, at: float) -> None:
+        """Note that a call started at `at` (call only at or after `next_start`)."""
+        slot = self._next_slot
+        # Late by more than a window (idle, or a slow provider): restart the grid instead of bursting to catch up.
+        if slot is None or at < slot or at - slot > self._window:
+            slot = at
+        self._next_slot = slot + self._spacing
+        self._recent.append(at)
+
+
+def max_in_window(times: Sequence[float], window_s: float = 1.0) -> int:
+    """The most starts found in any half-open window [t, t + window_s) — what "calls per second" is measured by."""
+    ordered = sorted(times)
+    best = 0
+    for i, t in enumerate(ordered):
+        # Windows that matter start at a call; count calls in [t, t + window).
+        j = bisect_left(ordered, t + window_s, lo=i)
+        best = max(best, j - i)
+    return best

@@ -1,0 +1,78 @@
+"""Pacing with explicit times: never above CPS in any one-second window, concurrency respected, no bursts."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from outreach.pacing import PaceLimits, Pacer, max_in_window
+
+
+def _drive(pacer: Pacer, n: int, start: float = 0.0, lateness=lambda i: 0.0, active=lambda i: 0) -> list[float]:
+    """Start n calls as soon as allowed (plus some lateness); return the start times."""
+    now, starts = start, []
+    for i in range(n):
+        t = pacer.next_start(now, active(i))
+        assert t is not None
+        t += lateness(i)
+        pacer.record_start(t)
+        starts.append(t)
+        now = t
+    return starts
+
+
+def test_one_cps_spaces_calls_one_second_apart():
+    starts = _drive(Pacer(PaceLimits(cps=1, max_concurrent=10)), 5, start=100.0)
+    assert starts == [100.0, 101.0, 102.0, 103.0, 104.0]
+
+
+@pytest.mark.parametrize("cps", [1, 5, 10, 100])
+def test_never_more_than_cps_in_any_window_even_when_late(cps):
+    rng = random.Random(cps)
+    # Random lateness makes the pacer catch up; the sliding guard must still hold.
+    starts = _drive(Pacer(PaceLimits(cps=cps, max_concurrent=10_000)), 20 * cps,
+                    lateness=lambda i: rng.choice([0.0, 0.0, 0.003, 0.05]))
+    assert max_in_window(starts) <= cps
+    assert max_in_window(starts) >= cps * 0.8  # and it does not crawl either
+
+
+def test_overall_rate_close_to_cps_with_margin():
+    cps = 100
+    starts = _drive(Pacer(PaceLimits(cps=cps, max_concurrent=10_000, margin_s=0.02)), 1000)
+    rate = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert 0.95 * cps <= rate <= cps
+    assert max_in_window(starts) <= cps
+
+
+def test_fractional_cps_below_one_spaces_calls_wider():
+    starts = _drive(Pacer(PaceLimits(cps=0.5, max_concurrent=1_000)), 4)
+    assert starts == [0.0, 2.0, 4.0, 6.0]
+    assert max_in_window(starts, 2.0) == 1
+
+
+def test_concurrent_limit_blocks_until_a_call_ends():
+    pacer = Pacer(PaceLimits(cps=10, max_concurrent=2))
+    assert pacer.next_start(0.0, active=2) is None
+    assert pacer.next_start(0.0, active=1) == 0.0
+
+
+def test_idle_gap_restarts_the_grid_without_a_burst():
+    pacer = Pacer(PaceLimits(cps=10, max_concurrent=100))
+    _drive(pacer, 10)
+    later = _drive(pacer, 10, start=500.0)
+    # After an idle minute the calls are spaced again, not fired all at once.
+    assert later[1] - later[0] == pytest.approx(0.1)
+    assert max_in_window(later) <= 10
+
+
+def test_max_in_window_counts_half_open_windows():
+    assert max_in_window([0.0, 0.5, 1.0, 1.5]) == 2
+    assert max_in_window([]) == 0
+    assert max_in_window([0.0, 0.1, 0.2]) == 3
+
+
+def test_bad_limits_are_rejected():
+    with pytest.raises(ValueError):
+        PaceLimits(cps=0, max_concurrent=1)
+    with pytest.raises(ValueError):
+        PaceLimits(cps=1, max_concurrent=0)
