@@ -1,0 +1,159 @@
+"""The README's `telecare demo`, started as a user starts it: MQTT in, alert out via the API and the live stream."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.broker import free_port
+from telecare.mqtt import MqttPublisher
+from tests.conftest import eventually, unavailable
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    """A running `telecare demo --no-simulator` with its own data dir and ports."""
+    data_dir = tmp_path_factory.mktemp("demo")
+    http_port, mqtt_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELECARE_")}
+    env["TELECARE_LOG_LEVEL"] = "WARNING"
+    log_path = data_dir / "demo.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "telecare.cli", "demo", "--no-simulator", "--residents", "6",
+             "--http-port", str(http_port), "--mqtt-port", str(mqtt_port), "--data-dir", str(data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+    base = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"telecare demo exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        unavailable(f"telecare demo did not become healthy:\n{log_path.read_text()[-4000:]}")
+    yield {"base": base, "mqtt": f"mqtt://127.0.0.1:{mqtt_port}", "proc": proc, "log": log_path}
+    if proc.poll() is None:
+        proc.kill()
+
+
+def _payload(msg_id: str, **extra) -> bytes:
+    return json.dumps({"msg_id": msg_id, "ts": datetime.now(timezone.utc).isoformat(), **extra}).encode()
+
+
+async def _first_device(base: str, device_type: str) -> dict:
+    async with httpx.AsyncClient(base_url=base) as client:
+        devices = (await client.get("/api/devices")).json()
+    return next(d for d in devices if d["type"] == device_type)
+
+
+async def _open_alerts(base: str) -> list[dict]:
+    async with httpx.AsyncClient(base_url=base) as client:
+        return (await client.get("/api/alerts", params={"status": "open"})).json()
+
+
+async def test_help_press_over_mqtt_becomes_one_live_alert(demo):
+    base = demo["base"]
+    pendant = await _first_device(base, "pendant")
+    seen: list[dict] = []
+
+    async def read_stream() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=None) as client:
+            async with client.stream("GET", "/api/alerts/stream") as resp:
+                async for line in resp.aiter_lines():
+                    if line.startswith("data:"):
+                        seen.append(json.loads(line[5:]))
+
+    reader = asyncio.create_task(read_stream())
+    publisher = MqttPublisher(demo["mqtt"], "e2e-gateway-sim")
+    await publisher.connect()
+    try:
+        topic = f"telecare/v1/{pendant['gateway_id']}/{pendant['id']}/help_button"
+        await publisher.publish(topic, _payload("e2e-help-1"))
+        await publisher.publish(topic, _payload("e2e-help-1"))  # a redelivery: a duplicate, not a second incident
+
+        def help_alert(alerts):
+            return [a for a in alerts if a["resident_id"] == pendant["resident_id"] and a["type"] == "help_button"]
+
+        found = await eventually(lambda: _matching(base, help_alert), timeout=15)
+        assert len(found) == 1 and found[0]["severity"] == "critical" and found[0]["count"] == 1
+
+        def streamed():
+            return [m for m in seen if _alert_of(m).get("id") == found[0]["id"]]
+
+        await eventually(streamed, timeout=10)
+    finally:
+        reader.cancel()
+        await publisher.disconnect()
+
+
+async def _matching(base, select):
+    return select(await _open_alerts(base))
+
+
+def _alert_of(message: dict) -> dict:
+    if "alert" in message:
+        return message["alert"]
+    return message
+
+
+async def test_bad_input_is_counted_and_harmless(demo):
+    base = demo["base"]
+    pendant = await _first_device(base, "pendant")
+    publisher = MqttPublisher(demo["mqtt"], "e2e-bad-input")
+    await publisher.connect()
+    try:
+        gw, dev = pendant["gateway_id"], pendant["id"]
+        await publisher.publish(f"telecare/v1/{gw}/{dev}/help_button", b"{not json")
+        await publisher.publish(f"telecare/v1/{gw}/no-such-device/fall", _payload("e2e-bad-2"))
+        await publisher.publish(f"telecare/v1/{gw}/{dev}/explode", _payload("e2e-bad-3"))
+        # After the bad ones, a good one still goes through.
+        await publisher.publish(f"telecare/v1/{gw}/{dev}/fall", _payload("e2e-good-4"))
+    finally:
+        await publisher.disconnect()
+
+    async def rejected_count() -> float:
+        async with httpx.AsyncClient(base_url=base) as client:
+            text = (await client.get("/metrics")).text
+        for line in text.splitlines():
+            if line.startswith('telecare_ingest_messages_total{result="rejected"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    assert await eventually(lambda: _ge(rejected_count(), 3), timeout=15)
+    falls = await eventually(lambda: _matching(base, lambda a: [x for x in a if x["type"] == "fall"
+                                                                and x["resident_id"] == pendant["resident_id"]]))
+    assert len(falls) == 1
+    assert demo["proc"].poll() is None
+
+
+async def _ge(value_coro, minimum: float) -> bool:
+    return (await value_coro) >= minimum
+
+
+def test_ctrl_c_stops_cleanly(demo):
+    proc: subprocess.Popen = demo["proc"]
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("telecare demo did not stop within 30 s of Ctrl-C")
+    assert code == 0, Path(demo["log"]).read_text()[-3000:]
