@@ -1,0 +1,176 @@
+"""Pure call planning: which residents to call on which local day, inside which calling window."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from telecare.people import Resident, RiskFlag
+
+# Follow-up level -> days between successful contacts (Barcelona: every 15/30/45 days).
+FOLLOW_UP_DAYS: dict[int, int] = {1: 15, 2: 30, 3: 45}
+# Lower priority number = called first. Risk weights are subtracted from the base.
+BASE_PRIORITY = 100
+RISK_WEIGHTS: dict[RiskFlag, int] = {
+    RiskFlag.LIVES_ALONE: 20,
+    RiskFlag.DEMENTIA: 15,
+    RiskFlag.HEAT_VULNERABLE: 10,
+    RiskFlag.COLD_VULNERABLE: 5,
+    RiskFlag.RECENT_DISCHARGE: 15,
+    RiskFlag.REDUCED_MOBILITY: 5,
+    RiskFlag.HEARING_IMPAIRED: 0,
+}
+AGE_WEIGHTS: tuple[tuple[int, int], ...] = ((90, 10), (80, 5))  # (min age, weight), first match wins
+LOOKAHEAD_DAYS = 14  # how far to search for an allowed day (7 would do unless all days are quiet)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A calling window on a resident's local day, as UTC instants."""
+
+    day: date
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCall:
+    """A call the planner wants made; TaskStore turns it into a call_tasks row (deduplicated by key)."""
+
+    resident_id: str
+    purpose: str  # follow_up, birthday, weather, information, reminder, escalation, welfare
+    mode: str  # human | automated
+    due_date: date  # the resident's local date
+    not_before: datetime  # UTC
+    not_after: datetime  # UTC
+    priority: int
+    assigned_to: str | None
+    dedupe_key: str
+    reason: str
+    campaign_id: int | None = None
+    max_attempts: int = 3
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=4096)
+def _window(tz: str, day: date, start: time, end: time) -> Window:
+    # fold=0: a local time that does not exist (spring forward) maps to the later wall time.
+    zone = _zone(tz)
+    return Window(day, datetime.combine(day, start, zone).astimezone(timezone.utc),
+                  datetime.combine(day, end, zone).astimezone(timezone.utc))
+
+
+def calling_window(resident: Resident, day: date) -> Window:
+    """The resident's calling hours on a local day, in UTC."""
+    plan = resident.care_plan
+    return _window(resident.timezone, day, plan.calling_start, plan.calling_end)
+
+
+def local_date(resident: Resident, at: datetime) -> date:
+    """The resident's local calendar date at an instant."""
+    return at.astimezone(_zone(resident.timezone)).date()
+
+
+def next_calling_window(resident: Resident, at: datetime, *, ignore_quiet_days: bool = False) -> Window:
+    """The first allowed window that has not ended at `at` (today's if still open, else a later day)."""
+    quiet = () if ignore_quiet_days else resident.care_plan.quiet_days
+    day = local_date(resident, at)
+    for _ in range(LOOKAHEAD_DAYS):
+        if day.isoweekday() not in quiet:
+            window = calling_window(resident, day)
+            if window.end > at:
+                return window
+        day += timedelta(days=1)
+    raise ValueError(f"resident {resident.id} has no allowed calling day")
+
+
+def age_on(born: date | None, day: date) -> int | None:
+    """Whole years of age on a day."""
+    if born is None:
+        return None
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def risk_priority(resident: Resident, day: date, extra: Mapping[RiskFlag, int] | None = None) -> int:
+    """Priority number for a resident (lower first): risk flags, then age."""
+    score = sum(RISK_WEIGHTS.get(f, 0) for f in resident.risk_flags)
+    if extra:
+        score += sum(w for f, w in extra.items() if f in resident.risk_flags)
+    if resident.care_plan.reablement is not None and resident.care_plan.reablement.until >= day:
+        score += RISK_WEIGHTS[RiskFlag.RECENT_DISCHARGE] if RiskFlag.RECENT_DISCHARGE not in resident.risk_flags else 0
+    age = age_on(resident.date_of_birth, day)
+    if age is not None:
+        score += next((w for min_age, w in AGE_WEIGHTS if age >= min_age), 0)
+    return max(BASE_PRIORITY - score, 0)
+
+
+def is_birthday(born: date | None, day: date) -> bool:
+    """True on the birthday; a 29 February birthday is kept on 28 February in common years."""
+    if born is None:
+        return False
+    if (born.month, born.day) == (2, 29) and not _leap(day.year):
+        return (day.month, day.day) == (2, 28)
+    return (born.month, born.day) == (day.month, day.day)
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def reablement_weekdays(calls_per_week: int, quiet_days: Iterable[int]) -> frozenset[int]:
+    """ISO weekdays for N calls a week, spread evenly over the allowed days."""
+    allowed = [d for d in range(1, 8) if d not in set(quiet_days)]
+    n = min(max(calls_per_week, 0), len(allowed))
+    return frozenset(allowed[(i * len(allowed)) // n] for i in range(n)) if n else frozenset()
+
+
+def plan_resident(resident: Resident, last_contact: datetime | None, now: datetime) -> list[PlannedCall]:
+    """The calls one resident needs on the next allowed calling day (at most one per purpose)."""
+    plan = resident.care_plan
+    window = next_calling_window(resident, now)
+    day = window.day
+    priority = risk_priority(resident, day)
+    assignee = plan.named_caller or plan.team
+
+    def call(purpose: str, key: str, reason: str) -> PlannedCall:
+        return PlannedCall(resident.id, purpose, "human", day, window.start, window.end, priority, assignee,
+                           key, reason)
+
+    if is_birthday(resident.date_of_birth, day):
+        # A birthday call is a contact too: it replaces a follow-up due the same day.
+        return [call("birthday", f"birthday:{resident.id}:{day.isoformat()}", "birthday")]
+    interval = FOLLOW_UP_DAYS.get(plan.follow_up_level, FOLLOW_UP_DAYS[2])
+    if last_contact is None:
+        return [call("follow_up", f"follow_up:{resident.id}:first", "first follow-up call")]
+    # Keyed by the date the follow-up fell due (not the day planned): replanning on later days finds the
+    # same key, so an overdue call is never planned twice.
+    due = local_date(resident, last_contact) + timedelta(days=interval)
+    if due <= day:
+        return [call("follow_up", f"follow_up:{resident.id}:{due.isoformat()}",
+                     f"follow-up level {plan.follow_up_level} (every {interval} days)")]
+    reab = plan.reablement
+    if reab is not None and day <= reab.until and day.isoweekday() in reablement_weekdays(
+            reab.calls_per_week, plan.quiet_days):
+        return [call("follow_up", f"reablement:{resident.id}:{day.isoformat()}",
+                     f"reablement: {reab.calls_per_week} calls a week")]
+    return []
+
+
+def plan_calls(residents: Iterable[Resident], last_contact: Mapping[str, datetime], existing_keys: set[str],
+               now: datetime) -> list[PlannedCall]:
+    """Plan follow-up, reablement and birthday calls for every resident; skip keys already planned."""
+    if now.tzinfo is None:
+        raise ValueError("plan_calls needs an aware `now`")
+    out: list[PlannedCall] = []
+    for resident in residents:
+        for planned in plan_resident(resident, last_contact.get(resident.id), now):
+            if planned.dedupe_key not in existing_keys:
+                out.append(planned)
+    out.sort(key=lambda p: (p.due_date, p.priority, p.not_before, p.resident_id))
+    return out
