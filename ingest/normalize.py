@@ -1,0 +1,162 @@
+"""RawMessage + a registry view -> Event | Rejected. Pure: no I/O, time comes from the message."""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID, uuid5
+
+from ingest.topics import DeviceTopic, StatusTopic, parse_topic
+from telecare.events import DEVICE_EVENT_TYPES, MAX_PAYLOAD_BYTES, Event, EventType, RawMessage, Rejected
+from telecare.people import Device
+
+# Event ids derive from (gateway, msg_id): a redelivered message gets the same id everywhere.
+EVENT_NAMESPACE = UUID("5d1f0c2e-9a43-4b8e-bf0c-7e1a2b3c4d5e")
+MAX_MSG_ID_LENGTH = 128
+# Gateway clocks drift; an event stamped further ahead than this is a broken clock, not an event.
+FUTURE_TOLERANCE = timedelta(hours=1)
+# RFC 3339: date, 'T' (or space), time, and a mandatory offset.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_DEVICE_TYPES = {t.value: t for t in DEVICE_EVENT_TYPES}
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an unescaped \u0000 in JSON text
+_STATUS = {b"online": EventType.GATEWAY_ONLINE, b"offline": EventType.GATEWAY_OFFLINE}
+
+RegistryView = Mapping[str, Device]  # device id -> Device, at least the ids in needed_ids(topic)
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def event_id(gateway_id: str, msg_id: str) -> UUID:
+    """Deterministic event id of (gateway, msg_id)."""
+    return uuid5(EVENT_NAMESPACE, f"{gateway_id}/{msg_id}")
+
+
+def needed_ids(topic: str) -> tuple[str, ...]:
+    """Registry ids normalize() will look up for this topic (so the caller can fetch them first)."""
+    parsed = parse_topic(topic)
+    if isinstance(parsed, DeviceTopic):
+        return (parsed.gateway_id, parsed.device_id)
+    if isinstance(parsed, StatusTopic):
+        return (parsed.gateway_id,)
+    return ()
+
+
+def parse_ts(text: Any) -> datetime:
+    """An RFC 3339 timestamp with offset, in UTC; ValueError otherwise."""
+    if not isinstance(text, str) or not _RFC3339.match(text):
+        raise ValueError("not an RFC 3339 timestamp with offset")
+    fixed = text.replace(" ", "T").replace("z", "Z")
+    # fromisoformat takes at most 6 fractional digits; RFC 3339 allows more.
+    fixed = re.sub(r"(\.\d{6})\d+", r"\1", fixed)
+    return datetime.fromisoformat(fixed).astimezone(timezone.utc)
+
+
+def _gateway(gateway_id: str, devices: RegistryView) -> Device:
+    gateway = devices.get(gateway_id)
+    if gateway is None or gateway.gateway_id != gateway_id:
+        raise _Reject("unknown_gateway")
+    return gateway
+
+
+def _status(raw: RawMessage, topic: StatusTopic, devices: RegistryView) -> Event:
+    kind = _STATUS.get(raw.payload.strip())
+    if kind is None:
+        raise _Reject("bad_status")
+    gateway = _gateway(topic.gateway_id, devices)
+    msg_id = f"status:{raw.received_at.isoformat()}"
+    return Event(id=event_id(gateway.id, msg_id), gateway_id=gateway.id, device_id=gateway.id,
+                 resident_id=gateway.resident_id, type=kind, ts=raw.received_at,
+                 received_at=raw.received_at, msg_id=msg_id)
+
+
+def _no_constant(name: str) -> None:
+    # NaN/Infinity are not JSON and PostgreSQL's jsonb refuses them.
+    raise ValueError(name)
+
+
+def _storable(value: Any) -> bool:
+    # jsonb refuses \u0000 and lone surrogates; one such value must not fail a whole batch.
+    text = json.dumps(value, ensure_ascii=False)
+    if _NUL_ESCAPE.search(text):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _payload(raw: RawMessage) -> dict[str, Any]:
+    try:
+        text = raw.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Reject("invalid_utf8") from None
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise _Reject("invalid_json") from None
+    if not isinstance(data, dict):
+        raise _Reject("not_an_object")
+    return data
+
+
+def _fields(data: dict[str, Any], received_at: datetime) -> tuple[str, datetime, int | None]:
+    for name in ("msg_id", "ts"):
+        if data.get(name) is None:
+            raise _Reject(f"missing_field:{name}")
+    msg_id = data["msg_id"]
+    if not isinstance(msg_id, str) or not 0 < len(msg_id) <= MAX_MSG_ID_LENGTH or not msg_id.isprintable():
+        raise _Reject("bad_field:msg_id")
+    try:
+        ts = parse_ts(data["ts"])
+    except ValueError:
+        raise _Reject("bad_field:ts") from None
+    if ts - received_at > FUTURE_TOLERANCE:
+        raise _Reject("bad_field:ts")
+    battery = data.get("battery")
+    # bool is an int subclass in Python; `true` is not a battery level.
+    if battery is not None and (type(battery) is not int or not 0 <= battery <= 100):
+        raise _Reject("bad_field:battery")
+    if not _storable(data.get("value")):
+        raise _Reject("bad_field:value")
+    return msg_id, ts, battery
+
+
+def _device_event(raw: RawMessage, topic: DeviceTopic, devices: RegistryView) -> Event:
+    kind = _DEVICE_TYPES.get(topic.event_type)
+    if kind is None:
+        raise _Reject("unknown_event_type")
+    data = _payload(raw)
+    msg_id, ts, battery = _fields(data, raw.received_at)
+    gateway = _gateway(topic.gateway_id, devices)
+    device = devices.get(topic.device_id)
+    if device is None:
+        raise _Reject("unknown_device")
+    if device.gateway_id != gateway.id:
+        raise _Reject("device_not_on_gateway")
+    return Event(id=event_id(gateway.id, msg_id), gateway_id=gateway.id, device_id=device.id,
+                 resident_id=device.resident_id, type=kind, ts=ts, received_at=raw.received_at,
+                 msg_id=msg_id, battery=battery, value=data.get("value"))
+
+
+def normalize(raw: RawMessage, devices: RegistryView) -> Event | Rejected:
+    """Validate one message against the protocol and the registry; never raises on bad input."""
+    parsed = parse_topic(raw.topic)
+    gateway_id = getattr(parsed, "gateway_id", None)
+    device_id = getattr(parsed, "device_id", gateway_id)
+    try:
+        if parsed is None:
+            raise _Reject("bad_topic")
+        if len(raw.payload) > MAX_PAYLOAD_BYTES:
+            raise _Reject("oversized")
+        if isinstance(parsed, StatusTopic):
+            return _status(raw, parsed, devices)
+        return _device_event(raw, parsed, devices)
+    except _Reject as rej:
+        return Rejected(topic=raw.topic, payload=raw.payload, reason=rej.reason,
+                        received_at=raw.received_at, gateway_id=gateway_id, device_id=device_id)

@@ -1,0 +1,57 @@
+"""The device topic scheme `telecare/v1/<gateway>/<device>/<type>` and `telecare/v1/<gateway>/status` (pure)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "telecare/v1"
+DEVICE_FILTER = f"{PREFIX}/+/+/+"
+STATUS_FILTER = f"{PREFIX}/+/status"
+MAX_ID_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopic:
+    """An event topic: which gateway relayed it, which device sent it, what it says happened."""
+
+    gateway_id: str
+    device_id: str
+    event_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusTopic:
+    """A gateway's retained presence topic (online/offline, set as its MQTT will)."""
+
+    gateway_id: str
+
+
+def _valid_id(part: str) -> bool:
+    # Wildcards and '$' cannot occur in a received topic but ids must also be sane to store and show.
+    return 0 < len(part) <= MAX_ID_LENGTH and part.isprintable() and not any(c in part for c in "+#$ ")
+
+
+def parse_topic(topic: str) -> DeviceTopic | StatusTopic | None:
+    """The topic's parts, or None when it does not follow the scheme."""
+    parts = topic.split("/")
+    if parts[:2] != PREFIX.split("/"):
+        return None
+    if len(parts) == 4 and parts[3] == "status" and _valid_id(parts[2]):
+        return StatusTopic(parts[2])
+    if len(parts) == 5 and _valid_id(parts[2]) and _valid_id(parts[3]) and parts[4]:
+        return DeviceTopic(parts[2], parts[3], parts[4])
+    return None
+
+
+def device_topic(gateway_id: str, device_id: str, event_type: str) -> str:
+    """The topic a device event is published on."""
+    return f"{PREFIX}/{gateway_id}/{device_id}/{event_type}"
+
+
+def status_topic(gateway_id: str) -> str:
+    """The retained presence topic of a gateway."""
+    return f"{PREFIX}/{gateway_id}/status"
+
+
+def shared(group: str, topic_filter: str) -> str:
+    """A shared-subscription filter: subscribers in `group` split the messages."""
+    return f"$share/{group}/{topic_filter}"
