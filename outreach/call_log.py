@@ -1,0 +1,190 @@
+"""The call_log table's one writer: one row per call attempt, its updates, queries and CSV export."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from telecare.errors import InvalidInput, NotFound
+from telecare.store import Database
+
+PURPOSES = frozenset({"follow_up", "birthday", "weather", "information", "reminder", "escalation", "welfare"})
+
+# FHIR CodeSystem communication-not-done-reason (http://terminology.hl7.org/CodeSystem/communication-not-done-reason):
+# unknown | system-error | invalid-phone-number | recipient-unavailable | family-objection | patient-objection.
+NOT_DONE_REASON: dict[str, str] = {
+    "no_answer": "recipient-unavailable",
+    "busy": "recipient-unavailable",
+    "voicemail": "recipient-unavailable",  # a machine answered: nobody was reached
+    "wrong_number": "invalid-phone-number",
+    "declined": "patient-objection",
+    "failed": "system-error",
+    "timeout": "system-error",
+}
+OUTCOMES = frozenset({
+    "fine", "concern", "callback_requested", "no_key", "accepted", "not_accepted", "connected", *NOT_DONE_REASON,
+})
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One call attempt as stored."""
+
+    id: int
+    task_id: int | None
+    resident_id: str
+    purpose: str
+    campaign_id: int | None
+    alert_id: int | None
+    caller: str
+    mode: str
+    phone: str
+    attempt: int
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None
+    digits: str | None
+    note: str | None
+    provider_call_id: str | None
+    not_done_reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the API."""
+        return {f.name: (v.isoformat() if isinstance(v := getattr(self, f.name), datetime) else v)
+                for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    """Call-log query: every field optional; `start`/`end` bound started_at (end exclusive)."""
+
+    resident_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    purpose: str | None = None
+    outcome: str | None = None
+    campaign_id: int | None = None
+    limit: int = 1000
+
+
+_COLUMNS = ", ".join(f.name for f in fields(CallRecord))
+
+
+def _record(row: dict[str, Any] | None) -> CallRecord | None:
+    return CallRecord(**row) if row else None
+
+
+class CallLog:
+    """Writes and reads call_log. Every update is guarded so a late or repeated provider update changes nothing."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def start_attempt(self, *, resident_id: str, purpose: str, caller: str, mode: str, phone: str,
+                            started_at: datetime, attempt: int = 1, task_id: int | None = None,
+                            campaign_id: int | None = None, alert_id: int | None = None) -> int:
+        """Open a row for an attempt about to be dialled; return its id (the call_ref)."""
+        if purpose not in PURPOSES:
+            raise InvalidInput(f"unknown call purpose {purpose!r}")
+        return await self._db.fetchval(
+            """INSERT INTO call_log (task_id, resident_id, purpose, campaign_id, alert_id, caller, mode, phone,
+                                     attempt, started_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (task_id, resident_id, purpose, campaign_id, alert_id, caller, mode, phone, attempt, started_at))
+
+    async def set_provider_id(self, call_id: int, provider_call_id: str) -> None:
+        """Remember the provider's id for the attempt."""
+        await self._db.execute("UPDATE call_log SET provider_call_id = %s WHERE id = %s", (provider_call_id, call_id))
+
+    async def answered(self, call_id: int, at: datetime) -> None:
+        """First answer time (later duplicates keep the first)."""
+        await self._db.execute("UPDATE call_log SET answered_at = %s WHERE id = %s AND answered_at IS NULL",
+                               (at, call_id))
+
+    async def digits(self, call_id: int, digits: str) -> None:
+        """Append pressed keys."""
+        await self._db.execute("UPDATE call_log SET digits = COALESCE(digits, '') || %s WHERE id = %s",
+                               (digits, call_id))
+
+    async def finish(self, call_id: int, outcome: str, at: datetime, note: str | None = None) -> CallRecord | None:
+        """Close an open attempt with an outcome; None when it was already closed (the first close wins)."""
+        return _record(await self._db.fetchrow(
+            f"""UPDATE call_log SET ended_at = %s, outcome = %s, not_done_reason = %s, note = COALESCE(%s, note)
+                WHERE id = %s AND ended_at IS NULL RETURNING {_COLUMNS}""",
+            (at, _checked(outcome), NOT_DONE_REASON.get(outcome), note, call_id)))
+
+    async def line_ended(self, call_id: int, at: datetime) -> None:
+        """A person's call hung up: note the end time; the outcome is theirs to record."""
+        await self._db.execute("UPDATE call_log SET ended_at = %s WHERE id = %s AND ended_at IS NULL", (at, call_id))
+
+    async def record_outcome(self, call_id: int, outcome: str, note: str, at: datetime) -> CallRecord:
+        """A person's one-tap outcome for a call: sets outcome and note even if the line already hung up."""
+        row = await self._db.fetchrow(
+            f"""UPDATE call_log SET outcome = %s, not_done_reason = %s, note = %s, ended_at = COALESCE(ended_at, %s)
+                WHERE id = %s RETURNING {_COLUMNS}""",
+            (_checked(outcome), NOT_DONE_REASON.get(outcome), note, at, call_id))
+        if row is None:
+            raise NotFound(f"call {call_id} does not exist")
+        return CallRecord(**row)
+
+    async def get(self, call_id: int) -> CallRecord:
+        """One attempt by id."""
+        record = _record(await self._db.fetchrow(f"SELECT {_COLUMNS} FROM call_log WHERE id = %s", (call_id,)))
+        if record is None:
+            raise NotFound(f"call {call_id} does not exist")
+        return record
+
+    async def open_before(self, cutoff: datetime, limit: int = 500) -> list[CallRecord]:
+        """Attempts still without a final status that started before `cutoff` (candidates for closing as failed)."""
+        rows = await self._db.fetch(
+            f"""SELECT {_COLUMNS} FROM call_log WHERE ended_at IS NULL AND mode = 'automated' AND started_at < %s
+                ORDER BY started_at LIMIT %s""", (cutoff, limit))
+        return [CallRecord(**r) for r in rows]
+
+    async def query(self, f: CallFilter) -> list[CallRecord]:
+        """Attempts matching the filter, newest first."""
+        if f.purpose is not None and f.purpose not in PURPOSES:
+            raise InvalidInput(f"unknown call purpose {f.purpose!r}")
+        rows = await self._db.fetch(
+            f"""SELECT {_COLUMNS} FROM call_log
+                WHERE (%(resident)s::text IS NULL OR resident_id = %(resident)s)
+                  AND (%(start)s::timestamptz IS NULL OR started_at >= %(start)s)
+                  AND (%(end)s::timestamptz IS NULL OR started_at < %(end)s)
+                  AND (%(purpose)s::text IS NULL OR purpose = %(purpose)s)
+                  AND (%(outcome)s::text IS NULL OR outcome = %(outcome)s)
+                  AND (%(campaign)s::bigint IS NULL OR campaign_id = %(campaign)s)
+                ORDER BY started_at DESC, id DESC LIMIT %(limit)s""",
+            {"resident": f.resident_id, "start": f.start, "end": f.end, "purpose": f.purpose,
+             "outcome": f.outcome, "campaign": f.campaign_id, "limit": max(1, min(f.limit, 100_000))})
+        return [CallRecord(**r) for r in rows]
+
+    async def csv(self, f: CallFilter) -> str:
+        """The filtered call log as CSV (one header row, ISO times)."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        names = [fl.name for fl in fields(CallRecord)]
+        writer.writerow(names)
+        for record in await self.query(f):
+            data = record.to_dict()
+            writer.writerow(["" if data[n] is None else _safe_cell(data[n]) if n in _FREE_TEXT else data[n]
+                             for n in names])
+        return out.getvalue()
+
+
+_FREE_TEXT = frozenset({"note", "caller"})
+
+
+def _checked(outcome: str) -> str:
+    if outcome not in OUTCOMES:
+        raise InvalidInput(f"unknown call outcome {outcome!r}")
+    return outcome
+
+
+def _safe_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in free text (CSV injection): notes are typed by people."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
