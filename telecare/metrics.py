@@ -42,3 +42,42 @@ HTTP_ERRORS = Counter(
 PERSONAL_DATA_READS = Counter(
     "telecare_personal_data_reads", "Audited reads of personal data", ["action"], registry=REGISTRY
 )
+# Telephony adapters (simulator / Twilio) and their webhooks
+TELEPHONY_CALLS = Counter(
+    "telecare_telephony_calls", "Outbound call requests by provider and result", ["provider", "result"],
+    registry=REGISTRY,
+)  # result="placed|rejected|error"
+TELEPHONY_UPDATES = Counter(
+    "telecare_telephony_updates", "Call updates delivered to the calling flow", ["provider", "status"],
+    registry=REGISTRY,
+)
+TELEPHONY_HANDLER_ERRORS = Counter(
+    "telecare_telephony_handler_errors", "Call updates whose handler raised", ["provider"], registry=REGISTRY
+)
+TELEPHONY_WEBHOOKS = Counter(
+    "telecare_telephony_webhooks", "Twilio webhook requests", ["endpoint", "result"], registry=REGISTRY
+)  # result="accepted|forbidden|invalid"
+LIVE_DROPPED = Counter(
+    "telecare_live_dropped", "Live-stream browsers told to reload, or changes skipped", ["reason"], registry=REGISTRY
+)  # reason="slow|shutdown|bad_message"
+# Calling flow (dialer, human calls, escalation)
+OUTREACH_CALLS = Counter(
+    "telecare_outreach_calls", "Call attempts started by the calling flow", ["purpose", "mode"], registry=REGISTRY
+)
+OUTREACH_OUTCOMES = Counter(
+    "telecare_outreach_outcomes", "Call attempts closed, by outcome", ["purpose", "outcome"], registry=REGISTRY
+)
+OUTREACH_BAD_UPDATES = Counter(
+    "telecare_outreach_bad_updates", "Call updates or requests the calling flow could not use", ["reason"],
+    registry=REGISTRY,
+)
+OUTREACH_ACTIVE_CALLS = Gauge(
+    "telecare_outreach_active_calls", "Automated calls in progress in this process", registry=REGISTRY
+)
+ESCALATION_STEPS = Counter(
+    "telecare_escalation_steps", "Alert escalation steps taken", ["step"], registry=REGISTRY
+)  # step="second_tier|call_key_holder|accepted|exhausted|stopped|rearmed"
+RULES_ERRORS = Counter(
+    "telecare_rules_errors", "Events, ticks or writes the rule runner could not handle", ["reason"],
+    registry=REGISTRY,
+)  # reason="unknown_resident|bad_message|evaluate|alert_store|state_store|tick"

@@ -1,0 +1,1 @@
+"""Operator web app: FastAPI factory, live alert stream, resident cards, the shared stylesheet."""

@@ -1,0 +1,1 @@
+"""HTTP routes of the operator app, one module per resource."""

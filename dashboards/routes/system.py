@@ -1,0 +1,47 @@
+"""Operational routes: the operator page, Prometheus metrics and the health check."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from telecare.metrics import REGISTRY
+
+from dashboards.live import LiveHub
+from dashboards.queries import ResidentQueries
+
+log = logging.getLogger(__name__)
+
+# A load balancer should hear "down" quickly rather than wait for the pool's own timeout.
+HEALTH_TIMEOUT_SECONDS = 3.0
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def router(queries: ResidentQueries, hub: LiveHub) -> APIRouter:
+    """/, /metrics and /healthz."""
+    api = APIRouter(tags=["system"])
+
+    @api.get("/", include_in_schema=False)
+    async def operator_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @api.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/healthz", summary="Liveness and database reachability")
+    async def healthz() -> JSONResponse:
+        try:
+            database_ok = await asyncio.wait_for(queries.ping(), HEALTH_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - whatever the failure (closed pool, timeout, refused), it is "down"
+            log.warning("health check: database unavailable")
+            database_ok = False
+        body = {"status": "ok" if database_ok else "unavailable", "database": "up" if database_ok else "down",
+                "live_clients": hub.client_count}
+        return JSONResponse(body, status_code=200 if database_ok else 503)
+
+    return api
