@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from telecare.errors import TelephonyError
+
 
 class CallStatus(StrEnum):
     """Provider call states (Twilio's names)."""
@@ -73,3 +75,14 @@ class Telephony(Protocol):
     async def hang_up(self, provider_call_id: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class CallRejected(TelephonyError):
+    """The provider refused this call for good (e.g. an invalid number): retrying will not help.
+
+    `reason` is a FHIR communication-not-done-reason code the call log can store.
+    """
+
+    def __init__(self, message: str, reason: str = "invalid-phone-number") -> None:
+        super().__init__(message)
+        self.reason = reason
