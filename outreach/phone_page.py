@@ -1,0 +1,97 @@
+"""The phone simulator page: the demo residents' phones ring in the browser and a person answers."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from outreach.simulated_telephony import PhoneCall, SimulatedTelephony
+from telecare.errors import NotFound, TelephonyError
+
+log = logging.getLogger(__name__)
+PAGE = Path(__file__).parent / "static" / "phones.html"
+HEARTBEAT_S = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
+
+
+class Keys(BaseModel):
+    digits: str = Field(min_length=1, max_length=8, pattern=r"^[0-9*#]+$")
+
+
+def call_view(call: PhoneCall) -> dict[str, Any]:
+    """A call as JSON for the page."""
+    view = asdict(call)
+    for key, value in view.items():
+        if isinstance(value, datetime):
+            view[key] = value.isoformat()
+    return view
+
+
+def snapshot(sim: SimulatedTelephony) -> dict[str, Any]:
+    """Every call the simulator knows (ringing and talking first), with the change version."""
+    order = {"ringing": 0, "in-progress": 1, "queued": 2}
+    calls = sorted(sim.calls(), key=lambda c: order.get(c.state, 3))
+    return {"version": sim.version, "calls": [call_view(c) for c in calls]}
+
+
+def router(sim: SimulatedTelephony) -> APIRouter:
+    """GET /phones (page), /api/phones (+ /stream SSE) and POST /api/phones/{id}/{action}."""
+    api = APIRouter(tags=["phone simulator"])
+
+    @api.get("/phones", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+    @api.get("/api/phones")
+    async def phones() -> dict[str, Any]:
+        return snapshot(sim)
+
+    @api.get("/api/phones/stream")
+    async def stream(request: Request) -> StreamingResponse:
+        async def frames() -> AsyncIterator[str]:
+            version = -1
+            while not await request.is_disconnected():
+                if version != sim.version:
+                    version = sim.version
+                    yield f"data: {json.dumps(snapshot(sim))}\n\n"
+                elif await sim.wait_change(version, HEARTBEAT_S) == version:
+                    yield ": keep-alive\n\n"
+
+        return StreamingResponse(frames(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def act(call_id: str, action: str, digits: str | None = None) -> dict[str, Any]:
+        try:
+            if action == "press":
+                await sim.press(call_id, digits or "")
+            else:
+                await getattr(sim, ACTIONS[action])(call_id)
+        except NotFound as err:
+            raise HTTPException(404, str(err)) from err
+        except TelephonyError as err:
+            raise HTTPException(409, str(err)) from err
+        log.info("phone page: %s on call %s", action, call_id)
+        return snapshot(sim)
+
+    @api.post("/api/phones/{call_id}/press")
+    async def press(call_id: str, keys: Keys) -> dict[str, Any]:
+        return await act(call_id, "press", keys.digits)
+
+    @api.post("/api/phones/{call_id}/{action}")
+    async def other(call_id: str, action: str) -> dict[str, Any]:
+        if action not in ACTIONS:
+            raise HTTPException(404, "unknown phone action")
+        return await act(call_id, action)
+
+    return api
+
+
+# URL action -> SimulatedTelephony method a person's gesture maps to.
+ACTIONS = {"answer": "answer", "hangup": "hangup_phone", "reject": "reject", "ringout": "ring_out"}
