@@ -1,0 +1,253 @@
+"""Automated calls: claim due tasks, dial at the paced rate, turn provider updates into outcomes and follow-ups."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from outreach.call_log import CallLog, CallRecord
+from outreach.pacing import PaceLimits, Pacer
+from outreach.telephony import CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
+from rules.alert_store import AlertStore
+from telecare.alerts import AlertTrigger, AlertType, Severity
+from telecare.clock import Clock
+from telecare.errors import NotFound, TelecareError, TelephonyError
+from telecare.metrics import OUTREACH_ACTIVE_CALLS, OUTREACH_BAD_UPDATES, OUTREACH_CALLS, OUTREACH_OUTCOMES
+from telecare.people import Resident, ResidentLookup
+from telecare.store import Database
+
+log = logging.getLogger(__name__)
+
+UNREACHED = frozenset({"no_answer", "busy", "voicemail", "failed", "wrong_number", "timeout"})
+_FINAL_OUTCOME = {CallStatus.NO_ANSWER: "no_answer", CallStatus.BUSY: "busy",
+                  CallStatus.FAILED: "failed", CallStatus.CANCELED: "failed"}
+Sleep = Callable[[float], Awaitable[None]]
+ResultHook = Callable[[CallRecord], Awaitable[None]]
+
+
+def outcome_of(status: CallStatus, digits: str | None, answered: bool) -> str | None:
+    """The outcome an update settles for an automated call, or None while it is still open (pure)."""
+    if digits:
+        return {"1": "fine", "2": "callback_requested"}.get(digits[:1], "no_key")
+    if status == CallStatus.COMPLETED:
+        # Answered but no key pressed: a person must call back. Never "fine" without the key.
+        return "no_key" if answered else "no_answer"
+    return _FINAL_OUTCOME.get(status)
+
+
+class Dialer:
+    """Places automated calls for due tasks and follows each one to an outcome; the one Telephony update handler."""
+
+    def __init__(self, db: Database, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertStore,
+                 residents: ResidentLookup, clock: Clock, *, cps: float = 1.0, max_concurrent: int = 10,
+                 call_timeout_s: int = 30, final_grace_s: float = 120.0, batch: int = 200,
+                 margin_s: float = 0.02, sleep: Sleep | None = None) -> None:
+        self._db, self._tasks, self._log, self._tel = db, tasks, call_log, telephony
+        self._alerts, self._residents, self._clock = alerts, residents, clock
+        self._pacer = Pacer(PaceLimits(cps, max_concurrent, margin_s))
+        self._max_concurrent = max_concurrent
+        self._timeout_s = call_timeout_s
+        # Past ring timeout + this grace without a final status, a call is closed as failed (never silent).
+        self._stale_after = timedelta(seconds=call_timeout_s + final_grace_s)
+        self._batch = batch
+        self._sleep = sleep or asyncio.sleep
+        self._active: set[int] = set()
+        self._dispatching = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+        self._messages: dict[int, str] = {}
+        self._escalation_hook: ResultHook | None = None
+        self._human_hook: ResultHook | None = None
+
+    def on_escalation_result(self, hook: ResultHook) -> None:
+        """Where closed key-holder calls (purpose escalation) go: the Escalator."""
+        self._escalation_hook = hook
+
+    def on_human_call_end(self, hook: ResultHook) -> None:
+        """Where a person's click-to-call line ending is reported (optional)."""
+        self._human_hook = hook
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._active)
+
+    async def dispatch(self) -> int:
+        """Claim due automated tasks and dial them at the paced rate; return calls placed. Overlapping runs skip."""
+        if self._dispatching.locked():
+            return 0
+        async with self._dispatching:
+            await self.close_stale()
+            placed = 0
+            while (capacity := self._max_concurrent - len(self._active)) > 0:
+                due = await self._tasks.due_automated(self._clock.now(), min(capacity, self._batch))
+                if not due:
+                    break
+                placed_now = 0
+                for task in due:
+                    if len(self._active) >= self._max_concurrent:
+                        break
+                    if not await self._tasks.claim(task.id, self._clock.now()):
+                        continue  # another dispatcher took it
+                    placed_now += await self._start_task(task, 0)
+                if placed_now == 0:
+                    break  # nothing dialable in this batch: wait for the next tick rather than spin
+                placed += placed_now
+            return placed
+
+    async def _start_task(self, task: Any, phone_index: int) -> int:
+        resident = await self._residents.resident(task.resident_id)
+        if resident is None or phone_index >= len(resident.phones):
+            if resident is not None and phone_index == 0:
+                log.warning("resident %s has no phone; task %s cannot be dialled", task.resident_id, task.id)
+                OUTREACH_BAD_UPDATES.labels("no_phone").inc()
+            await self._settle_attempt(task, resident, "no_answer" if phone_index else "wrong_number")
+            return 0
+        await self._wait_turn()
+        now = self._clock.now()
+        phone = resident.phones[phone_index]
+        call_id = await self._log.start_attempt(
+            task_id=task.id, resident_id=resident.id, purpose=task.purpose, caller="automated", mode="automated",
+            phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id)
+        self._pacer.record_start(now.timestamp())
+        self._active.add(call_id)
+        OUTREACH_ACTIVE_CALLS.set(len(self._active))
+        OUTREACH_CALLS.labels(task.purpose, "automated").inc()
+        request = CallRequest(str(call_id), phone, resident.language, message=await self._message(task),
+                              gather_digits=True, timeout_s=self._timeout_s)
+        try:
+            handle = await self._tel.place_call(request)
+        except CallRejected:
+            await self._close(call_id, "wrong_number")
+        except TelephonyError as err:
+            log.warning("call %s for task %s failed to start: %s", call_id, task.id, err)
+            await self._close(call_id, "failed")
+        else:
+            await self._log.set_provider_id(call_id, handle.provider_call_id)
+        return 1
+
+    async def _wait_turn(self) -> None:
+        """Wait (via the injected sleep) until the pacer allows the next start."""
+        while True:
+            now = self._clock.now().timestamp()
+            at = self._pacer.next_start(now, 0)  # the concurrent limit is checked by dispatch before claiming
+            if at is None or at <= now:
+                return
+            await self._sleep(at - now)
+
+    async def _message(self, task: Any) -> str:
+        """The spoken text: the campaign's message, else the task's reason (reminders)."""
+        if task.campaign_id is None:
+            return task.reason or "Us truquem del servei de teleassistència."
+        if task.campaign_id not in self._messages:
+            self._messages[task.campaign_id] = await self._db.fetchval(
+                "SELECT message FROM campaigns WHERE id = %s", (task.campaign_id,)) or ""
+        return self._messages[task.campaign_id]
+
+    async def on_update(self, update: CallUpdate) -> None:
+        """Record a provider update; settle the attempt when it is final. Bad updates are counted, never raised."""
+        try:
+            call_id = int(update.call_ref)
+            record = await self._log.get(call_id)
+        except (ValueError, NotFound):
+            OUTREACH_BAD_UPDATES.labels("unknown_call").inc()
+            log.warning("update for unknown call ref %r ignored", update.call_ref)
+            return
+        if update.status == CallStatus.IN_PROGRESS and record.answered_at is None:
+            await self._log.answered(call_id, update.at)
+        if update.digits:
+            await self._log.digits(call_id, update.digits)
+        if record.mode == "human":
+            if update.status in _FINAL_OUTCOME or update.status == CallStatus.COMPLETED:
+                await self._log.line_ended(call_id, update.at)
+                if self._human_hook:
+                    await self._human_hook(await self._log.get(call_id))
+            return
+        if (update.answered_by or "").startswith("machine"):
+            outcome: str | None = "voicemail"  # a machine is nobody: never "fine"
+            await self._hang_up(update.provider_call_id)
+        else:
+            answered = record.answered_at is not None or update.status == CallStatus.IN_PROGRESS
+            outcome = outcome_of(update.status, update.digits or record.digits, answered)
+        if record.purpose == "escalation" and outcome in ("fine", "callback_requested", "no_key"):
+            outcome = "accepted" if outcome == "fine" else "not_accepted"  # a key-holder's 1 means "I'll go"
+        if outcome is not None:
+            # After a key the provider thanks the resident and hangs up itself; that later update changes nothing.
+            await self._close(call_id, outcome, at=update.at)
+
+    async def _hang_up(self, provider_call_id: str) -> None:
+        try:
+            await self._tel.hang_up(provider_call_id)
+        except TelephonyError as err:
+            log.warning("hang up failed: %s", err)
+
+    async def _close(self, call_id: int, outcome: str, at: datetime | None = None) -> None:
+        """Close the attempt once (first final update wins) and act on its outcome."""
+        record = await self._log.finish(call_id, outcome, at or self._clock.now())
+        self._active.discard(call_id)
+        OUTREACH_ACTIVE_CALLS.set(len(self._active))
+        if record is None:
+            return
+        OUTREACH_OUTCOMES.labels(record.purpose, outcome).inc()
+        if record.purpose == "escalation":
+            if self._escalation_hook:
+                await self._escalation_hook(record)
+            return
+        if record.task_id is not None:
+            await self._follow_up(record, outcome)
+
+    async def _follow_up(self, record: CallRecord, outcome: str) -> None:
+        task = await self._tasks.get(record.task_id)
+        resident = await self._residents.resident(record.resident_id)
+        if outcome in UNREACHED and resident is not None:
+            index = resident.phones.index(record.phone) + 1 if record.phone in resident.phones else len(resident.phones)
+            if index < len(resident.phones):
+                # Next number of the same attempt, in the background so the update handler returns at once.
+                self._spawn(self._start_task(task, index))
+                return
+        await self._settle_attempt(task, resident, outcome)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except TelecareError as err:
+                log.error("follow-up call failed: %s", err)
+        job = asyncio.get_running_loop().create_task(run())
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+
+    async def _settle_attempt(self, task: Any, resident: Resident | None, outcome: str) -> None:
+        """Tell the task store how the attempt went; a callback or a welfare alert when that is the answer."""
+        now = self._clock.now()
+        after = await self._tasks.record_attempt(task.id, outcome, now, resident)
+        if outcome in ("callback_requested", "no_key"):
+            reason = "pressed 2: wants to talk to someone" if outcome == "callback_requested" else "no key pressed"
+            await self._tasks.create_callback(task.resident_id, f"{task.purpose} call: {reason}", now)
+        if getattr(after, "unreached", False):
+            await self._alerts.raise_or_attach(AlertTrigger(
+                task.resident_id, AlertType.WELFARE_CHECK, Severity.HIGH, now,
+                f"not reached after {getattr(after, 'attempts', task.max_attempts)} call attempts ({task.purpose})"),
+                now)
+
+    async def close_stale(self) -> int:
+        """Close as failed every automated call with no final status past its timeout; return how many."""
+        cutoff = self._clock.now() - self._stale_after
+        stale = await self._log.open_before(cutoff)
+        for record in stale:
+            log.warning("call %s got no final status in time; closing it as failed", record.id)
+            if record.provider_call_id:
+                await self._hang_up(record.provider_call_id)
+            await self._close(record.id, "timeout")
+        return len(stale)
+
+    async def drain(self) -> None:
+        """Wait for background follow-up calls (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Cancel background follow-ups."""
+        for job in list(self._background):
+            job.cancel()
+        await asyncio.gather(*list(self._background), return_exceptions=True)

@@ -1,0 +1,272 @@
+"""Escalation of unacknowledged alerts: second tier, then key-holders by phone; the escalations table's one writer."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from outreach.call_log import CallLog, CallRecord
+from outreach.telephony import CallRejected, CallRequest, Telephony
+from rules.alert_store import AlertStore
+from telecare.alerts import Alert, AlertChange, AlertChangeKind, AlertStatus, alert_from_row
+from telecare.bus import ALERTS, Bus
+from telecare.clock import Clock
+from telecare.errors import TelecareError, TelephonyError
+from telecare.metrics import ESCALATION_STEPS
+from telecare.people import ResidentLookup
+from telecare.store import Database
+
+log = logging.getLogger(__name__)
+TERMINAL = frozenset({"accepted", "exhausted", "stopped"})
+KEY_HOLDER_MESSAGE = {
+    "ca": "Servei de teleassistència. Una persona de qui teniu les claus necessita ajuda. Premeu 1 si hi podeu anar ara.",
+    "es": "Servicio de teleasistencia. Una persona de la que tiene las llaves necesita ayuda. Pulse 1 si puede ir ahora.",
+    "en": "Telecare service. Someone whose keys you hold needs help. Press 1 if you can go there now.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationPolicy:
+    """Timings: second tier after N s unacknowledged, key-holders after M s; how long one key-holder call may take."""
+
+    second_tier_after_s: float = 60.0
+    keyholders_after_s: float = 180.0
+    call_wait_s: float = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationState:
+    """One row of `escalations`: tier 1 operators, 2 second tier, 3 key-holders."""
+
+    alert_id: int
+    tier: int
+    next_at: datetime
+    contact_index: int
+    state: str  # armed | calling | accepted | exhausted | stopped
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What to do now: wait, stop, second_tier, call_key_holder (state.contact_index), exhausted, none."""
+
+    kind: str
+    state: EscalationState
+
+
+def arm(alert: Alert, now: datetime, policy: EscalationPolicy) -> EscalationState:
+    """A fresh escalation for an alert, timed from when it was raised (a restart does not postpone it)."""
+    return EscalationState(alert.id, 1, alert.raised_at + timedelta(seconds=policy.second_tier_after_s), 0,
+                           "armed", now)
+
+
+def next_escalation_step(state: EscalationState, alert: Alert, now: datetime, *, key_holders: int = 0,
+                         policy: EscalationPolicy = EscalationPolicy()) -> Step:
+    """Pure decision: the next escalation step for this alert at `now`."""
+    if state.state in TERMINAL:
+        return Step("none", state)
+    if alert.status != AlertStatus.OPEN:
+        return Step("stop", replace(state, state="stopped", updated_at=now))
+    if now < state.next_at:
+        return Step("wait", state)
+    if state.state == "armed" and state.tier == 1:
+        gap = timedelta(seconds=policy.keyholders_after_s - policy.second_tier_after_s)
+        return Step("second_tier", replace(state, tier=2, next_at=state.next_at + gap, updated_at=now))
+    # Tier 2 ran out, or the key-holder called last did not accept in time: the next key-holder.
+    index = state.contact_index + 1 if state.state == "calling" else state.contact_index
+    if index >= key_holders:
+        return Step("exhausted", replace(state, tier=3, state="exhausted", contact_index=index, updated_at=now))
+    return Step("call_key_holder", replace(state, tier=3, state="calling", contact_index=index,
+                                           next_at=now + timedelta(seconds=policy.call_wait_s), updated_at=now))
+
+
+def after_call(state: EscalationState, accepted: bool, now: datetime) -> EscalationState:
+    """A key-holder call ended: accepted stops the ladder; otherwise the next key-holder is due now (pure)."""
+    if state.state != "calling":
+        return state
+    if accepted:
+        return replace(state, state="accepted", updated_at=now)
+    return replace(state, next_at=now, updated_at=now)
+
+
+def rearm(state: EscalationState, now: datetime, policy: EscalationPolicy) -> EscalationState:
+    """A new event on the alert: an exhausted escalation starts over; a pending step is never postponed (pure)."""
+    if state.state != "exhausted":
+        return state
+    return replace(state, tier=1, contact_index=0, state="armed",
+                   next_at=now + timedelta(seconds=policy.second_tier_after_s), updated_at=now)
+
+
+_STATE_COLS = "alert_id, tier, next_at, contact_index, state, updated_at"
+_ALERT_COLS = """a.id, a.resident_id, a.type, a.severity, a.status, a.raised_at, a.first_event_at, a.last_event_at,
+    a.count, a.reason, a.device_id, a.delayed, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by,
+    a.outcome, a.note"""
+
+
+class Escalator:
+    """Consumes alert changes and clock ticks; persists each step; calls key-holders. It never writes alerts."""
+
+    def __init__(self, db: Database, bus: Bus, alerts: AlertStore, telephony: Telephony, residents: ResidentLookup,
+                 clock: Clock, *, second_tier_after_s: float = 60, keyholders_after_s: float = 180,
+                 call_wait_s: float = 90, tick_s: float = 1.0, call_log: CallLog | None = None) -> None:
+        self._db, self._bus, self._alerts, self._tel = db, bus, alerts, telephony
+        self._residents, self._clock = residents, clock
+        self.policy = EscalationPolicy(second_tier_after_s, keyholders_after_s, call_wait_s)
+        self._tick_s = tick_s
+        self._log = call_log or CallLog(db)
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        register = getattr(bus, "register", None)
+        if register:  # before anything runs, so no alert change published meanwhile is lost
+            register(ALERTS, "escalation")
+
+    async def handle(self, change: AlertChange) -> None:
+        """Arm on raise, re-arm on new events, stop on acknowledge/resolve; then take any due step."""
+        now, alert = self._clock.now(), change.alert
+        async with self._lock:
+            current = await self._load(alert.id)
+            if (change.kind in (AlertChangeKind.RAISED, AlertChangeKind.UPDATED) and current is None
+                    and alert.status == AlertStatus.OPEN):
+                await self._db.execute(
+                    f"INSERT INTO escalations ({_STATE_COLS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                    _values(arm(alert, now, self.policy)))
+            elif change.kind == AlertChangeKind.UPDATED and current is not None:
+                new = rearm(current, now, self.policy)
+                if new != current and await self._save(current, new):
+                    ESCALATION_STEPS.labels("rearmed").inc()
+            await self._advance(alert, now)
+
+    async def tick(self) -> int:
+        """Take every due step (and stop escalations of alerts handled meanwhile); return steps taken."""
+        now = self._clock.now()
+        rows = await self._db.fetch(
+            f"""SELECT {_ALERT_COLS} FROM escalations e JOIN alerts a ON a.id = e.alert_id
+                WHERE e.state IN ('armed', 'calling') AND (e.next_at <= %s OR a.status <> 'open')
+                ORDER BY e.next_at LIMIT 500""", (now,))
+        taken = 0
+        async with self._lock:
+            for row in rows:
+                taken += await self._advance(alert_from_row(row), now)
+        return taken
+
+    async def resume(self) -> int:
+        """After a restart: arm open alerts that have no escalation yet (raised while we were down)."""
+        now = self._clock.now()
+        rows = await self._db.fetch(
+            f"""SELECT {_ALERT_COLS} FROM alerts a LEFT JOIN escalations e ON e.alert_id = a.id
+                WHERE a.status = 'open' AND e.alert_id IS NULL""")
+        for row in rows:
+            await self._db.execute(
+                f"INSERT INTO escalations ({_STATE_COLS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                _values(arm(alert_from_row(row), now, self.policy)))
+        return len(rows)
+
+    async def on_call_result(self, record: CallRecord) -> None:
+        """A key-holder call closed (from the dialer's update handler): pressed 1 accepts, else the next one."""
+        if record.alert_id is None:
+            return
+        now = self._clock.now()
+        accepted = record.outcome == "accepted"
+        async with self._lock:
+            current = await self._load(record.alert_id)
+            if current is None:
+                return
+            new = after_call(current, accepted, now)
+            if new != current and await self._save(current, new):
+                if accepted:
+                    ESCALATION_STEPS.labels("accepted").inc()
+                    log.info("alert %s: key-holder #%d accepted", record.alert_id, current.contact_index + 1)
+                else:
+                    await self._advance(await self._alerts.get(record.alert_id), now)
+
+    async def _advance(self, alert: Alert, now: datetime) -> int:
+        """Apply next_escalation_step until it says wait (a stop or several overdue steps in one go)."""
+        taken = 0
+        while (state := await self._load(alert.id)) is not None:
+            resident = await self._residents.resident(alert.resident_id)
+            holders = resident.key_holders if resident else ()
+            step = next_escalation_step(state, alert, now, key_holders=len(holders), policy=self.policy)
+            if step.kind in ("wait", "none") or not await self._save(state, step.state):
+                return taken
+            taken += 1
+            ESCALATION_STEPS.labels(step.kind).inc()
+            log.info("alert %s escalation: %s (tier %d)", alert.id, step.kind, step.state.tier)
+            if step.kind == "call_key_holder":
+                await self._call(alert, resident, holders[step.state.contact_index], now)
+                return taken
+        return taken
+
+    async def _call(self, alert: Alert, resident: Any, holder: Any, now: datetime) -> None:
+        language = resident.language.split("-")[0] if resident else "ca"
+        call_id = await self._log.start_attempt(
+            resident_id=alert.resident_id, purpose="escalation", caller="automated", mode="automated",
+            phone=holder.phone, started_at=now, alert_id=alert.id)
+        request = CallRequest(str(call_id), holder.phone, language,
+                              message=KEY_HOLDER_MESSAGE.get(language, KEY_HOLDER_MESSAGE["ca"]), gather_digits=True)
+        try:
+            handle = await self._tel.place_call(request)
+        except TelephonyError as err:
+            log.warning("alert %s: key-holder call failed to start: %s", alert.id, err)
+            record = await self._log.finish(call_id, "wrong_number" if isinstance(err, CallRejected) else "failed", now)
+            if record is not None:
+                # The result comes straight back: the next key-holder after the lock is released.
+                asyncio.get_running_loop().create_task(self.on_call_result(record))
+            return
+        await self._log.set_provider_id(call_id, handle.provider_call_id)
+
+    async def _load(self, alert_id: int) -> EscalationState | None:
+        row = await self._db.fetchrow(f"SELECT {_STATE_COLS} FROM escalations WHERE alert_id = %s", (alert_id,))
+        return EscalationState(**row) if row else None
+
+    async def _save(self, old: EscalationState, new: EscalationState) -> bool:
+        """Compare-and-set, so two replicas never take the same step twice."""
+        count = await self._db.execute(
+            """UPDATE escalations SET tier = %s, next_at = %s, contact_index = %s, state = %s, updated_at = %s
+               WHERE alert_id = %s AND state = %s AND tier = %s AND contact_index = %s AND next_at = %s""",
+            (new.tier, new.next_at, new.contact_index, new.state, new.updated_at,
+             old.alert_id, old.state, old.tier, old.contact_index, old.next_at))
+        return count == 1
+
+    async def tiers(self, alert_ids: list[int] | None = None) -> list[EscalationState]:
+        """Escalation states (all active ones, or for these alerts) for the care/operator API."""
+        rows = await self._db.fetch(
+            f"""SELECT {_STATE_COLS} FROM escalations
+                WHERE (%(ids)s::jsonb IS NULL AND state IN ('armed', 'calling'))
+                   OR alert_id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint)
+                ORDER BY alert_id""", {"ids": list(alert_ids) if alert_ids is not None else None})
+        return [EscalationState(**r) for r in rows]
+
+    async def start(self) -> None:
+        """Resume persisted escalations, then consume alert changes and tick."""
+        await self.resume()
+        self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._ticker())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _consume(self) -> None:
+        async for message in self._bus.subscribe(ALERTS, "escalation"):
+            try:
+                await self.handle(message.value)
+            except TelecareError as err:
+                log.error("escalation could not handle an alert change: %s", err)
+
+    async def _ticker(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except TelecareError as err:
+                log.error("escalation tick failed: %s", err)
+            await asyncio.sleep(self._tick_s)
+
+
+def _values(s: EscalationState) -> tuple[Any, ...]:
+    return (s.alert_id, s.tier, s.next_at, s.contact_index, s.state, s.updated_at)
