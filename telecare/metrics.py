@@ -84,3 +84,20 @@ RULES_ERRORS = Counter(
 INGEST_STORE_RETRIES = Counter(
     "telecare_ingest_store_retries", "Ingest batches that failed to store and were retried", registry=REGISTRY
 )
+OUTREACH_TASKS_CREATED = Counter(
+    "telecare_outreach_tasks_created", "Call tasks created (planning, campaigns, callbacks)", ["purpose"],
+    registry=REGISTRY,
+)
+OUTREACH_TASK_OUTCOMES = Counter(
+    "telecare_outreach_task_outcomes", "Call task status after an attempt", ["purpose", "status"],
+    registry=REGISTRY,
+)  # status="done|pending (retry)|unreached"
+CAP_MESSAGES = Counter(
+    "telecare_cap_messages", "CAP warnings ingested", ["result"], registry=REGISTRY
+)  # result="campaign|duplicate|cancelled|ignored|rejected"
+SCHEDULER_JOB_RUNS = Counter(
+    "telecare_scheduler_job_runs", "Outreach scheduler job runs", ["job", "result"], registry=REGISTRY
+)
+SCHEDULER_LEADER = Gauge(
+    "telecare_scheduler_leader", "1 while this process holds the outreach scheduler lock", registry=REGISTRY
+)
