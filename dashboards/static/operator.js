@@ -1,0 +1,368 @@
+// Operator queue: live alerts over SSE, waiting clocks, acknowledge/resolve, the audited resident card.
+(() => {
+  "use strict";
+  const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, technical: 3 };
+  const AMBER_AFTER = 45; // seconds; the answer target is 60 s
+  const RED_AFTER = 60;
+  const TYPE_LABELS = {
+    help_button: "Help button", fall: "Fall", bed_exit_no_return: "Out of bed, not back",
+    medication_missed: "Medication missed", inactivity: "No activity", device_offline: "Device offline",
+    low_battery: "Low battery", welfare_check: "Welfare check",
+  };
+  const OUTCOMES = [
+    ["resolved_by_phone", "Resolved by phone"], ["contact_attended", "Contact / key-holder attended"],
+    ["mobile_unit_sent", "Mobile unit sent"], ["emergency_services", "Emergency services"],
+    ["false_alarm", "False alarm"], ["technical_fixed", "Technical issue fixed"], ["other", "Other"],
+  ];
+  const $ = (id) => document.getElementById(id);
+  const alerts = new Map(); // id -> {a: alert view, base: waiting seconds when received, at: performance.now()}
+  let source = null;
+  let audio = null;
+  let residentShown = null;
+  let resolving = null;
+  let hideCodeTimer = null;
+
+  const label = (type) => TYPE_LABELS[type] || type.replace(/_/g, " ");
+  const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+  const user = () => window.telecare.user();
+
+  function el(tag, attrs = {}, text = "") {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== "") node.textContent = text;
+    return node;
+  }
+
+  function cell(child) {
+    const td = el("td");
+    td.append(child);
+    return td;
+  }
+
+  function emptyRow(columns, text) {
+    const tr = el("tr", { class: "empty" });
+    tr.append(el("td", { colspan: String(columns) }, text));
+    return tr;
+  }
+
+  function toast(message, bad = false) {
+    const box = $("toast");
+    box.textContent = message;
+    box.classList.toggle("bad", bad);
+    box.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { box.hidden = true; }, 5000);
+  }
+
+  async function api(method, url, body) {
+    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, init);
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(typeof data.detail === "string" ? data.detail : `request failed (${response.status})`);
+    return data;
+  }
+
+  // ---- waiting clocks -------------------------------------------------------------------------
+  function waiting(entry) {
+    const extra = entry.a.status === "open" ? (performance.now() - entry.at) / 1000 : 0;
+    return Math.max(0, entry.base + extra);
+  }
+
+  function formatWait(seconds) {
+    const s = Math.floor(seconds);
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    const mmss = `${String(m).padStart(h ? 2 : 1, "0")}:${String(r).padStart(2, "0")}`;
+    return h ? `${h}:${mmss}` : mmss;
+  }
+
+  function paintClock(node, entry) {
+    const secs = waiting(entry);
+    node.textContent = formatWait(secs);
+    const open = entry.a.status === "open";
+    node.classList.toggle("wait-amber", open && secs >= AMBER_AFTER && secs < RED_AFTER);
+    node.classList.toggle("wait-red", open && secs >= RED_AFTER);
+  }
+
+  function tick() {
+    for (const node of document.querySelectorAll("#queue-body [data-wait]")) {
+      const entry = alerts.get(Number(node.dataset.wait));
+      if (entry) paintClock(node, entry);
+    }
+  }
+
+  // ---- the queue --------------------------------------------------------------------------------
+  function ordered() {
+    return [...alerts.values()].sort((x, y) =>
+      (SEVERITY_RANK[x.a.severity] - SEVERITY_RANK[y.a.severity])
+      || (Date.parse(x.a.raised_at) - Date.parse(y.a.raised_at)) || (x.a.id - y.a.id));
+  }
+
+  function row(entry) {
+    const a = entry.a;
+    const tr = el("tr", { "data-alert-id": a.id, "data-severity": a.severity, "data-status": a.status,
+                          "data-resident-id": a.resident_id, class: `sev-row-${a.severity}` });
+    if (a.delayed) tr.dataset.delayed = "true";
+    tr.append(cell(el("span", { class: `badge sev-${a.severity}` }, cap(a.severity))));
+
+    const what = el("td", { class: "alert-type" });
+    const title = el("strong", {}, label(a.type));
+    if (a.count > 1) title.append(` ×${a.count}`);
+    what.append(title);
+    if (a.delayed) {
+      what.append(el("span", { class: "badge delayed", title: "The event reached us late: the incident may not be happening now" }, "Delayed"));
+    }
+    if (a.reason) what.append(el("span", { class: "reason" }, a.reason));
+    tr.append(what);
+
+    const who = el("td");
+    const open = el("button", { type: "button", class: "linklike", "data-open-resident": a.resident_id },
+                    a.resident_name || a.resident_id);
+    open.addEventListener("click", () => showResident(a.resident_id));
+    who.append(open);
+    tr.append(who);
+
+    const clock = el("span", { class: "wait", "data-wait": a.id, role: "timer", "aria-label": "waiting time" });
+    paintClock(clock, entry);
+    tr.append(cell(clock));
+
+    tr.append(el("td", {}, a.status === "open" ? "Open" : `Taken by ${a.acknowledged_by || "?"}`));
+
+    const actions = el("td");
+    const box = el("div", { class: "actions" });
+    if (a.status === "open") {
+      const ack = el("button", { type: "button", class: "btn primary small", "data-action": "acknowledge" }, "Acknowledge");
+      ack.addEventListener("click", () => acknowledge(a.id, ack));
+      box.append(ack);
+    }
+    const resolve = el("button", { type: "button", class: "btn small", "data-action": "resolve" }, "Resolve");
+    resolve.addEventListener("click", () => openResolve(a.id));
+    box.append(resolve);
+    actions.append(box);
+    tr.append(actions);
+    return tr;
+  }
+
+  function render() {
+    const body = $("queue-body");
+    const entries = ordered();
+    body.replaceChildren(...entries.map(row));
+    if (!entries.length) body.append(emptyRow(6, "No active alerts."));
+    const open = entries.filter((e) => e.a.status === "open").length;
+    $("counts").textContent = `${open} open · ${entries.length - open} in progress`;
+  }
+
+  function put(a) {
+    if (a.status === "resolved") alerts.delete(a.id);
+    else alerts.set(a.id, { a, base: a.waiting_seconds || 0, at: performance.now() });
+  }
+
+  // ---- new critical alert: sound and flash ----------------------------------------------------
+  function ensureAudio() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume();
+    } catch (err) { audio = null; }
+  }
+
+  function beep() {
+    if (!audio) return;
+    const t = audio.currentTime;
+    for (const offset of [0, 0.25, 0.5]) {
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.0001, t + offset);
+      gain.gain.exponentialRampToValueAtTime(0.3, t + offset + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + offset + 0.18);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(t + offset);
+      osc.stop(t + offset + 0.2);
+    }
+  }
+
+  function announceCritical(a) {
+    beep();
+    const banner = $("banner");
+    banner.textContent = `New critical alert: ${label(a.type)} — ${a.resident_name || a.resident_id}`;
+    banner.hidden = false;
+    clearTimeout(announceCritical.timer);
+    announceCritical.timer = setTimeout(() => { banner.hidden = true; }, 8000);
+    const tr = document.querySelector(`#queue-body tr[data-alert-id="${a.id}"]`);
+    if (tr) tr.classList.add("flash");
+  }
+
+  // ---- live stream --------------------------------------------------------------------------------
+  function setLive(state, text) {
+    const badge = $("live-status");
+    badge.dataset.live = state;
+    badge.textContent = text;
+  }
+
+  function connect() {
+    if (source) source.close();
+    source = new EventSource("/api/alerts/stream");
+    source.addEventListener("open", () => setLive("on", "Live"));
+    source.addEventListener("snapshot", (e) => {
+      const data = JSON.parse(e.data);
+      alerts.clear();
+      data.alerts.forEach(put);
+      render();
+      setLive("on", "Live");
+    });
+    source.addEventListener("change", (e) => {
+      const { kind, alert } = JSON.parse(e.data);
+      put(alert);
+      render();
+      if (kind === "raised" && alert.severity === "critical") announceCritical(alert);
+    });
+    // The server dropped us (we fell behind, or it restarts): start again from a fresh snapshot.
+    source.addEventListener("reload", () => { setLive("off", "Reloading…"); setTimeout(connect, 500); });
+    source.addEventListener("error", () => {
+      setLive("off", "Reconnecting…");
+      // EventSource retries by itself unless the server refused outright; then we retry.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+    });
+  }
+
+  // ---- actions --------------------------------------------------------------------------------------
+  async function acknowledge(id, button) {
+    button.disabled = true;
+    try {
+      put(await api("POST", `/api/alerts/${id}/acknowledge`, { by: user() }));
+      render();
+    } catch (err) {
+      toast(err.message, true);
+      button.disabled = false;
+    }
+  }
+
+  function openResolve(id) {
+    const entry = alerts.get(id);
+    if (!entry) return;
+    resolving = id;
+    $("resolve-summary").textContent = `${label(entry.a.type)} — ${entry.a.resident_name || entry.a.resident_id}`;
+    $("resolve-error").textContent = "";
+    $("resolve-note").value = "";
+    $("resolve-outcome").value = entry.a.severity === "technical" ? "technical_fixed" : "resolved_by_phone";
+    $("resolve-dialog").showModal();
+  }
+
+  async function submitResolve(event) {
+    event.preventDefault();
+    try {
+      const body = { by: user(), outcome: $("resolve-outcome").value, note: $("resolve-note").value };
+      put(await api("POST", `/api/alerts/${resolving}/resolve`, body));
+      render();
+      $("resolve-dialog").close();
+      toast("Alert resolved.");
+    } catch (err) {
+      $("resolve-error").textContent = err.message;
+    }
+  }
+
+  // ---- resident card --------------------------------------------------------------------------------
+  function hideCode() {
+    clearTimeout(hideCodeTimer);
+    $("keysafe-code").textContent = "••••";
+    $("keysafe-code").dataset.revealed = "false";
+  }
+
+  async function showResident(id) {
+    try {
+      const [card, events] = await Promise.all([
+        api("GET", `/api/residents/${encodeURIComponent(id)}`),
+        api("GET", `/api/residents/${encodeURIComponent(id)}/events?hours=24`),
+      ]);
+      residentShown = id;
+      hideCode();
+      $("resident-name").textContent = card.name;
+      $("resident-age").textContent = card.age == null ? "unknown" : `${card.age}`;
+      $("resident-address").textContent = card.address || "—";
+      $("resident-phones").replaceChildren(...(card.phones.length ? card.phones.map((p) => {
+        const a = el("a", { href: `tel:${p}` }, p);
+        return a;
+      }) : [document.createTextNode("—")]));
+      [...$("resident-phones").children].slice(1).forEach((a) => a.before(", "));
+      $("resident-home").textContent = card.at_home ? "Yes" : "No (away)";
+      $("resident-flags").replaceChildren(...(card.risk_flags.length
+        ? card.risk_flags.map((f) => el("span", { class: "badge warn" }, f.replace(/_/g, " ")))
+        : [document.createTextNode("none")]));
+      $("resident-contacts").replaceChildren(...(card.contacts.length ? card.contacts.map((c) => {
+        const li = el("li", {}, `${c.priority}. ${c.name}${c.relation ? ` (${c.relation})` : ""} · `);
+        li.append(el("a", { href: `tel:${c.phone}` }, c.phone));
+        if (c.key_holder) li.append(" ", el("span", { class: "badge ok" }, "key-holder"));
+        return li;
+      }) : [el("li", { class: "muted" }, "No contacts on record")]));
+      $("keysafe").hidden = !card.has_key_safe;
+      $("resident-events").replaceChildren(...(events.events.length ? events.events.map((ev) => {
+        const tr = el("tr");
+        tr.append(el("td", {}, new Date(ev.ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })),
+                  el("td", {}, ev.type.replace(/_/g, " ")), el("td", { class: "muted" }, ev.device_id));
+        return tr;
+      }) : [emptyRow(3, "No events in the last 24 hours.")]));
+      $("resident-panel").hidden = false;
+      $("operator").classList.add("with-card");
+      $("resident-name").focus();
+    } catch (err) {
+      toast(err.message, true);
+    }
+  }
+
+  function closeResident() {
+    hideCode();
+    residentShown = null;
+    $("resident-panel").hidden = true;
+    $("operator").classList.remove("with-card");
+  }
+
+  async function reveal(event) {
+    event.preventDefault();
+    if (!residentShown) return;
+    try {
+      const data = await api("POST", `/api/residents/${encodeURIComponent(residentShown)}/key-safe`,
+                             { by: user(), reason: $("reveal-reason").value });
+      $("keysafe-code").textContent = data.code;
+      $("keysafe-code").dataset.revealed = "true";
+      $("reveal-reason").value = "";
+      // Hide it again after a minute: the screen may be seen by others.
+      hideCodeTimer = setTimeout(hideCode, 60000);
+    } catch (err) {
+      toast(err.message, true);
+    }
+  }
+
+  // ---- start ------------------------------------------------------------------------------------------
+  function showApp() {
+    const signedIn = Boolean(user());
+    $("signin").hidden = signedIn;
+    $("operator").hidden = !signedIn;
+    if (signedIn && !source) connect();
+    if (!signedIn) {
+      if (source) { source.close(); source = null; }
+      closeResident();
+      $("signin-name").focus();
+    }
+  }
+
+  function init() {
+    for (const [value, text] of OUTCOMES) $("resolve-outcome").append(el("option", { value }, text));
+    $("signin-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      ensureAudio(); // a click is the user gesture browsers require before sound
+      window.telecare.signIn($("signin-name").value);
+    });
+    document.addEventListener("telecare:user", showApp);
+    document.addEventListener("click", ensureAudio, { once: true });
+    $("resolve-form").addEventListener("submit", submitResolve);
+    $("resolve-cancel").addEventListener("click", () => $("resolve-dialog").close());
+    $("resident-close").addEventListener("click", closeResident);
+    $("reveal-form").addEventListener("submit", reveal);
+    setInterval(tick, 500);
+    showApp();
+  }
+
+  init();
+})();
