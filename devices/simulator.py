@@ -1,0 +1,223 @@
+"""Simulated homes over MQTT: one connection per gateway (last will = offline), realistic days, demo incidents."""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import logging
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from devices.daylife import SimEvent, plan_day
+from devices.demo_script import GatewayOutage, demo_script
+from devices.fleet import barcelona_fleet
+from telecare.clock import Clock, SystemClock
+from telecare.errors import BrokerError
+from telecare.events import EventType
+from telecare.mqtt import MqttPublisher
+from telecare.people import Device, Resident
+
+log = logging.getLogger(__name__)
+
+GATEWAY_HEARTBEAT = timedelta(seconds=60)
+_RECONNECT = object()  # a worker command: come back online
+_DROP = object()  # a worker command: lose the connection abruptly
+
+
+def status_topic(gateway_id: str) -> str:
+    return f"telecare/v1/{gateway_id}/status"
+
+
+def encode(event: SimEvent, tz: ZoneInfo) -> tuple[str, bytes]:
+    """The topic and JSON payload of docs/protocol.md (ts in the home's local offset, msg_id stable)."""
+    ms = int(event.at.timestamp() * 1000)
+    payload: dict[str, object] = {"msg_id": f"{event.device_id}.{event.type.value}.{ms}",
+                                  "ts": event.at.astimezone(tz).isoformat(timespec="milliseconds")}
+    if event.battery is not None:
+        payload["battery"] = event.battery
+    if event.value is not None:
+        payload["value"] = event.value
+    topic = f"telecare/v1/{event.gateway_id}/{event.device_id}/{event.type.value}"
+    return topic, json.dumps(payload, separators=(",", ":")).encode()
+
+
+class _Gateway:
+    """One home's MQTT connection; a worker publishes its queue in order so the loop never blocks."""
+
+    def __init__(self, url: str, gateway_id: str, client_prefix: str) -> None:
+        self.id = gateway_id
+        self._url, self._client_id = url, f"{client_prefix}-{gateway_id}"
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.online = False  # as the loop sees it (drops and reconnects are queued commands)
+        self.buffer: list[tuple[str, bytes]] = []  # what the gateway keeps while offline
+        self._pub: MqttPublisher | None = None
+        self.published = 0
+
+    async def _connect(self) -> None:
+        delay = 0.5
+        while True:
+            pub = MqttPublisher(self._url, self._client_id, will=(status_topic(self.id), b"offline", True))
+            try:
+                await pub.connect()
+                await pub.publish(status_topic(self.id), b"online", retain=True)
+                self._pub = pub
+                return
+            except BrokerError:
+                log.warning("gateway %s cannot reach the broker; retrying in %.1fs", self.id, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    async def work(self) -> None:
+        await self._connect()
+        while True:
+            item = await self.queue.get()
+            if item is _DROP and self._pub is not None:
+                await self._pub.drop()
+                self._pub = None
+            elif item is _RECONNECT:
+                await self._connect()
+            elif isinstance(item, tuple) and self._pub is not None:
+                try:
+                    await self._pub.publish(*item)
+                    self.published += 1
+                except BrokerError:
+                    log.warning("gateway %s: a publish failed", self.id)
+
+    async def close(self) -> None:
+        if self._pub is not None:
+            await self._pub.disconnect()
+            self._pub = None
+
+
+class Simulator:
+    """Publishes the homes of `residents`/`devices`; `run()` until cancelled. Time is `clock` × `speed`."""
+
+    def __init__(self, mqtt_url: str, residents: list[Resident], devices: list[Device], clock: Clock, *,
+                 seed: int = 7, speed: float = 1.0, demo: bool = True, poll_seconds: float = 0.2,
+                 client_prefix: str = "sim") -> None:
+        self._url, self._clock, self._seed, self._speed = mqtt_url, clock, seed, speed
+        self._residents = {r.id: r for r in residents}
+        self._devices = [d for d in devices if d.resident_id in self._residents]
+        self._demo, self._poll, self._prefix = demo, poll_seconds, client_prefix
+        self._zones = {r.id: ZoneInfo(r.timezone) for r in residents}
+        self._gw_zone = {d.gateway_id: self._zones[d.resident_id] for d in self._devices}
+        self.gateways: dict[str, _Gateway] = {}
+        self._heap: list[tuple[datetime, int, object]] = []
+        self._seq = itertools.count()
+        self._planned: dict[str, date] = {}
+        self._suppress: dict[str, tuple[frozenset[EventType], datetime]] = {}
+        self._start = clock.now()
+
+    def sim_now(self) -> datetime:
+        """Simulated time: the clock, sped up from the start."""
+        return self._start + (self._clock.now() - self._start) * self._speed
+
+    def _push(self, at: datetime, item: object) -> None:
+        heapq.heappush(self._heap, (at, next(self._seq), item))
+
+    def _plan(self, rid: str, day: date) -> None:
+        resident = self._residents[rid]
+        homes = [d for d in self._devices if d.resident_id == rid]
+        for event in plan_day(resident, homes, day, self._seed):
+            if event.at >= self._start:
+                self._push(event.at, ("day", rid, event))
+        self._planned[rid] = day
+
+    def _plan_ahead(self, now: datetime) -> None:
+        """Keep every home planned until the end of tomorrow (local), one day at a time."""
+        for rid in self._residents:
+            today = now.astimezone(self._zones[rid]).date()
+            last = self._planned.get(rid)
+            day = today if last is None else last + timedelta(days=1)
+            while day <= today + timedelta(days=1):
+                self._plan(rid, day)
+                day += timedelta(days=1)
+
+    def _schedule_demo(self, start: datetime) -> None:
+        script = demo_script(list(self._residents.values()), self._devices, start, self._seed)
+        for event in script.events:
+            self._push(event.at, ("demo", event.gateway_id, event))
+        for outage in script.outages:
+            self._push(outage.start, ("drop", outage))
+        self._suppress = script.suppress
+        self._push(start + timedelta(hours=24), ("demo-more", None))
+
+    def _send(self, gateway_id: str, event: SimEvent) -> None:
+        gw = self.gateways.get(gateway_id)
+        if gw is None:
+            return
+        topic, payload = encode(event, self._gw_zone[gateway_id])
+        if gw.online:
+            gw.queue.put_nowait((topic, payload))
+        else:
+            gw.buffer.append((topic, payload))  # sent late, with its original ts, when back online
+
+    def _handle(self, at: datetime, item: tuple) -> None:
+        kind = item[0]
+        if kind == "day":
+            _, rid, event = item
+            held = self._suppress.get(rid)
+            if held and event.type in held[0] and event.at < held[1]:
+                return
+            self._send(event.gateway_id, event)
+        elif kind == "demo":
+            self._send(item[1], item[2])
+        elif kind == "hb":
+            gw = self.gateways[item[1]]
+            if gw.online:
+                self._send(gw.id, SimEvent(at, gw.id, gw.id, EventType.HEARTBEAT))
+            self._push(at + GATEWAY_HEARTBEAT, item)
+        elif kind == "drop":
+            outage: GatewayOutage = item[1]
+            gw = self.gateways.get(outage.gateway_id)
+            if gw is not None and gw.online:
+                gw.online = False
+                gw.queue.put_nowait(_DROP)
+                self._push(outage.end, ("back", gw.id))
+                log.info("gateway %s goes offline until %s", gw.id, outage.end.isoformat())
+        elif kind == "back":
+            gw = self.gateways[item[1]]
+            gw.online = True
+            gw.queue.put_nowait(_RECONNECT)
+            for message in gw.buffer:
+                gw.queue.put_nowait(message)
+            gw.buffer.clear()
+        elif kind == "demo-more":
+            self._schedule_demo(at)
+
+    async def run(self) -> None:
+        """Connect every gateway, then publish what falls due; cancel to stop (clean disconnects)."""
+        self._start = self._clock.now()
+        gateway_ids = sorted({d.gateway_id for d in self._devices})
+        self.gateways = {g: _Gateway(self._url, g, self._prefix) for g in gateway_ids}
+        workers = [asyncio.create_task(gw.work(), name=f"sim-{gw.id}") for gw in self.gateways.values()]
+        for i, gw in enumerate(self.gateways.values()):
+            gw.online = True
+            # Stagger the first beats over a minute, as real homes are not in lock-step.
+            self._push(self._start + GATEWAY_HEARTBEAT * (i / max(1, len(gateway_ids))), ("hb", gw.id))
+        self._plan_ahead(self._start)
+        if self._demo:
+            self._schedule_demo(self._start)
+        log.info("simulating %d homes (speed %.1f, demo %s)", len(gateway_ids), self._speed, self._demo)
+        try:
+            while True:
+                now = self.sim_now()
+                self._plan_ahead(now)
+                while self._heap and self._heap[0][0] <= now:
+                    at, _, item = heapq.heappop(self._heap)
+                    self._handle(at, item)  # type: ignore[arg-type]
+                await asyncio.sleep(self._poll)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*(gw.close() for gw in self.gateways.values()), return_exceptions=True)
+
+
+async def simulate(mqtt_url: str, residents_n: int, seed: int) -> None:
+    """`telecare simulate`: the demo fleet (same ids as the demo seeded) against any broker, until cancelled."""
+    clock = SystemClock()
+    today = clock.now().astimezone(ZoneInfo("Europe/Madrid")).date()
+    residents, devices = barcelona_fleet(residents_n, seed=seed, today=today)
+    await Simulator(mqtt_url, residents, devices, clock, seed=seed).run()
