@@ -18,6 +18,7 @@ from telecare.bus import Bus
 from telecare.clock import Clock
 from telecare.errors import ConflictError, InvalidInput, NotFound, StoreError
 from telecare.metrics import HTTP_ERRORS
+from telecare.people import ResidentLookup
 from telecare.store import Database
 from rules.alert_store import AlertStore
 
@@ -41,6 +42,9 @@ class WebDeps:
     alerts: AlertStore
     clock: Clock
     extra_routers: tuple[APIRouter, ...] = ()
+    # Accepted so the composition root can pass what docs/architecture.md lists; the app itself reads
+    # resident cards straight from the tables (dashboards.queries) because it needs audit-scoped columns.
+    residents: ResidentLookup | None = None
 
 
 def _error(request: Request, status: int, detail: Any) -> JSONResponse:

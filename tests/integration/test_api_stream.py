@@ -96,3 +96,24 @@ async def test_a_slow_browser_is_dropped_and_never_blocks_the_bus(db):
     finally:
         await hub.stop()
     assert bus.pending(ALERTS) == 0
+
+
+async def test_a_bad_message_on_the_bus_is_counted_and_skipped(db):
+    bus = InProcessBus()
+    store = AlertStore(db, bus)
+    await insert_resident(db, "r1", "Montserrat Puig")
+
+    async def render(change: AlertChange) -> dict:
+        return {"id": change.alert.id}
+
+    hub = LiveHub(bus, render)
+    hub.start()
+    try:
+        client = hub.connect()
+        before = REGISTRY.get_sample_value("telecare_live_dropped_total", {"reason": "bad_message"}) or 0.0
+        await bus.publish(ALERTS, "r1", {"not": "an alert change"})
+        raised = await store.raise_or_attach(AlertTrigger("r1", AlertType.FALL, Severity.CRITICAL, T0, "x"), T0)
+        assert (await asyncio.wait_for(client.get(), 10)) == {"id": raised.alert.id}
+        assert REGISTRY.get_sample_value("telecare_live_dropped_total", {"reason": "bad_message"}) == before + 1
+    finally:
+        await hub.stop()
