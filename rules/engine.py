@@ -11,12 +11,17 @@ from rules.catalog import (
     DEVICE_LABELS, DISPENSER_MISSED_TEXT, DOSE_PLAN_AHEAD, GATEWAY_OFFLINE_TEXT, INSTANT_ALERTS, RULES,
     SUPERVISION,
 )
-from rules.model import (  # noqa: F401 - re-exported: the engine's public state API
+from rules.model import (
     ResidentState, Timer, new_state, next_due, state_from_dict, state_from_json, state_to_dict, state_to_json,
 )
 from telecare.alerts import AlertTrigger, AlertType
 from telecare.events import ACTIVITY_EVENT_TYPES, LATE_AFTER, Event, EventType
 from telecare.people import Device, Resident
+
+__all__ = [  # the state model lives in rules.model; the engine re-exports it as its public API
+    "ResidentState", "Timer", "dose_instants", "evaluate", "in_night_window", "new_state", "next_due",
+    "state_from_dict", "state_from_json", "state_to_dict", "state_to_json", "tick",
+]
 
 BED, INACTIVITY, SUP, DOSE = "bed", "inactivity", "sup:", "dose:"  # timer keys (SUP/DOSE are prefixes)
 

@@ -1,0 +1,64 @@
+"""The rule runner's cached view of the registry: residents and their devices, refreshed on a miss."""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from telecare.people import Device, Resident, ResidentLookup
+
+
+class Directory:
+    """Residents by id and devices by resident, loaded in bulk and refreshed when something is unknown."""
+
+    def __init__(self, lookup: ResidentLookup, *, refresh_seconds: float = 300.0,
+                 device_refresh_seconds: float = 5.0) -> None:
+        self._lookup = lookup
+        self._refresh_seconds, self._device_refresh_seconds = refresh_seconds, device_refresh_seconds
+        self.residents: dict[str, Resident] = {}
+        self._devices: dict[str, tuple[Device, ...]] = {}
+        self._owner: dict[str, str] = {}  # device id -> resident id
+        self._last_full = self._last_devices = float("-inf")  # monotonic: refresh pacing is not rule time
+
+    def devices(self, resident_id: str) -> tuple[Device, ...]:
+        """The devices paired with a resident."""
+        return self._devices.get(resident_id, ())
+
+    def owner(self, device_id: str) -> str | None:
+        """The resident a device is paired with, or None if unknown."""
+        return self._owner.get(device_id)
+
+    def due_for_refresh(self) -> bool:
+        """True when the periodic full reload is due (care-plan and at-home changes)."""
+        return time.monotonic() - self._last_full > self._refresh_seconds
+
+    async def refresh_all(self) -> list[str]:
+        """Reload every resident and device; return the ids of residents that are new or changed."""
+        residents = {r.id: r for r in await self._lookup.all_residents()}
+        changed = [rid for rid, r in residents.items() if self.residents.get(rid) != r]
+        self.residents = residents
+        self._set_devices(await self._lookup.all_devices())
+        self._last_full = self._last_devices = time.monotonic()
+        return changed
+
+    async def find(self, resident_id: str) -> Resident | None:
+        """A known resident, or ask the registry (and reload devices) for one registered since."""
+        resident = self.residents.get(resident_id)
+        if resident is None:
+            resident = await self._lookup.resident(resident_id)
+            if resident is not None:
+                self.residents[resident_id] = resident
+                await self.refresh_devices(force=True)
+        return resident
+
+    async def refresh_devices(self, force: bool = False) -> None:
+        """Reload the device map, at most every few seconds (a stray device id must not cost a query per event)."""
+        if force or time.monotonic() - self._last_devices >= self._device_refresh_seconds:
+            self._last_devices = time.monotonic()
+            self._set_devices(await self._lookup.all_devices())
+
+    def _set_devices(self, devices: list[Device]) -> None:
+        by_resident: dict[str, list[Device]] = defaultdict(list)
+        for device in devices:
+            by_resident[device.resident_id].append(device)
+        self._devices = {rid: tuple(ds) for rid, ds in by_resident.items()}
+        self._owner = {d.id: d.resident_id for d in devices}

@@ -1,0 +1,230 @@
+"""Bus events and clock ticks through the pure engine: in-memory states, a heap of due times, batched saves."""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from datetime import datetime
+from typing import Any
+
+from rules.alert_store import AlertStore
+from rules.directory import Directory
+from rules.engine import evaluate, new_state, next_due, tick
+from rules.model import ResidentState
+from rules.state import RuleStateStore
+from telecare.alerts import AlertTrigger
+from telecare.bus import EVENTS, Bus
+from telecare.clock import Clock
+from telecare.errors import StoreError
+from telecare.events import Event
+from telecare.metrics import EVENTS_PROCESSED, RULE_TIMERS_FIRED, RULES_ERRORS
+from telecare.people import ResidentLookup
+from telecare.store import Database
+
+log = logging.getLogger(__name__)
+
+GROUP = "rules"
+SAVE_CHUNK = 2000  # states per upsert statement (keeps one jsonb parameter a few MB at most)
+
+
+class RulesRunner:
+    """Consumes bus `events` (group "rules"), ticks timers from the clock, persists state, raises alerts."""
+
+    def __init__(self, db: Database, bus: Bus, residents: ResidentLookup, alerts: AlertStore, clock: Clock, *,
+                 tick_seconds: float = 1.0, refresh_seconds: float = 300.0, device_refresh_seconds: float = 5.0,
+                 save_every: int = 5000) -> None:
+        register = getattr(bus, "register", None)
+        if register is not None:  # before run(): events published meanwhile wait in our group's queue
+            register(EVENTS, GROUP)
+        self._bus, self._alerts, self._clock = bus, alerts, clock
+        self._directory = Directory(residents, refresh_seconds=refresh_seconds,
+                                    device_refresh_seconds=device_refresh_seconds)
+        self._store = RuleStateStore(db)
+        self._tick_seconds, self._save_every = tick_seconds, save_every
+        self._states: dict[str, ResidentState] = {}
+        self._dirty: set[str] = set()
+        self._heap: list[tuple[datetime, str]] = []
+        self._scheduled: dict[str, datetime] = {}  # earliest heap entry per resident; later entries are stale
+        self._retry: list[AlertTrigger] = []
+        self._counters: dict[str, Any] = {}
+        self._loaded, self._load_lock = False, asyncio.Lock()
+
+    async def start(self) -> None:
+        """Load registry and stored states, then tick everyone once (fires what came due while we were down)."""
+        async with self._load_lock:
+            if self._loaded:
+                return
+            self._states.update(await self._store.load_all())
+            await self._refresh_registry()
+            now = self._clock.now()
+            for resident_id in list(self._directory.residents):
+                await self._tick_resident(resident_id, now)
+            await self.flush(now)
+            self._loaded = True
+
+    async def run(self) -> None:
+        """Process events and ticks until cancelled; saves pending state on the way out."""
+        await self.start()
+        ticker = asyncio.create_task(self._tick_loop(), name="rules-ticker")
+        try:
+            async for message in self._bus.subscribe(EVENTS, GROUP):
+                await self.process(message.value)
+                if len(self._dirty) >= self._save_every:
+                    await self.flush()
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            await self.flush()
+
+    async def process(self, event: Event) -> list[AlertTrigger]:
+        """Evaluate one event; raise the alerts it triggers; return them."""
+        if not self._loaded:
+            await self.start()
+        if not isinstance(event, Event):
+            RULES_ERRORS.labels("bad_message").inc()
+            log.warning("ignored a bus message that is not an event: %s", type(event).__name__)
+            return []
+        rid = event.resident_id
+        resident = await self._directory.find(rid)
+        if resident is not None and self._directory.owner(event.device_id) != rid:
+            await self._directory.refresh_devices()  # a device paired since our last load
+        if resident is None:
+            RULES_ERRORS.labels("unknown_resident").inc()
+            log.warning("event %s for unknown resident %s ignored", event.id, rid)
+            return []
+        now = self._clock.now()
+        try:
+            state, triggers = evaluate(event, resident, self._directory.devices(rid), self._state(rid), now)
+        except Exception as err:  # noqa: BLE001 - one bad event must not stop the rules for everyone
+            RULES_ERRORS.labels("evaluate").inc()
+            log.error("rule evaluation failed for event %s (resident %s): %s", event.id, rid, type(err).__name__)
+            return []
+        self._set_state(rid, state)
+        self._counter(event.type).inc()
+        if triggers:
+            await self._raise(triggers, now)
+        return triggers
+
+    async def tick(self) -> list[AlertTrigger]:
+        """Fire every timer due by clock.now(); retry failed alerts; save changed states."""
+        if not self._loaded:
+            await self.start()
+        if self._directory.due_for_refresh():
+            await self._refresh_registry()
+        now = self._clock.now()
+        fired: list[AlertTrigger] = []
+        if self._retry:
+            retry, self._retry = self._retry, []
+            await self._raise(retry, now)
+        while self._heap and self._heap[0][0] <= now:
+            due, rid = heapq.heappop(self._heap)
+            if self._scheduled.get(rid) != due:
+                continue  # superseded by an earlier entry that was already handled
+            del self._scheduled[rid]
+            fired += await self._tick_resident(rid, now)
+        await self.flush(now)
+        return fired
+
+    async def flush(self, now: datetime | None = None) -> int:
+        """Save every changed state (batched); on a database error keep them dirty for the next try."""
+        if not self._dirty:
+            return 0
+        ids, self._dirty = list(self._dirty), set()
+        states = [self._states[i] for i in ids]
+        at = now or self._clock.now()
+        try:
+            for start in range(0, len(states), SAVE_CHUNK):
+                await self._store.save_many(states[start:start + SAVE_CHUNK], at)
+        except StoreError as err:
+            self._dirty.update(ids)
+            RULES_ERRORS.labels("state_store").inc()
+            log.error("could not save rule state (%d residents): %s", len(ids), err)
+            return 0
+        return len(states)
+
+    @property
+    def pending_alerts(self) -> int:
+        """Triggers the alert store refused, waiting for a retry at the next tick."""
+        return len(self._retry)
+
+    def state(self, resident_id: str) -> ResidentState | None:
+        """The in-memory state of a resident (for inspection and tests)."""
+        return self._states.get(resident_id)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_seconds)
+            try:
+                await self.tick()
+            except Exception as err:  # noqa: BLE001 - the ticker must outlive a bad tick
+                RULES_ERRORS.labels("tick").inc()
+                log.error("rules tick failed: %s", type(err).__name__)
+
+    async def _tick_resident(self, rid: str, now: datetime) -> list[AlertTrigger]:
+        resident = self._directory.residents.get(rid)
+        if resident is None:
+            return []
+        old = self._state(rid)
+        try:
+            state, triggers = tick(resident, self._directory.devices(rid), old, now)
+        except Exception as err:  # noqa: BLE001
+            RULES_ERRORS.labels("evaluate").inc()
+            log.error("rule tick failed for resident %s: %s", rid, type(err).__name__)
+            return []
+        if state is not old:
+            self._set_state(rid, state)
+        else:
+            self._schedule(rid, state)
+        for trigger in triggers:
+            RULE_TIMERS_FIRED.labels(trigger.type.value).inc()
+        if triggers:
+            await self._raise(triggers, now)
+        return triggers
+
+    def _counter(self, kind: Any) -> Any:
+        """EVENTS_PROCESSED child per event type, looked up once (labels() is slow on the hot path)."""
+        if kind not in self._counters:
+            self._counters[kind] = EVENTS_PROCESSED.labels(kind.value)
+        return self._counters[kind]
+
+    def _state(self, rid: str) -> ResidentState:
+        state = self._states.get(rid)
+        if state is None:
+            state = self._states[rid] = new_state(rid)
+            self._dirty.add(rid)
+        return state
+
+    def _set_state(self, rid: str, state: ResidentState) -> None:
+        self._states[rid] = state
+        self._dirty.add(rid)
+        self._schedule(rid, state)
+
+    def _schedule(self, rid: str, state: ResidentState) -> None:
+        """Keep one live heap entry per resident at its earliest due time (no entry per event)."""
+        due = next_due(state)
+        if due is None:
+            return
+        current = self._scheduled.get(rid)
+        if current is None or due < current:
+            self._scheduled[rid] = due
+            heapq.heappush(self._heap, (due, rid))
+
+    async def _raise(self, triggers: list[AlertTrigger], now: datetime) -> None:
+        for trigger in triggers:
+            try:
+                await self._alerts.raise_or_attach(trigger, now)
+            except StoreError as err:
+                # Never lose an alert: keep it and retry at the next tick.
+                self._retry.append(trigger)
+                RULES_ERRORS.labels("alert_store").inc()
+                log.error("could not raise %s alert for resident %s: %s", trigger.type.value,
+                          trigger.resident_id, err)
+
+    async def _refresh_registry(self) -> None:
+        """Reload residents and devices; new or changed residents get a tick now (e.g. back home: arm inactivity)."""
+        changed = await self._directory.refresh_all()
+        if self._loaded:
+            now = self._clock.now()
+            for rid in changed:
+                self._scheduled[rid] = now
+                heapq.heappush(self._heap, (now, rid))

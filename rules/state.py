@@ -1,0 +1,59 @@
+"""The rule_state table's one writer: load every resident's rule state, save changed ones in one statement."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from rules.model import ResidentState, state_from_dict, state_to_dict
+from telecare.errors import InvalidInput
+from telecare.store import Database
+
+log = logging.getLogger(__name__)
+
+# One round trip for a whole batch: the rows travel as one jsonb array and are unpacked server-side.
+_UPSERT = """
+INSERT INTO rule_state (resident_id, state, updated_at)
+SELECT row->>'r', row->'s', %s FROM jsonb_array_elements(%s) AS row
+ON CONFLICT (resident_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
+"""
+
+
+class RuleStateStore:
+    """Persists ResidentState so timers survive restarts."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def load_all(self) -> dict[str, ResidentState]:
+        """Every stored state by resident id; a row that cannot be read is logged and skipped."""
+        rows = await self._db.fetch("SELECT resident_id, state FROM rule_state")
+        states: dict[str, ResidentState] = {}
+        for row in rows:
+            try:
+                states[row["resident_id"]] = state_from_dict(row["state"])
+            except (KeyError, TypeError, ValueError) as err:
+                # A corrupt row must not stop the rules: that resident starts afresh (timers re-armed).
+                log.error("unreadable rule state for resident %s: %s", row["resident_id"], type(err).__name__)
+        return states
+
+    async def load(self, resident_id: str) -> ResidentState | None:
+        """One resident's stored state, or None."""
+        data = await self._db.fetchval("SELECT state FROM rule_state WHERE resident_id = %s", (resident_id,))
+        if data is None:
+            return None
+        try:
+            return state_from_dict(data)
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidInput(f"unreadable rule state for resident {resident_id}") from err
+
+    async def save_many(self, states: Iterable[ResidentState], now: datetime) -> int:
+        """Upsert these states in one statement; return how many were written."""
+        rows = [{"r": s.resident_id, "s": state_to_dict(s)} for s in states]
+        if rows:
+            await self._db.execute(_UPSERT, (now, rows))
+        return len(rows)
+
+    async def delete(self, resident_id: str) -> None:
+        """Forget a resident's state (erasure on request)."""
+        await self._db.execute("DELETE FROM rule_state WHERE resident_id = %s", (resident_id,))
