@@ -38,7 +38,7 @@ def snapshot(sim: SimulatedTelephony) -> dict[str, Any]:
     """Every call the simulator knows (ringing and talking first), with the change version."""
     order = {"ringing": 0, "in-progress": 1, "queued": 2}
     calls = sorted(sim.calls(), key=lambda c: order.get(c.state, 3))
-    return {"version": sim.version, "calls": [call_view(c) for c in calls]}
+    return {"version": sim.changes.version, "calls": [call_view(c) for c in calls]}
 
 
 def router(sim: SimulatedTelephony) -> APIRouter:
@@ -58,10 +58,10 @@ def router(sim: SimulatedTelephony) -> APIRouter:
         async def frames() -> AsyncIterator[str]:
             version = -1
             while not await request.is_disconnected():
-                if version != sim.version:
-                    version = sim.version
+                if version != sim.changes.version:
+                    version = sim.changes.version
                     yield f"data: {json.dumps(snapshot(sim))}\n\n"
-                elif await sim.wait_change(version, HEARTBEAT_S) == version:
+                elif await sim.changes.wait(version, HEARTBEAT_S) == version:
                     yield ": keep-alive\n\n"
 
         return StreamingResponse(frames(), media_type="text/event-stream",

@@ -6,11 +6,13 @@ import contextlib
 import heapq
 import itertools
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from outreach.telephony import (CallHandle, CallRejected, CallRequest, CallStatus, CallUpdate,
-                                UpdateHandler)
+from outreach.simulated_phones import (  # noqa: F401 - behaviours re-exported for scripts
+    Behaviour, ChangeSignal, PhoneCall, answer_and_press, behaviour_for, answer_silent, busy, failed, invalid_number,
+    no_answer, wrong_number)
+from outreach.telephony import CallHandle, CallRejected, CallRequest, CallStatus, CallUpdate, UpdateHandler
 from outreach.voice_prompts import prompts_for, spoken_text
 from telecare import metrics
 from telecare.clock import Clock
@@ -19,69 +21,6 @@ from telecare.errors import NotFound, TelephonyError
 log = logging.getLogger(__name__)
 GATHER_TIMEOUT_S = 10  # like Twilio's <Gather timeout>: silence after answering ends the call
 KEEP_ENDED = 200  # ended calls kept for the page
-
-
-@dataclass(frozen=True, slots=True)
-class Behaviour:
-    """How a scripted phone reacts. `answer_after_s=None` never answers; `final` ends it at once."""
-
-    answer_after_s: float | None = 0.0
-    digits: str | None = None
-    talk_s: float | None = 5.0  # a call without key prompt hangs up this long after answering
-    final: CallStatus | None = None
-    invalid: bool = False
-
-
-def answer_and_press(digits: str = "1", after_s: float = 0.0) -> Behaviour:
-    """Answer after `after_s` and press `digits` at once."""
-    return Behaviour(answer_after_s=after_s, digits=digits)
-
-
-def answer_silent(after_s: float = 0.0) -> Behaviour:
-    """Answer and press nothing (the key prompt times out)."""
-    return Behaviour(answer_after_s=after_s)
-
-
-def no_answer() -> Behaviour:
-    """Let it ring until the request's timeout."""
-    return Behaviour(answer_after_s=None)
-
-
-def busy() -> Behaviour:
-    """The line is busy."""
-    return Behaviour(final=CallStatus.BUSY)
-
-
-def failed() -> Behaviour:
-    """The network cannot connect the call (e.g. an unassigned number)."""
-    return Behaviour(final=CallStatus.FAILED)
-
-
-wrong_number = failed
-
-
-def invalid_number() -> Behaviour:
-    """The provider refuses the request itself, like Twilio's error 21211."""
-    return Behaviour(invalid=True)
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneCall:
-    """A snapshot of one simulated call, as the phone page shows it."""
-
-    call_id: str
-    call_ref: str
-    number: str  # the phone ringing now: the operator's first on click-to-call
-    leg: str  # "resident" | "operator"
-    state: str  # a CallStatus value
-    text: str
-    gather: bool
-    language: str
-    placed_at: datetime
-    answered_at: datetime | None = None
-    ended_at: datetime | None = None
-    digits: str = ""
-    resident_number: str = ""
 
 
 class SimulatedTelephony:
@@ -95,15 +34,14 @@ class SimulatedTelephony:
         self._scripts: dict[str, Behaviour] = {}
         self._calls: dict[str, PhoneCall] = {}
         self._requests: dict[str, CallRequest] = {}
-        self._due: list[tuple[datetime, int, str, str]] = []  # (when, seq, call_id, action)
+        self._due: list[tuple[datetime, int, str, int, str]] = []  # (when, seq, call_id, epoch, action)
+        self._epoch: dict[str, int] = {}  # answering bumps it: the ring timeout queued before goes stale
         self._seq = itertools.count()
         self._ids = itertools.count(1)
-        self._version = 0
-        self._changed = asyncio.Event()
+        self.changes = ChangeSignal()  # the phone page awaits changes.wait(version, timeout)
         self._task: asyncio.Task[None] | None = None
         self._step_time: datetime | None = None
 
-    # -- Telephony protocol -------------------------------------------------------------
     def set_update_handler(self, handler: UpdateHandler) -> None:
         """Where call updates go (the dialer)."""
         self._handler = handler
@@ -144,39 +82,34 @@ class SimulatedTelephony:
                 await self._task
             self._task = None
 
-    # -- scripting and the clock ---------------------------------------------------------
     def script(self, number: str, behaviour: Behaviour) -> None:
         """Make the phone at `number` behave this way for every following call."""
         self._scripts[number] = behaviour
 
     def start(self) -> None:
         """Tick in the background every `tick_s` seconds (the demo; tests may call tick())."""
+        async def run() -> None:
+            while True:
+                try:
+                    await self.tick()
+                except Exception:  # noqa: BLE001 - one bad step must not stop every phone
+                    log.exception("simulated telephony tick failed")
+                await asyncio.sleep(self._tick_s)
+
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task = asyncio.get_running_loop().create_task(run())
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # noqa: BLE001 - one bad step must not stop every phone
-                log.exception("simulated telephony tick failed")
-            await asyncio.sleep(self._tick_s)
-
-    async def tick(self) -> int:
-        """Run every scripted step and time-out due at clock.now(); return how many ran."""
-        ran = 0
+    async def tick(self) -> None:
+        """Run every scripted step and time-out due at clock.now()."""
         while self._due and self._due[0][0] <= self._clock.now():
-            when, _, call_id, action = heapq.heappop(self._due)
-            if call_id in self._calls:
+            when, _, call_id, epoch, action = heapq.heappop(self._due)
+            if call_id in self._calls and self._epoch.get(call_id) == epoch:
                 self._step_time = when  # a late tick still reports each step at its own time
                 try:
                     await self._step(call_id, action)
                 finally:
                     self._step_time = None
-            ran += 1
-        return ran
 
-    # -- a person on the phone page ------------------------------------------------------
     async def answer(self, call_id: str) -> None:
         """Pick up the ringing phone."""
         if self._get(call_id).state != CallStatus.RINGING:
@@ -210,7 +143,6 @@ class SimulatedTelephony:
         if self._get(call_id).state == CallStatus.RINGING:
             await self._step(call_id, "timeout")
 
-    # -- snapshots and change notification for the page -----------------------------------
     def calls(self) -> list[PhoneCall]:
         """Every known call, newest first."""
         return sorted(self._calls.values(), key=lambda c: (c.placed_at, c.call_id), reverse=True)
@@ -219,19 +151,6 @@ class SimulatedTelephony:
         """Calls ringing now."""
         return [c for c in self.calls() if c.state == CallStatus.RINGING]
 
-    @property
-    def version(self) -> int:
-        """Bumped on every change."""
-        return self._version
-
-    async def wait_change(self, since: int, timeout: float) -> int:
-        """Return the version once it differs from `since` (or after `timeout` seconds)."""
-        if self._version == since:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
-        return self._version
-
-    # -- internals -----------------------------------------------------------------------
     def _now(self) -> datetime:
         return self._step_time or self._clock.now()
 
@@ -242,18 +161,12 @@ class SimulatedTelephony:
         return call
 
     def _behaviour(self, number: str, request: CallRequest) -> Behaviour:
-        if number in self._scripts:
-            return self._scripts[number]
-        if number == request.bridge_from:
-            return Behaviour(answer_after_s=0.0)  # the operator asked for this call
-        if self._auto is not None:
-            return Behaviour(answer_after_s=self._auto, digits="1" if request.gather_digits else None)
-        return Behaviour(answer_after_s=None, talk_s=None)  # a person on the page decides
+        return behaviour_for(number, request, self._scripts, self._auto)
 
     def _at(self, when: datetime | float, call_id: str, action: str) -> None:
         if not isinstance(when, datetime):
             when = self._now() + timedelta(seconds=when)
-        heapq.heappush(self._due, (when, next(self._seq), call_id, action))
+        heapq.heappush(self._due, (when, next(self._seq), call_id, self._epoch.setdefault(call_id, 0), action))
 
     async def _step(self, call_id: str, action: str) -> None:
         call = self._calls[call_id]
@@ -268,8 +181,6 @@ class SimulatedTelephony:
             await self._end(call_id, CallStatus.CANCELED if call.leg == "operator" else CallStatus.NO_ANSWER)
         elif action in ("hangup", "gather_timeout") and call.state == CallStatus.IN_PROGRESS:
             await self._end(call_id, CallStatus.COMPLETED)
-        elif action.startswith("final:") and call.state == CallStatus.QUEUED:
-            await self._end(call_id, CallStatus(action[6:]))
 
     async def _ring(self, call_id: str, number: str, request: CallRequest) -> None:
         behaviour = self._behaviour(number, request)
@@ -288,8 +199,7 @@ class SimulatedTelephony:
 
     async def _answer(self, call_id: str) -> None:
         call = self._calls[call_id]
-        self._due = [d for d in self._due if d[2] != call_id]  # drop the ring timeout
-        heapq.heapify(self._due)
+        self._epoch[call_id] = self._epoch.get(call_id, 0) + 1  # drop the pending ring timeout
         request = self._requests[call_id]
         if call.leg == "operator":  # operator picked up: now ring the resident
             self._set(call_id, leg="resident", state=CallStatus.QUEUED.value)
@@ -319,13 +229,12 @@ class SimulatedTelephony:
         for old in ended[KEEP_ENDED:]:
             self._calls.pop(old.call_id, None)
             self._requests.pop(old.call_id, None)
+            self._epoch.pop(old.call_id, None)
 
     def _set(self, call_id: str, **changes: object) -> PhoneCall:
         call = replace(self._calls[call_id], **changes)  # type: ignore[arg-type]
         self._calls[call_id] = call
-        self._version += 1
-        self._changed.set()
-        self._changed = asyncio.Event()  # waiters hold the old, now set, event
+        self.changes.bump()
         return call
 
     async def _emit(self, call_id: str, status: CallStatus, **extra: object) -> None:

@@ -101,6 +101,7 @@ class FakeTwilio:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else every reply waits ~40 ms for a delayed ACK
 
             def log_message(self, *args: object) -> None:  # keep test output clean
                 return

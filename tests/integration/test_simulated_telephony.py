@@ -111,9 +111,9 @@ async def test_silent_answer_ends_when_the_key_prompt_times_out(sim, clock) -> N
 async def test_a_person_answers_presses_and_the_page_is_notified(sim, clock) -> None:
     telephony, seen = sim  # nothing scripted: the phone rings until someone acts
     handle = await telephony.place_call(automated())
-    version = telephony.version
+    version = telephony.changes.version
     await telephony.tick()
-    assert await telephony.wait_change(version, timeout=1) > version
+    assert await telephony.changes.wait(version, timeout=1) > version
     call_id = handle.provider_call_id
     await telephony.answer(call_id)
     clock.advance(3)
