@@ -10,8 +10,8 @@ from typing import Any
 from outreach.call_log import CallLog, CallRecord
 from outreach.pacing import PaceLimits, Pacer
 from outreach.telephony import CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
+from outreach.task_records import welfare_trigger
 from rules.alert_store import AlertStore
-from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.clock import Clock
 from telecare.errors import NotFound, TelecareError, TelephonyError
 from telecare.metrics import OUTREACH_ACTIVE_CALLS, OUTREACH_BAD_UPDATES, OUTREACH_CALLS, OUTREACH_OUTCOMES
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 UNREACHED = frozenset({"no_answer", "busy", "voicemail", "failed", "wrong_number", "timeout"})
 _FINAL_OUTCOME = {CallStatus.NO_ANSWER: "no_answer", CallStatus.BUSY: "busy",
                   CallStatus.FAILED: "failed", CallStatus.CANCELED: "failed"}
+_TASK_OUTCOME = {"timeout": "failed"}  # the task store's vocabulary: a call that vanished is a failed attempt
 Sleep = Callable[[float], Awaitable[None]]
 ResultHook = Callable[[CallRecord], Awaitable[None]]
 
@@ -56,7 +57,7 @@ class Dialer:
         self._active: set[int] = set()
         self._dispatching = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
-        self._messages: dict[int, str] = {}
+        self._campaigns: dict[int, Any] = {}
         self._escalation_hook: ResultHook | None = None
         self._human_hook: ResultHook | None = None
 
@@ -103,46 +104,49 @@ class Dialer:
                 OUTREACH_BAD_UPDATES.labels("no_phone").inc()
             await self._settle_attempt(task, resident, "no_answer" if phone_index else "wrong_number")
             return 0
-        await self._wait_turn()
-        now = self._clock.now()
         phone = resident.phones[phone_index]
+        message = await self._message(task, resident.language)
+        now = await self._take_slot()
         call_id = await self._log.start_attempt(
             task_id=task.id, resident_id=resident.id, purpose=task.purpose, caller="automated", mode="automated",
             phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id)
-        self._pacer.record_start(now.timestamp())
         self._active.add(call_id)
         OUTREACH_ACTIVE_CALLS.set(len(self._active))
         OUTREACH_CALLS.labels(task.purpose, "automated").inc()
-        request = CallRequest(str(call_id), phone, resident.language, message=await self._message(task),
-                              gather_digits=True, timeout_s=self._timeout_s)
+        request = CallRequest(str(call_id), phone, resident.language, message=message, gather_digits=True,
+                              timeout_s=self._timeout_s)
+        # The provider request runs in the background so a slow answer never stretches the pacing.
+        self._spawn(self._place(call_id, request))
+        return 1
+
+    async def _place(self, call_id: int, request: CallRequest) -> None:
         try:
             handle = await self._tel.place_call(request)
         except CallRejected:
             await self._close(call_id, "wrong_number")
         except TelephonyError as err:
-            log.warning("call %s for task %s failed to start: %s", call_id, task.id, err)
+            log.warning("call %s failed to start: %s", call_id, err)
             await self._close(call_id, "failed")
         else:
             await self._log.set_provider_id(call_id, handle.provider_call_id)
-        return 1
 
-    async def _wait_turn(self) -> None:
-        """Wait (via the injected sleep) until the pacer allows the next start."""
+    async def _take_slot(self) -> datetime:
+        """Wait (via the injected sleep) for the pacer's next slot and claim it; no await between check and claim."""
         while True:
-            now = self._clock.now().timestamp()
-            at = self._pacer.next_start(now, 0)  # the concurrent limit is checked by dispatch before claiming
-            if at is None or at <= now:
-                return
-            await self._sleep(at - now)
+            now = self._clock.now()
+            at = self._pacer.next_start(now.timestamp(), 0)  # the concurrent limit is checked before claiming
+            if at is None or at <= now.timestamp():
+                self._pacer.record_start(now.timestamp())
+                return now
+            await self._sleep(at - now.timestamp())
 
-    async def _message(self, task: Any) -> str:
-        """The spoken text: the campaign's message, else the task's reason (reminders)."""
+    async def _message(self, task: Any, language: str) -> str:
+        """The spoken text: the campaign's message in the resident's language, else the task's reason (reminders)."""
         if task.campaign_id is None:
             return task.reason or "Us truquem del servei de teleassistència."
-        if task.campaign_id not in self._messages:
-            self._messages[task.campaign_id] = await self._db.fetchval(
-                "SELECT message FROM campaigns WHERE id = %s", (task.campaign_id,)) or ""
-        return self._messages[task.campaign_id]
+        if task.campaign_id not in self._campaigns:
+            self._campaigns[task.campaign_id] = await self._tasks.get_campaign(task.campaign_id)
+        return self._campaigns[task.campaign_id].message_for(language)
 
     async def on_update(self, update: CallUpdate) -> None:
         """Record a provider update; settle the attempt when it is final. Bad updates are counted, never raised."""
@@ -164,11 +168,12 @@ class Dialer:
                     await self._human_hook(await self._log.get(call_id))
             return
         if (update.answered_by or "").startswith("machine"):
-            outcome: str | None = "voicemail"  # a machine is nobody: never "fine"
+            # A machine is nobody: never "fine". Close first so the hang-up's own update changes nothing.
+            await self._close(call_id, "voicemail", at=update.at)
             await self._hang_up(update.provider_call_id)
-        else:
-            answered = record.answered_at is not None or update.status == CallStatus.IN_PROGRESS
-            outcome = outcome_of(update.status, update.digits or record.digits, answered)
+            return
+        answered = record.answered_at is not None or update.status == CallStatus.IN_PROGRESS
+        outcome = outcome_of(update.status, update.digits or record.digits, answered)
         if record.purpose == "escalation" and outcome in ("fine", "callback_requested", "no_key"):
             outcome = "accepted" if outcome == "fine" else "not_accepted"  # a key-holder's 1 means "I'll go"
         if outcome is not None:
@@ -220,15 +225,14 @@ class Dialer:
     async def _settle_attempt(self, task: Any, resident: Resident | None, outcome: str) -> None:
         """Tell the task store how the attempt went; a callback or a welfare alert when that is the answer."""
         now = self._clock.now()
-        after = await self._tasks.record_attempt(task.id, outcome, now, resident)
+        after = await self._tasks.record_attempt(task.id, _TASK_OUTCOME.get(outcome, outcome), now, resident)
         if outcome in ("callback_requested", "no_key"):
             reason = "pressed 2: wants to talk to someone" if outcome == "callback_requested" else "no key pressed"
-            await self._tasks.create_callback(task.resident_id, f"{task.purpose} call: {reason}", now)
-        if getattr(after, "unreached", False):
-            await self._alerts.raise_or_attach(AlertTrigger(
-                task.resident_id, AlertType.WELFARE_CHECK, Severity.HIGH, now,
-                f"not reached after {getattr(after, 'attempts', task.max_attempts)} call attempts ({task.purpose})"),
-                now)
+            await self._tasks.create_callback(task.resident_id, f"{task.purpose} call: {reason}", now,
+                                              resident=resident, campaign_id=task.campaign_id,
+                                              source_task_id=task.id)
+        if after.needs_welfare_check:
+            await self._alerts.raise_or_attach(welfare_trigger(after.task, now), now)
 
     async def close_stale(self) -> int:
         """Close as failed every automated call with no final status past its timeout; return how many."""
@@ -236,9 +240,9 @@ class Dialer:
         stale = await self._log.open_before(cutoff)
         for record in stale:
             log.warning("call %s got no final status in time; closing it as failed", record.id)
+            await self._close(record.id, "timeout")  # before hanging up, so the hang-up's own update changes nothing
             if record.provider_call_id:
                 await self._hang_up(record.provider_call_id)
-            await self._close(record.id, "timeout")
         return len(stale)
 
     async def drain(self) -> None:
