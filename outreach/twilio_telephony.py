@@ -40,7 +40,7 @@ class TwilioTelephony:
     """Places calls through Twilio's REST API; updates come back through `outreach.webhooks`."""
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str, public_base_url: str, *,
-                 base_url: str | None = None, clock: Clock) -> None:
+                 base_url: str | None = None, clock: Clock, machine_detection: bool = False) -> None:
         self._client = Client(account_sid, auth_token)
         if base_url:  # every v2010 URL is built from the Api domain's base_url (twilio.base.domain)
             self._client.api.base_url = base_url.rstrip("/")
@@ -49,6 +49,8 @@ class TwilioTelephony:
         self.public_base_url = public_base_url.rstrip("/")
         self.clock = clock
         self._handler: UpdateHandler | None = None
+        # Answering-machine detection is only ~65-80 % accurate, so it is opt-in and only informs AnsweredBy.
+        self._amd = machine_detection
 
     def set_update_handler(self, handler: UpdateHandler) -> None:
         """Where webhook updates go when the webhook router has no handler of its own."""
@@ -106,6 +108,9 @@ class TwilioTelephony:
             status_callback=self.webhook_url("/twilio/status", ref=request.call_ref, leg=leg),
             status_callback_event=STATUS_EVENTS, status_callback_method="POST", timeout=request.timeout_s,
         )
+        if self._amd and not request.bridge_from:
+            kwargs["machine_detection"] = "Enable"
+
         try:
             call = await asyncio.to_thread(self._client.calls.create, **kwargs)
         except Exception as err:  # noqa: BLE001 - translated just below, once, at the boundary

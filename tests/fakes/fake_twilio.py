@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 import threading
 import time
 import uuid
@@ -41,8 +43,10 @@ class Failure:
 class FakeTwilio:
     """`with FakeTwilio(sid, token) as fake:` then point TwilioTelephony at `fake.base_url`."""
 
-    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token") -> None:
+    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token",
+                 *, latency_s: float = 0.0) -> None:
         self.account_sid = account_sid
+        self.latency_s = latency_s  # emulated API round trip, for pacing benchmarks
         self.auth_token = auth_token
         self.requests: list[RecordedRequest] = []
         self._failures: deque[Failure] = deque()
@@ -87,6 +91,27 @@ class FakeTwilio:
             headers["X-Twilio-Signature"] = signature
         return await client.post(url, data=params, headers=headers)
 
+    async def drive(self, client: httpx.AsyncClient, sid: str, *statuses: str,
+                    **extra: str) -> list[httpx.Response]:
+        """Play Twilio's signed status callbacks for a created call, in order, to its StatusCallback URL."""
+        created = next(r for r in self.calls_created() if r.sid == sid)
+        url = created.field("StatusCallback") or ""
+        base = {"AccountSid": self.account_sid, "CallSid": sid, "To": created.field("To") or "",
+                "From": created.field("From") or "", "Direction": "outbound-api", "ApiVersion": "2010-04-01"}
+        return [await self.callback(client, url, {**base, "CallStatus": status,
+                                                  **(extra if status == statuses[-1] else {})})
+                for status in statuses]
+
+    async def press(self, client: httpx.AsyncClient, sid: str, digits: str) -> httpx.Response:
+        """Play the signed <Gather> action a key press triggers; the reply is our TwiML."""
+        created = next(r for r in self.calls_created() if r.sid == sid)
+        match = re.search(r'<Gather[^>]* action="([^"]+)"', created.field("Twiml") or "")
+        if match is None:
+            raise AssertionError("the call's TwiML has no <Gather action>")
+        url = html.unescape(match.group(1))
+        return await self.callback(client, url, {"AccountSid": self.account_sid, "CallSid": sid,
+                                                  "CallStatus": "in-progress", "Digits": digits})
+
     def _record(self, method: str, path: str, body: str, sid: str | None) -> None:
         with self._lock:
             self.requests.append(RecordedRequest(method, path, parse_qs(body, keep_blank_values=True),
@@ -115,6 +140,8 @@ class FakeTwilio:
                 self.wfile.write(body)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                if fake.latency_s:
+                    time.sleep(fake.latency_s)  # this server thread plays a slow API; no test waits here
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode()
                 path = urlsplit(self.path).path

@@ -126,3 +126,12 @@ def test_signature_verification_uses_the_full_url_and_params(fake) -> None:
     assert not telephony.verify_signature(url.replace("ref=1", "ref=2"), params, good)
     assert not telephony.verify_signature(url, params, None)
     assert parse_qs(urlsplit(url).query) == {"ref": ["1"], "leg": ["resident"]}
+
+
+async def test_machine_detection_is_opt_in(fake, twilio) -> None:
+    await twilio.place_call(CallRequest(call_ref="1", to=RESIDENT, message="Hola"))
+    amd = TwilioTelephony(fake.account_sid, fake.auth_token, FROM, PUBLIC, base_url=fake.base_url,
+                          clock=FakeClock(datetime(2026, 7, 1, tzinfo=timezone.utc)), machine_detection=True)
+    await amd.place_call(CallRequest(call_ref="2", to=RESIDENT, message="Hola"))
+    await amd.close()
+    assert [r.field("MachineDetection") for r in fake.calls_created()] == [None, "Enable"]

@@ -137,3 +137,19 @@ async def test_a_failing_handler_gets_500_on_status_but_the_resident_still_hears
         gather = await fake.callback(client, f"{PUBLIC}/twilio/gather?ref=5&lang=en", {**params, "Digits": "1"})
     assert status.status_code == 500
     assert gather.status_code == 200 and "Thank you" in gather.text
+
+
+async def test_a_whole_automated_call_played_by_the_fake(fake, env) -> None:
+    telephony, client, seen = env
+    handle = await telephony.place_call(CallRequest(call_ref="90", to="+34600111222", message="Calor.",
+                                                    language="es", gather_digits=True))
+    sid = handle.provider_call_id
+    replies = await fake.drive(client, sid, "initiated", "ringing", "in-progress")
+    reply = await fake.press(client, sid, "2")
+    replies += await fake.drive(client, sid, "completed", CallDuration="31")
+    assert [r.status_code for r in replies] == [204, 204, 204, 204] and reply.status_code == 200
+    assert "le llamará" in reply.text
+    assert [(u.status.value, u.digits, u.duration_s) for u in seen] == [
+        ("queued", None, None), ("ringing", None, None), ("in-progress", None, None),
+        ("in-progress", "2", None), ("completed", None, 31)]
+    assert {u.provider_call_id for u in seen} == {sid} and {u.call_ref for u in seen} == {"90"}
