@@ -74,7 +74,10 @@ class RulesRunner:
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception as err:  # noqa: BLE001 - shutting down: report, do not mask the reason we stop
+                log.error("final rule state save failed: %s", type(err).__name__)
 
     async def process(self, event: Event) -> list[AlertTrigger]:
         """Evaluate one event; raise the alerts it triggers; return them."""
@@ -85,9 +88,14 @@ class RulesRunner:
             log.warning("ignored a bus message that is not an event: %s", type(event).__name__)
             return []
         rid = event.resident_id
-        resident = await self._directory.find(rid)
-        if resident is not None and self._directory.owner(event.device_id) != rid:
-            await self._directory.refresh_devices()  # a device paired since our last load
+        try:
+            resident = await self._directory.find(rid)
+            if resident is not None and self._directory.owner(event.device_id) != rid:
+                await self._directory.refresh_devices()  # a device paired since our last load
+        except StoreError as err:  # registry unreachable: go on with what we know
+            RULES_ERRORS.labels("registry").inc()
+            log.error("registry lookup failed for resident %s: %s", rid, err)
+            resident = self._directory.residents.get(rid)
         if resident is None:
             RULES_ERRORS.labels("unknown_resident").inc()
             log.warning("event %s for unknown resident %s ignored", event.id, rid)

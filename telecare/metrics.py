@@ -80,7 +80,7 @@ ESCALATION_STEPS = Counter(
 RULES_ERRORS = Counter(
     "telecare_rules_errors", "Events, ticks or writes the rule runner could not handle", ["reason"],
     registry=REGISTRY,
-)  # reason="unknown_resident|bad_message|evaluate|alert_store|state_store|tick"
+)  # reason="unknown_resident|bad_message|registry|evaluate|alert_store|state_store|tick"
 INGEST_STORE_RETRIES = Counter(
     "telecare_ingest_store_retries", "Ingest batches that failed to store and were retried", registry=REGISTRY
 )
