@@ -84,6 +84,10 @@ def demo_script(residents: list[Resident], devices: list[Device], start: datetim
             return
         if kind == "offline":
             outages.append(GatewayOutage(device.id, at, at + OUTAGE))
+            motion = home.get(DeviceType.MOTION_SENSOR)
+            if motion is not None:  # life goes on: the gateway keeps it and delivers it late
+                events.append(SimEvent(at + timedelta(minutes=1), device.id, motion.id, EventType.MOTION,
+                                       {"room": "hall"}))
             return
         event, value, battery = {
             "fall": (EventType.FALL, None, None),
