@@ -48,9 +48,10 @@ class WebDeps:
 
 
 def _error(request: Request, status: int, detail: Any) -> JSONResponse:
-    """Count a rejected request and answer with {"detail": ...}; the log carries the path, not the body."""
-    HTTP_ERRORS.labels(str(status)).inc()
-    if status >= 500:
+    """Answer with {"detail": ...}; count client rejections; log server-side failures by path, never the body."""
+    if status < 500:
+        HTTP_ERRORS.labels(str(status)).inc()
+    else:
         log.warning("%s %s -> %s", request.method, request.url.path, status)
     return JSONResponse({"detail": detail}, status_code=status)
 
