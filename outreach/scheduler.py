@@ -1,0 +1,186 @@
+"""The outreach scheduler (the only apscheduler import): daily planning, dispatch ticks, CAP feed polling.
+
+Only the process holding a PostgreSQL session advisory lock runs jobs, so replicas are safe. The daily
+planning job lives in PostgreSQL (SQLAlchemyJobStore): after a restart or downtime the missed run fires
+once (coalesce=True, no misfire limit) and a catch-up planning pass runs on every start anyway.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from outreach.campaigns import ingest_cap, read_source
+from outreach.planning import plan_calls
+from outreach.tasks import TaskStore
+from telecare.clock import Clock
+from telecare.errors import StoreError, TelecareError
+from telecare.metrics import SCHEDULER_JOB_RUNS, SCHEDULER_LEADER
+from telecare.people import Resident, ResidentLookup
+from telecare.store import Database
+
+log = logging.getLogger(__name__)
+JOBS_TABLE = "outreach_scheduler_jobs"
+KEY_HORIZON = timedelta(days=60)  # planning skips keys of tasks due in this past window before inserting
+# Persistent jobs run however late they are (None = no misfire limit), once (coalesce), never in parallel.
+PERSISTENT_JOB = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+# The leader's job runner, by scheduler name: stored jobs hold only (name, job), never live objects.
+_ACTIVE: dict[str, OutreachScheduler] = {}
+
+
+async def _run_job(name: str, job: str) -> None:
+    """Entry point of every stored job (a textual reference APScheduler can persist)."""
+    active = _ACTIVE.get(name)
+    if active is None:
+        log.warning("scheduler job %s fired with no active scheduler %s", job, name)
+        return
+    await active.run_job(job)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """postgresql://… -> postgresql+psycopg://… (SQLAlchemy's psycopg 3 dialect)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
+
+
+class OutreachScheduler:
+    """Leader-elected job runner. `dispatch` is the dialer's tick, called every `dispatch_seconds`."""
+
+    def __init__(self, db: Database, residents: Sequence[Resident] | ResidentLookup, clock: Clock, *,
+                 dispatch: Callable[[], Awaitable[None]], weather_feed_url: str | None = None,
+                 name: str = "outreach", dispatch_seconds: float = 2.0, feed_minutes: float = 15.0,
+                 planning_hour: int = 7, planning_zone: str = "Europe/Madrid", lease_seconds: float = 5.0) -> None:
+        self._db, self._residents, self._clock, self._dispatch = db, residents, clock, dispatch
+        self._feed_url, self._name = weather_feed_url, name
+        self._dispatch_s, self._feed_min, self._lease_s = dispatch_seconds, feed_minutes, lease_seconds
+        self._planning = CronTrigger(hour=planning_hour, minute=0, timezone=ZoneInfo(planning_zone))
+        self._lock_key = 0x7E1EC0DE_00000000 + zlib.crc32(f"telecare-scheduler:{name}".encode())
+        self._scheduler: AsyncIOScheduler | None = None
+        self._lease: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.job_runs: Counter[str] = Counter()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._scheduler is not None
+
+    async def start(self) -> None:
+        """Try to become the leader; return once the first attempt is decided (standbys keep trying)."""
+        decided = asyncio.Event()
+        self._lease = asyncio.create_task(self._hold_lease(decided), name=f"scheduler-lease-{self._name}")
+        await decided.wait()
+
+    async def stop(self) -> None:
+        """Stop jobs and release the lock so a standby takes over."""
+        if self._lease is not None:
+            self._lease.cancel()
+            await asyncio.gather(self._lease, return_exceptions=True)
+            self._lease = None
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _hold_lease(self, decided: asyncio.Event) -> None:
+        while True:
+            try:
+                async with self._db.connection() as conn:
+                    # A session lock on a connection we keep: it is released if this process dies.
+                    if await conn.fetchval("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)):
+                        try:
+                            self._lead()
+                            decided.set()
+                            while True:  # a lost connection means a lost lock: step down, try again
+                                await asyncio.sleep(self._lease_s)
+                                await conn.fetchval("SELECT 1")
+                        finally:
+                            self._step_down()
+                            try:
+                                await conn.execute("SELECT pg_advisory_unlock(%s)", (self._lock_key,))
+                            except StoreError:
+                                pass
+            except StoreError as err:
+                log.warning("scheduler %s lost or could not reach the database: %s", self._name, err)
+            decided.set()
+            await asyncio.sleep(self._lease_s)
+
+    def _lead(self) -> None:
+        scheduler = AsyncIOScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=sqlalchemy_url(self._db.url), tablename=JOBS_TABLE,
+                                                     engine_options={"pool_size": 2, "pool_pre_ping": True}),
+                       "memory": MemoryJobStore()},
+            job_defaults=PERSISTENT_JOB, timezone=ZoneInfo("UTC"))
+        scheduler.start(paused=True)
+        # Keep a stored job as it is: replacing it would recompute next_run_time and lose a missed run.
+        if scheduler.get_job("daily_planning") is None:
+            scheduler.add_job(_run_job, self._planning, args=[self._name, "daily_planning"], id="daily_planning")
+        # Ticks are not worth persisting: a missed tick is simply the next one.
+        ticks = {"jobstore": "memory", "replace_existing": True, "misfire_grace_time": None}
+        scheduler.add_job(_run_job, IntervalTrigger(seconds=self._dispatch_s), args=[self._name, "dispatch"],
+                          id="dispatch", **ticks)
+        if self._feed_url:
+            scheduler.add_job(_run_job, IntervalTrigger(minutes=self._feed_min), args=[self._name, "weather_feed"],
+                              id="weather_feed", next_run_time=self._clock.now(), **ticks)
+        _ACTIVE[self._name] = self
+        self._scheduler = scheduler
+        SCHEDULER_LEADER.set(1)
+        scheduler.resume()
+        log.info("scheduler %s is the leader", self._name)
+        job = asyncio.get_running_loop().create_task(self.run_job("catch_up"))
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+
+    def _step_down(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+            SCHEDULER_LEADER.set(0)
+            log.info("scheduler %s stepped down", self._name)
+        if _ACTIVE.get(self._name) is self:
+            del _ACTIVE[self._name]
+
+    def next_run(self, job_id: str) -> object:
+        """When a job runs next (None if unknown or not the leader)."""
+        job = self._scheduler.get_job(job_id) if self._scheduler else None
+        return job.next_run_time if job else None
+
+    async def run_job(self, job: str) -> None:
+        """Run one job now; errors are logged and counted, never raised into the scheduler."""
+        try:
+            if job in ("daily_planning", "catch_up"):
+                await self.plan_now()
+            elif job == "dispatch":
+                await self._dispatch()
+            elif job == "weather_feed" and self._feed_url:
+                summary = await ingest_cap(self._db, self._residents, await read_source(self._feed_url),
+                                           self._clock.now(), by="feed")
+                log.info("weather feed: campaign %s created=%s", summary.campaign_id, summary.created)
+            self.job_runs[job] += 1
+            SCHEDULER_JOB_RUNS.labels(job, "ok").inc()
+        except TelecareError as err:
+            SCHEDULER_JOB_RUNS.labels(job, "error").inc()
+            log.warning("scheduler job %s failed: %s", job, err)
+        except Exception:  # noqa: BLE001 - a job bug must not kill the scheduler
+            SCHEDULER_JOB_RUNS.labels(job, "error").inc()
+            log.exception("scheduler job %s crashed", job)
+
+    async def plan_now(self) -> int:
+        """One planning pass: roll missed windows over, then plan today's calls. Returns tasks created."""
+        lookup = self._residents
+        residents = await lookup.all_residents() if hasattr(lookup, "all_residents") else list(lookup)
+        now, store = self._clock.now(), TaskStore(self._db)
+        moved = await store.roll_over({r.id: r for r in residents}, now)
+        last = await store.last_successful_contact()
+        keys = await store.known_keys((now - KEY_HORIZON).date())
+        created = await store.save_plans(plan_calls(residents, last, keys, now), now)
+        log.info("planning pass: %s residents, %s tasks created, %s moved to their next window",
+                 len(residents), created, moved)
+        return created

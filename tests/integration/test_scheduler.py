@@ -1,0 +1,97 @@
+"""OutreachScheduler against real PostgreSQL: one leader among replicas, missed work picked up on restart."""
+from __future__ import annotations
+
+import pickle
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from outreach.scheduler import JOBS_TABLE, OutreachScheduler
+from telecare.clock import FakeClock
+from telecare.people import Resident
+from telecare.store import Database
+from tests.conftest import eventually
+
+RESIDENTS = [Resident("r1", "Name"), Resident("r2", "Name")]
+
+
+def make(db: Database, clock: FakeClock, calls: list[str], tag: str, name: str) -> OutreachScheduler:
+    async def dispatch() -> None:
+        calls.append(tag)
+
+    return OutreachScheduler(db, RESIDENTS, clock, dispatch=dispatch, name=name, dispatch_seconds=0.05,
+                             lease_seconds=0.05)
+
+
+async def add_rows(db: Database) -> None:
+    for r in RESIDENTS:
+        await db.execute("INSERT INTO residents (id, name) VALUES (%s, 'Name')", (r.id,))
+
+
+async def test_only_one_of_two_instances_leads_and_the_standby_takes_over(db: Database) -> None:
+    await add_rows(db)
+    clock, calls, name = FakeClock(datetime(2026, 11, 23, 8, tzinfo=timezone.utc)), [], f"s{uuid.uuid4().hex[:6]}"
+    a, b = make(db, clock, calls, "a", name), make(db, clock, calls, "b", name)
+    await a.start()
+    await b.start()
+    try:
+        assert a.is_leader and not b.is_leader
+        await eventually(lambda: calls.count("a") >= 3)
+        assert "b" not in calls
+        # The leader's catch-up pass planned today's calls.
+        await eventually(lambda: a.job_runs["catch_up"] == 1)
+        assert await db.fetchval("SELECT count(*) FROM call_tasks") == 2
+        await a.stop()
+        assert not a.is_leader
+        await eventually(lambda: b.is_leader)
+        await eventually(lambda: calls.count("b") >= 2)
+        # The new leader's catch-up creates nothing twice.
+        await eventually(lambda: b.job_runs["catch_up"] == 1)
+        assert await db.fetchval("SELECT count(*) FROM call_tasks") == 2
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_daily_planning_missed_during_downtime_runs_on_restart(db: Database) -> None:
+    await add_rows(db)
+    clock, calls, name = FakeClock(datetime(2026, 11, 23, 8, tzinfo=timezone.utc)), [], f"s{uuid.uuid4().hex[:6]}"
+    first = make(db, clock, calls, "first", name)
+    await first.start()
+    planned_at = first.next_run("daily_planning")
+    assert planned_at is not None and planned_at.astimezone(timezone.utc).hour in (5, 6)  # 07:00 Madrid
+    await first.stop()
+
+    # Downtime: the stored 07:00 run time passes while no scheduler is running.
+    missed = datetime.now(timezone.utc) - timedelta(hours=3)
+    row = await db.fetchrow(f"SELECT job_state FROM {JOBS_TABLE} WHERE id = 'daily_planning'")
+    state = pickle.loads(row["job_state"])
+    state["next_run_time"] = missed
+    await db.execute(f"UPDATE {JOBS_TABLE} SET job_state = %s, next_run_time = %s WHERE id = 'daily_planning'",
+                     (pickle.dumps(state), missed.timestamp()))
+
+    second = make(db, clock, calls, "second", name)
+    await second.start()
+    try:
+        await eventually(lambda: second.job_runs["daily_planning"] == 1)
+        await eventually(lambda: second.job_runs["catch_up"] == 1)
+        assert second.next_run("daily_planning") > datetime.now(timezone.utc)
+        assert await db.fetchval("SELECT count(*) FROM call_tasks") == 2
+    finally:
+        await second.stop()
+
+
+async def test_a_failing_dispatch_does_not_stop_the_ticks(db: Database) -> None:
+    clock, attempts = FakeClock(datetime(2026, 11, 23, 8, tzinfo=timezone.utc)), []
+
+    async def broken() -> None:
+        attempts.append(1)
+        raise RuntimeError("dialer bug")
+
+    s = OutreachScheduler(db, [], clock, dispatch=broken, name=f"s{uuid.uuid4().hex[:6]}", dispatch_seconds=0.05,
+                          lease_seconds=0.05)
+    await s.start()
+    try:
+        await eventually(lambda: len(attempts) >= 3)
+        assert s.is_leader
+    finally:
+        await s.stop()
