@@ -20,7 +20,8 @@ CODE = "2468"
 async def _seed(db):
     await insert_resident(
         db, "r1", "Montserrat Puig", born=date(1939, 3, 14), address="Carrer de Mallorca 401, 3r 2a, Barcelona",
-        phones=["+34 600 000 001", "+34 933 000 001"], key_safe_code=CODE, risk_flags=["lives_alone", "heat_vulnerable"],
+        phones=["+34 600 000 001", "+34 933 000 001"], key_safe_code=CODE,
+        risk_flags=["lives_alone", "heat_vulnerable"],
         contacts=[{"name": "Núria Puig", "phone": "+34 600 000 002", "relation": "daughter", "priority": 1,
                    "key_holder": True},
                   {"name": "Pau Soler", "phone": "+34 600 000 003", "relation": "neighbour", "priority": 2}])

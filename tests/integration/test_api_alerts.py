@@ -1,7 +1,7 @@
 """Alert queue API against a real PostgreSQL: filters, ordering, lifecycle, error messages, metrics."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
