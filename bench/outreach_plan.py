@@ -12,8 +12,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from outreach.planning import plan_calls
-from telecare.people import CarePlan, Reablement, Resident, RiskFlag
+from outreach.planning import plan_calls  # noqa: E402
+from telecare.people import CarePlan, Reablement, Resident, RiskFlag  # noqa: E402
 
 ZONES = ("Europe/Madrid",) * 18 + ("Atlantic/Canary", "Europe/London")
 TARGET_SECONDS = 10.0
