@@ -29,6 +29,11 @@ def router(queries: ResidentQueries, hub: LiveHub) -> APIRouter:
     async def operator_page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
+    @api.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        # Pages that do not link the icon still get one instead of a 404 in every browser console.
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
     @api.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -50,6 +50,10 @@ async def test_operator_handles_a_live_alert_and_reads_the_resident_card(db):
     async with serve(app) as base, browser_page() as page:
         from playwright.async_api import expect
 
+        page_errors: list[str] = []
+        page.on("pageerror", lambda err: page_errors.append(str(err)))
+        page.on("console", lambda msg: page_errors.append(msg.text) if msg.type == "error" else None)
+        page.on("response", lambda r: page_errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         await page.goto(base + "/")
         await expect(page.locator("#signin")).to_be_visible()
         await page.fill("#signin-name", "Anna Serra")
@@ -105,3 +109,4 @@ async def test_operator_handles_a_live_alert_and_reads_the_resident_card(db):
             "SELECT outcome, note, resolved_by FROM alerts WHERE id = %s AND status = 'resolved'", (low.id,)))
         assert resolved == {"outcome": "technical_fixed", "note": "battery replaced by installer",
                             "resolved_by": "Anna Serra"}
+        assert page_errors == [], "\n".join(page_errors)
