@@ -1,0 +1,154 @@
+"""Calls made by people: today's worklist, one-click start, one-tap outcome and what follows from it."""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from outreach.call_log import CallLog, CallRecord
+from outreach.task_records import welfare_trigger
+from outreach.telephony import CallRequest, Telephony
+from rules.alert_store import AlertStore
+from telecare.alerts import AlertTrigger, AlertType, Severity
+from telecare.clock import Clock
+from telecare.errors import ConflictError, InvalidInput, TelephonyError
+from telecare.metrics import OUTREACH_CALLS, OUTREACH_OUTCOMES
+from telecare.people import ResidentLookup
+
+log = logging.getLogger(__name__)
+HUMAN_OUTCOMES = ("fine", "concern", "no_answer", "wrong_number", "declined")
+MAX_NOTE = 500
+SERVICE_ZONE = ZoneInfo("Europe/Madrid")  # "today" for a caller's worklist
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistItem:
+    """One call due for a person, with what they need to make it."""
+
+    task_id: int
+    resident_id: str
+    name: str
+    phone: str | None
+    language: str
+    purpose: str
+    reason: str
+    priority: int
+    risk_flags: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    status: str
+    attempts: int
+    max_attempts: int
+    assigned_to: str | None
+    callable_now: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["not_before"], out["not_after"] = self.not_before.isoformat(), self.not_after.isoformat()
+        out["risk_flags"] = list(self.risk_flags)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class StartedCall:
+    call_id: int
+    phone: str
+    click_to_call: bool
+
+
+class HumanCalls:
+    """The care team's side of outreach; every write goes through TaskStore, CallLog or AlertStore."""
+
+    def __init__(self, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertStore,
+                 residents: ResidentLookup, clock: Clock) -> None:
+        self._tasks, self._log, self._tel = tasks, call_log, telephony
+        self._alerts, self._residents, self._clock = alerts, residents, clock
+
+    async def worklist(self, *, caller: str | None = None, team: str | None = None,
+                       day: date | None = None) -> list[WorklistItem]:
+        """Calls due today for a named caller and/or team (neither: everyone), callable now first, then risk."""
+        now = self._clock.now()
+        day = day or now.astimezone(SERVICE_ZONE).date()
+        seen: dict[int, Any] = {}
+        for who in [w for w in (caller, team) if w] or [None]:
+            for task in await self._tasks.worklist(who, day, now):
+                seen.setdefault(task.id, task)
+        items = []
+        for task in seen.values():
+            resident = await self._residents.resident(task.resident_id)
+            items.append(WorklistItem(
+                task.id, task.resident_id, resident.name if resident else task.resident_id,
+                resident.phones[0] if resident and resident.phones else None,
+                resident.language if resident else "ca", task.purpose, task.reason, task.priority,
+                tuple(sorted(f.value for f in resident.risk_flags)) if resident else (), task.not_before,
+                task.not_after, task.status, task.attempts, task.max_attempts, task.assigned_to,
+                task.next_attempt_at <= now < task.not_after))
+        items.sort(key=lambda i: (not i.callable_now, i.priority, i.not_before, i.task_id))
+        return items
+
+    async def start_call(self, task_id: int, caller: str, *, caller_phone: str | None = None) -> StartedCall:
+        """Claim the task and log the call; with `caller_phone`, ring the caller first and bridge to the resident."""
+        if not caller.strip():
+            raise InvalidInput("caller is required")
+        now = self._clock.now()
+        task = await self._tasks.claim(task_id, now)
+        if task is None:
+            status = (await self._tasks.get(task_id)).status
+            raise ConflictError(f"call task {task_id} is {'already being called' if status == 'dialing' else status}")
+        resident = await self._residents.resident(task.resident_id)
+        if resident is None or not resident.phones:
+            await self._tasks.record_attempt(task.id, "wrong_number", now, resident)
+            raise InvalidInput("the resident has no phone number on record")
+        phone = resident.phones[0]
+        call_id = await self._log.start_attempt(
+            task_id=task.id, resident_id=task.resident_id, purpose=task.purpose, caller=caller.strip(), mode="human",
+            phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id)
+        OUTREACH_CALLS.labels(task.purpose, "human").inc()
+        if caller_phone:
+            try:
+                handle = await self._tel.place_call(CallRequest(str(call_id), phone, resident.language,
+                                                                bridge_from=caller_phone))
+            except TelephonyError:
+                await self.record_outcome(call_id, "no_answer", "the call could not be connected", by=caller)
+                raise
+            await self._log.set_provider_id(call_id, handle.provider_call_id)
+        return StartedCall(call_id, phone, bool(caller_phone))
+
+    async def record_outcome(self, call_id: int, outcome: str, note: str = "", *, urgent: bool = False,
+                             by: str = "") -> CallRecord:
+        """One tap: fine / concern / no_answer / wrong_number / declined, plus a short note; act on it."""
+        if outcome not in HUMAN_OUTCOMES:
+            raise InvalidInput(f"outcome must be one of {', '.join(HUMAN_OUTCOMES)}")
+        note = (note or "").strip()
+        if len(note) > MAX_NOTE:
+            raise InvalidInput(f"the note is limited to {MAX_NOTE} characters")
+        existing = await self._log.get(call_id)
+        if existing.mode != "human":
+            raise InvalidInput("only a person's call takes a recorded outcome")
+        if existing.outcome is not None:
+            raise ConflictError(f"call {call_id} already has the outcome {existing.outcome}")
+        now = self._clock.now()
+        record = await self._log.record_outcome(call_id, outcome, note, now)
+        OUTREACH_OUTCOMES.labels(record.purpose, outcome).inc()
+        resident = await self._residents.resident(record.resident_id)
+        if record.task_id is not None:
+            after = await self._tasks.record_attempt(record.task_id, outcome, now, resident)
+            if after.needs_welfare_check:
+                await self._alerts.raise_or_attach(welfare_trigger(after.task, now), now)
+        if outcome == "concern":
+            await self._concern(record, resident, urgent, now)
+        log.info("call %s outcome %s recorded", call_id, outcome)
+        return record
+
+    async def _concern(self, record: CallRecord, resident: Any, urgent: bool, now: datetime) -> None:
+        """Urgent: a welfare alert on the operator queue now. Otherwise a person follows up within two days."""
+        if urgent:
+            await self._alerts.raise_or_attach(AlertTrigger(
+                record.resident_id, AlertType.WELFARE_CHECK, Severity.HIGH, now,
+                f"urgent concern from a {record.purpose.replace('_', ' ')} call"), now)
+            return
+        await self._tasks.create_callback(record.resident_id, "follow-up of a concern raised on a call", now,
+                                          resident=resident, source_task_id=record.task_id, priority=5,
+                                          campaign_id=record.campaign_id)

@@ -1,0 +1,88 @@
+"""OutreachService: wires tasks, call log, dialer, human calls, escalation, scheduler and the care-team routes."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter
+
+from outreach import web
+from outreach.call_log import CallLog
+from outreach.dialer import Dialer
+from outreach.escalation import Escalator
+from outreach.human_calls import HumanCalls
+from outreach.scheduler import OutreachScheduler
+from outreach.tasks import TaskStore
+from outreach.telephony import Telephony
+from rules.alert_store import AlertStore
+from telecare.bus import Bus
+from telecare.clock import Clock
+from telecare.people import ResidentLookup
+from telecare.settings import Settings
+from telecare.store import Database
+
+log = logging.getLogger(__name__)
+
+
+class OutreachService:
+    """The outreach part of a process. Build it in the composition root; `start()`, `routers()`, `stop()`."""
+
+    def __init__(self, db: Database, bus: Bus, alerts: AlertStore, residents: ResidentLookup, telephony: Telephony,
+                 clock: Clock, settings: Settings) -> None:
+        self.telephony = telephony
+        self.tasks = TaskStore(db)
+        self.call_log = CallLog(db)
+        self.dialer = Dialer(db, self.tasks, self.call_log, telephony, alerts, residents, clock,
+                             cps=settings.calls_per_second, max_concurrent=settings.max_concurrent_calls)
+        self.human_calls = HumanCalls(self.tasks, self.call_log, telephony, alerts, residents, clock)
+        # Built (and its bus group registered) before anything can publish alerts.
+        self.escalator = Escalator(
+            db, bus, alerts, telephony, residents, clock, call_log=self.call_log,
+            second_tier_after_s=getattr(settings, "escalation_second_tier_s", 60),
+            keyholders_after_s=getattr(settings, "escalation_keyholders_s", 180))
+        self.dialer.on_escalation_result(self.escalator.on_call_result)
+        telephony.set_update_handler(self.dialer.on_update)  # the one place provider updates arrive
+        self.scheduler = OutreachScheduler(db, residents, clock, dispatch=self._dispatch,
+                                           weather_feed_url=settings.weather_feed_url)
+        self._deps = web.CareDeps(db, self.tasks, self.call_log, self.human_calls, residents, clock, self.escalator)
+
+    async def _dispatch(self) -> None:
+        await self.dialer.dispatch()
+
+    async def start(self) -> None:
+        """Start the phone simulator's clock (if simulated), escalation and the scheduler."""
+        start = getattr(self.telephony, "start", None)
+        if callable(start):
+            result = start()
+            if hasattr(result, "__await__"):
+                await result
+        await self.escalator.start()
+        await self.scheduler.start()
+        log.info("outreach started")
+
+    async def stop(self) -> None:
+        """Stop the scheduler first (no new calls), then escalation, follow-ups and the provider."""
+        await self.scheduler.stop()
+        await self.escalator.stop()
+        await self.dialer.stop()
+        await self.telephony.close()
+
+    def routers(self) -> list[APIRouter]:
+        """Care-team routes, plus the phone simulator page or the Twilio webhooks for the telephony in use."""
+        out: list[APIRouter] = [web.router(self._deps)]
+        out.extend(_telephony_routers(self.telephony, self.dialer.on_update))
+        return out
+
+
+def _telephony_routers(telephony: Any, on_update: Any) -> list[APIRouter]:
+    """Imported lazily: only the adapter in use is loaded (twilio stays out of simulator processes)."""
+    kind = type(telephony).__name__
+    if kind == "SimulatedTelephony":
+        from outreach.phone_page import router as phone_router
+
+        return [phone_router(telephony)]
+    if kind == "TwilioTelephony":
+        from outreach.webhooks import router as webhook_router
+
+        return [webhook_router(telephony, on_update)]
+    return []

@@ -1,0 +1,217 @@
+// Care-team pages: worklist, call log, campaigns. Vanilla JS; all data goes into the DOM as text, never HTML.
+(() => {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v;
+      else if (k.startsWith("data-")) node.setAttribute(k, v);
+      else node[k] = v;
+    }
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c ?? ""));
+    return node;
+  }
+
+  function showError(message) {
+    const box = $("error");
+    if (!box) return;
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  async function api(method, url, body, headers = {}) {
+    const init = { method, headers: { ...headers } };
+    if (body !== undefined) {
+      if (typeof body === "string") init.body = body;
+      else { init.body = JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
+    }
+    const resp = await fetch(url, init);
+    const data = await resp.json().catch(() => ({}));
+    if (!resp.ok) {
+      const d = data.detail;
+      throw new Error(Array.isArray(d) ? d.map((e) => `${(e.loc || []).slice(-1)[0]}: ${e.msg}`).join("; ")
+                                       : (d || `request failed (${resp.status})`));
+    }
+    return data;
+  }
+
+  const fmt = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const currentUser = () => (window.telecare && window.telecare.user && window.telecare.user()) || "";
+
+  // ---- worklist ---------------------------------------------------------------------------------
+  function worklistPage() {
+    const caller = $("caller"), team = $("team"), myPhone = $("my-phone");
+    caller.value = localStorage.getItem("care.caller") || currentUser();
+    team.value = localStorage.getItem("care.team") || "";
+    myPhone.value = localStorage.getItem("care.phone") || "";
+    let current = null;
+
+    async function load() {
+      localStorage.setItem("care.caller", caller.value.trim());
+      localStorage.setItem("care.team", team.value.trim());
+      localStorage.setItem("care.phone", myPhone.value.trim());
+      const q = new URLSearchParams();
+      if (caller.value.trim()) q.set("caller", caller.value.trim());
+      if (team.value.trim()) q.set("team", team.value.trim());
+      try {
+        render(await api("GET", `/api/worklist?${q}`));
+        showError("");
+      } catch (err) { showError(err.message); }
+    }
+
+    function render(items) {
+      const list = $("list");
+      list.replaceChildren(...items.map((it) => {
+        const flags = it.risk_flags.map((f) => el("span", { class: "badge warn" }, f.replace(/_/g, " ")));
+        const start = el("button", { class: "btn primary", "data-task": String(it.task_id),
+                                     disabled: !it.callable_now || it.status !== "pending" || !!current }, "Call");
+        start.setAttribute("aria-label", `Call ${it.name}`);
+        start.addEventListener("click", () => startCall(it));
+        return el("article", { class: "card worklist-item", "data-task-id": String(it.task_id) },
+          el("div", {},
+            el("div", { class: "who" }, it.name, " ", ...flags),
+            el("div", { class: "meta" },
+              `${it.purpose.replace(/_/g, " ")} · ${it.reason || ""} · ${time(it.not_before)}–${time(it.not_after)}`
+              + ` · attempt ${it.attempts + 1} of ${it.max_attempts}` + (it.status === "dialing" ? " · in a call" : ""))),
+          start);
+      }));
+      $("empty").hidden = items.length > 0;
+    }
+
+    async function startCall(item) {
+      const who = caller.value.trim() || currentUser();
+      if (!who) { showError("Enter your name as caller first."); caller.focus(); return; }
+      try {
+        const body = { task_id: item.task_id, caller: who };
+        if (myPhone.value.trim()) body.caller_phone = myPhone.value.trim();
+        const started = await api("POST", "/api/calls/start", body);
+        current = { ...started, name: item.name };
+        $("in-call-name").textContent = item.name;
+        $("in-call-phone").textContent = started.phone;
+        $("in-call-mode").textContent = started.click_to_call ? "(your phone rings first, then we connect you)" : "";
+        $("note").value = "";
+        $("urgent").checked = false;
+        $("in-call").hidden = false;
+        $("note").focus();
+        showError("");
+        await load();
+      } catch (err) { showError(err.message); await load(); }
+    }
+
+    for (const button of document.querySelectorAll("[data-outcome]")) {
+      button.addEventListener("click", async () => {
+        if (!current) return;
+        try {
+          await api("POST", `/api/calls/${current.call_id}/outcome`, {
+            outcome: button.dataset.outcome, note: $("note").value, urgent: $("urgent").checked,
+            by: caller.value.trim() || currentUser(),
+          });
+          current = null;
+          $("in-call").hidden = true;
+          showError("");
+          await load();
+        } catch (err) { showError(err.message); }
+      });
+    }
+    $("who").addEventListener("submit", (e) => { e.preventDefault(); load(); });
+    load();
+    setInterval(() => { if (!current) load(); }, 15000);
+  }
+
+  // ---- call log ---------------------------------------------------------------------------------
+  function callsPage() {
+    const form = $("filters");
+    const params = new URLSearchParams(location.search);
+    for (const [k, v] of params) { const input = form.elements.namedItem(k); if (input) input.value = v; }
+
+    async function load() {
+      const q = new URLSearchParams();
+      for (const input of form.querySelectorAll("input, select")) if (input.value) q.set(input.name, input.value);
+      if (params.get("campaign_id")) q.set("campaign_id", params.get("campaign_id"));
+      $("csv").href = `/api/calls.csv?${q}`;
+      try {
+        const rows = await api("GET", `/api/calls?${q}`);
+        $("rows").replaceChildren(...rows.map((c) => el("tr", {},
+          el("td", {}, fmt(c.started_at)), el("td", {}, c.resident_id), el("td", {}, c.purpose),
+          el("td", {}, c.caller), el("td", {}, String(c.attempt)), el("td", {}, c.outcome || (c.ended_at ? "" : "in progress")),
+          el("td", {}, c.not_done_reason || ""), el("td", {}, c.digits || ""), el("td", {}, c.note || ""))));
+        showError("");
+      } catch (err) { showError(err.message); }
+    }
+    form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
+    load();
+  }
+
+  // ---- campaigns --------------------------------------------------------------------------------
+  function bar(p) {
+    const total = Math.max(p.total, 1);
+    return el("div", { class: "progress", title: `${p.done}/${p.total} done` },
+      Object.assign(el("div", { class: "answered" }), { style: `width:${100 * p.answered / total}%` }),
+      Object.assign(el("div", { class: "unreached" }), { style: `width:${100 * p.unreached / total}%` }));
+  }
+
+  function campaignsPage() {
+    async function load() {
+      try {
+        const list = await api("GET", "/api/campaigns");
+        $("rows").replaceChildren(...list.map((c) => el("tr", {},
+          el("td", {}, el("a", { href: `/care/campaigns/${c.id}` }, c.title)), el("td", {}, c.kind),
+          el("td", {}, c.status), el("td", {}, bar(c.progress), `${c.progress.done}/${c.progress.total}`),
+          el("td", {}, fmt(c.created_at)))));
+      } catch (err) { showError(err.message); }
+    }
+    const by = () => encodeURIComponent(currentUser() || "care team");
+    async function created(promise) {
+      try {
+        const s = await promise;
+        $("done").textContent = s.created ? `Campaign "${s.title}" created with ${s.tasks} calls.`
+                                          : `Nothing new: ${s.note || "this warning was already ingested"}.`;
+        showError("");
+        await load();
+        if (s.created && s.campaign_id) location.href = `/care/campaigns/${s.campaign_id}`;
+      } catch (err) { showError(err.message); }
+    }
+    $("cap-sample").addEventListener("click", () => created(api("POST", `/api/campaigns/weather?sample=true&by=${by()}`)));
+    $("cap-upload").addEventListener("click", async () => {
+      const file = $("cap-file").files[0];
+      if (!file) { showError("Choose a CAP XML file first."); return; }
+      created(api("POST", `/api/campaigns/weather?by=${by()}`, await file.text(), { "Content-Type": "application/xml" }));
+    });
+    $("info").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const flags = $("i-flags").value.split(",").map((s) => s.trim()).filter(Boolean);
+      created(api("POST", "/api/campaigns/information", {
+        title: $("i-title").value, message: $("i-message").value,
+        audience: flags.length ? { risk_flags: flags } : {}, by: currentUser() || "care team" }));
+    });
+    load();
+    setInterval(load, 5000);
+  }
+
+  function campaignPage() {
+    const id = location.pathname.split("/").pop();
+    $("calls-link").href = `/care/calls?campaign_id=${encodeURIComponent(id)}`;
+    async function load() {
+      try {
+        const c = await api("GET", `/api/campaigns/${encodeURIComponent(id)}`);
+        const p = c.progress, total = Math.max(p.total, 1);
+        $("title").textContent = c.title;
+        $("meta").textContent = `${c.kind} · ${c.status} · ${c.severity || ""} ${c.event || ""} · created ${fmt(c.created_at)}`;
+        for (const k of ["done", "answered", "unreached", "pending", "total"]) $(`n-${k}`).textContent = p[k];
+        $("bar-answered").style.width = `${100 * p.answered / total}%`;
+        $("bar-unreached").style.width = `${100 * p.unreached / total}%`;
+        $("bar-other").style.width = `${100 * (p.done - p.answered - p.unreached) / total}%`;
+        $("bar").setAttribute("aria-valuenow", String(Math.round(100 * p.done / total)));
+        showError("");
+      } catch (err) { showError(err.message); }
+    }
+    load();
+    setInterval(load, 2000);
+  }
+
+  const pages = { worklist: worklistPage, calls: callsPage, campaigns: campaignsPage, campaign: campaignPage };
+  document.addEventListener("DOMContentLoaded", () => (pages[document.body.dataset.page] || (() => {}))());
+})();

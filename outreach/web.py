@@ -1,0 +1,226 @@
+"""Care-team routes: worklist, call log (page, API, CSV), campaigns with live progress, escalation tiers."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from importlib import resources
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from outreach import campaigns
+from outreach.call_log import CallFilter, CallLog
+from outreach.escalation import Escalator
+from outreach.human_calls import HUMAN_OUTCOMES, HumanCalls
+from telecare.clock import Clock
+from telecare.errors import ConflictError, InvalidInput, NotFound, TelecareError, TelephonyError
+from telecare.metrics import HTTP_ERRORS
+from telecare.people import ResidentLookup
+from telecare.store import Database
+
+log = logging.getLogger(__name__)
+PAGES = {"worklist": "worklist.html", "calls": "calls.html", "campaigns": "campaigns.html",
+         "campaign": "campaign.html"}
+ASSETS = {"care.js": "application/javascript", "care.css": "text/css"}
+SERVICE_ZONE = ZoneInfo("Europe/Madrid")
+MAX_CAP_BYTES = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CareDeps:
+    """What the care-team routes need (built by OutreachService)."""
+
+    db: Database
+    tasks: Any
+    call_log: CallLog
+    human_calls: HumanCalls
+    residents: ResidentLookup
+    clock: Clock
+    escalator: Escalator | None = None
+
+
+class StartCall(BaseModel):
+    task_id: int
+    caller: str = Field(min_length=1, max_length=100)
+    caller_phone: str | None = Field(None, max_length=32)
+
+
+class OutcomeBody(BaseModel):
+    outcome: Literal["fine", "concern", "no_answer", "wrong_number", "declined"]
+    note: str = Field("", max_length=500)
+    urgent: bool = False
+    by: str = Field("", max_length=100)
+
+
+class InformationBody(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    message: str = Field(min_length=1, max_length=2000)
+    audience: dict[str, Any] = Field(default_factory=dict)
+    by: str = Field(min_length=1, max_length=100)
+
+
+def _error(err: TelecareError) -> JSONResponse:
+    """One place where our errors become HTTP answers with an operator-safe message."""
+    status = (404 if isinstance(err, NotFound) else 409 if isinstance(err, ConflictError)
+              else 400 if isinstance(err, InvalidInput) else 502 if isinstance(err, TelephonyError) else 503)
+    HTTP_ERRORS.labels(str(status)).inc()
+    return JSONResponse({"detail": str(err)}, status_code=status)
+
+
+def _page(name: str) -> HTMLResponse:
+    return HTMLResponse((resources.files("outreach") / "static" / "care" / PAGES[name]).read_text())
+
+
+def _day_bound(value: str | None, end: bool) -> datetime | None:
+    """`from`/`to` as a date (service-local day; `to` inclusive) or an ISO instant."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
+            return datetime.combine(day, time(0), SERVICE_ZONE)
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise InvalidInput(f"{'to' if end else 'from'} must be a date (YYYY-MM-DD) or an ISO time") from err
+    if parsed.tzinfo is None:
+        raise InvalidInput("times need a UTC offset")
+    return parsed
+
+
+def router(deps: CareDeps) -> APIRouter:
+    """The care team's pages and API."""
+    r = APIRouter()
+
+    @r.get("/care", include_in_schema=False)
+    @r.get("/care/worklist", include_in_schema=False)
+    async def worklist_page() -> HTMLResponse:
+        return _page("worklist")
+
+    @r.get("/care/calls", include_in_schema=False)
+    async def calls_page() -> HTMLResponse:
+        return _page("calls")
+
+    @r.get("/care/campaigns", include_in_schema=False)
+    async def campaigns_page() -> HTMLResponse:
+        return _page("campaigns")
+
+    @r.get("/care/campaigns/{campaign_id}", include_in_schema=False)
+    async def campaign_page(campaign_id: int) -> HTMLResponse:
+        return _page("campaign")
+
+    @r.get("/care/assets/{name}", include_in_schema=False)
+    async def asset(name: str) -> Response:
+        if name not in ASSETS:
+            return JSONResponse({"detail": "no such file"}, status_code=404)
+        return Response((resources.files("outreach") / "static" / "care" / name).read_text(), media_type=ASSETS[name])
+
+    @r.get("/api/worklist")
+    async def worklist(caller: str | None = None, team: str | None = None) -> Any:
+        items = await deps.human_calls.worklist(caller=caller or None, team=team or None)
+        return [i.to_dict() for i in items]
+
+    @r.post("/api/calls/start")
+    async def start_call(body: StartCall) -> Any:
+        try:
+            started = await deps.human_calls.start_call(body.task_id, body.caller, caller_phone=body.caller_phone)
+        except TelecareError as err:
+            return _error(err)
+        return {"call_id": started.call_id, "phone": started.phone, "click_to_call": started.click_to_call,
+                "outcomes": list(HUMAN_OUTCOMES)}
+
+    @r.post("/api/calls/{call_id}/outcome")
+    async def outcome(call_id: int, body: OutcomeBody) -> Any:
+        try:
+            record = await deps.human_calls.record_outcome(call_id, body.outcome, body.note, urgent=body.urgent,
+                                                           by=body.by)
+        except TelecareError as err:
+            return _error(err)
+        return record.to_dict()
+
+    def _filter(resident_id: str | None, from_: str | None, to: str | None, purpose: str | None,
+                outcome: str | None, campaign_id: int | None, limit: int) -> CallFilter:
+        return CallFilter(resident_id or None, _day_bound(from_, False), _day_bound(to, True), purpose or None,
+                          outcome or None, campaign_id, limit)
+
+    @r.get("/api/calls")
+    async def calls(resident_id: str | None = None, from_: str | None = Query(None, alias="from"),
+                    to: str | None = None, purpose: str | None = None, outcome: str | None = None,
+                    campaign_id: int | None = None, limit: int = Query(500, ge=1, le=10_000)) -> Any:
+        try:
+            found = await deps.call_log.query(_filter(resident_id, from_, to, purpose, outcome, campaign_id, limit))
+        except TelecareError as err:
+            return _error(err)
+        return [c.to_dict() for c in found]
+
+    @r.get("/api/calls.csv")
+    async def calls_csv(resident_id: str | None = None, from_: str | None = Query(None, alias="from"),
+                        to: str | None = None, purpose: str | None = None, outcome: str | None = None,
+                        campaign_id: int | None = None, limit: int = Query(100_000, ge=1, le=100_000)) -> Any:
+        try:
+            text = await deps.call_log.csv(_filter(resident_id, from_, to, purpose, outcome, campaign_id, limit))
+        except TelecareError as err:
+            return _error(err)
+        return Response(text, media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="call-log.csv"'})
+
+    @r.get("/api/campaigns")
+    async def list_campaigns() -> Any:
+        out = []
+        for c in await deps.tasks.list_campaigns():
+            out.append({**_campaign(c), "progress": await deps.tasks.campaign_progress(c.id)})
+        return out
+
+    @r.get("/api/campaigns/{campaign_id}")
+    async def get_campaign(campaign_id: int) -> Any:
+        try:
+            c = await deps.tasks.get_campaign(campaign_id)
+        except TelecareError as err:
+            return _error(err)
+        return {**_campaign(c), "progress": await deps.tasks.campaign_progress(campaign_id)}
+
+    @r.post("/api/campaigns/weather")
+    async def weather(request: Request, sample: bool = False, by: str = "care team") -> Any:
+        """Body: a CAP 1.2 XML document; or `?sample=true` for the bundled Barcelona heat warning."""
+        body = (resources.files("outreach") / "samples" / "barcelona_heat_warning.xml").read_bytes() if sample \
+            else await request.body()
+        if not body.strip():
+            return _error(InvalidInput("send a CAP 1.2 XML document as the request body, or use ?sample=true"))
+        if len(body) > MAX_CAP_BYTES:
+            return _error(InvalidInput("the CAP document is too large"))
+        try:
+            summary = await campaigns.ingest_cap(deps.db, deps.residents, body, deps.clock.now(), by[:100])
+        except TelecareError as err:
+            return _error(err)
+        return {"campaign_id": summary.campaign_id, "created": summary.created, "title": summary.title,
+                "tasks": summary.tasks, "skipped": summary.skipped, "note": summary.note}
+
+    @r.post("/api/campaigns/information")
+    async def information(body: InformationBody) -> Any:
+        try:
+            summary = await campaigns.create_information_campaign(
+                deps.db, deps.residents, body.title, body.message, body.audience, deps.clock.now(), body.by)
+        except TelecareError as err:
+            return _error(err)
+        return {"campaign_id": summary.campaign_id, "created": summary.created, "title": summary.title,
+                "tasks": summary.tasks}
+
+    @r.get("/api/escalations")
+    async def escalations(alert_id: list[int] | None = Query(None)) -> Any:
+        """Escalation tier per alert (all active ones without `alert_id`): 1 operators, 2 second tier, 3 key-holders."""
+        if deps.escalator is None:
+            return []
+        return [{"alert_id": s.alert_id, "escalated_tier": s.tier, "state": s.state,
+                 "next_at": s.next_at.isoformat(), "key_holder_index": s.contact_index}
+                for s in await deps.escalator.tiers(alert_id)]
+
+    return r
+
+
+def _campaign(c: Any) -> dict[str, Any]:
+    return {"id": c.id, "kind": c.kind, "title": c.title, "message": c.message, "status": c.status,
+            "event": c.event, "severity": c.severity, "created_by": c.created_by,
+            "created_at": c.created_at.isoformat(), "expires": c.expires.isoformat() if c.expires else None}

@@ -1,0 +1,75 @@
+"""A caller's worklist in a real browser: a due call is listed, one click starts it, one tap records the outcome."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from dashboards.app import WebDeps, create_app
+from devices.registry import Registry
+from outreach.call_log import CallFilter
+from outreach.service import OutreachService
+from outreach.planning import PlannedCall
+from outreach.simulated_telephony import SimulatedTelephony
+from rules.alert_store import AlertStore
+from telecare.bus import InProcessBus
+from telecare.clock import FakeClock
+from telecare.people import Resident, RiskFlag
+from telecare.settings import load_settings
+from tests.e2e.browser import browser_page, serve
+
+pytestmark = pytest.mark.e2e
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+async def _app(db):
+    clock = FakeClock(NOW)
+    bus = InProcessBus()
+    registry = Registry(db)
+    await registry.upsert_resident(Resident("r1", "Montserrat Puig", phones=("+34600111222",),
+                                            risk_flags=frozenset({RiskFlag.LIVES_ALONE})))
+    await registry.upsert_resident(Resident("r2", "Jordi Vila", phones=("+34600333444",)))
+    alerts = AlertStore(db, bus)
+    service = OutreachService(db, bus, alerts, registry, SimulatedTelephony(clock), clock,
+                              load_settings(database_url=None))
+    day = NOW.date()
+    await service.tasks.save_plans([
+        PlannedCall("r1", "follow_up", "human", day, NOW - timedelta(hours=1), NOW + timedelta(hours=6), 5, "Anna",
+                    "wl:r1", "follow-up level 2"),
+        PlannedCall("r2", "birthday", "human", day, NOW - timedelta(hours=1), NOW + timedelta(hours=6), 50, "Pere",
+                    "wl:r2", "birthday"),
+    ], NOW)
+    app = create_app(WebDeps(db=db, bus=bus, alerts=alerts, clock=clock, residents=registry,
+                             extra_routers=tuple(service.routers())))
+    return app, service
+
+
+async def test_worklist_lists_the_due_call_one_click_starts_it_one_tap_records_it(db):
+    app, service = await _app(db)
+    async with serve(app) as base, browser_page() as page:
+        await page.goto(base + "/care/worklist")
+        await page.fill("#caller", "Anna")
+        await page.click("#who button[type=submit]")
+        item = page.locator("[data-task-id]")
+        await item.first.wait_for()
+        assert await item.count() == 1  # Anna's call only, not Pere's
+        assert "Montserrat Puig" in await item.first.inner_text()
+        assert "lives alone" in await item.first.inner_text()
+
+        await page.get_by_role("button", name="Call Montserrat Puig").click()  # one click
+        await page.locator("#in-call").wait_for(state="visible")
+        assert await page.locator("#in-call-phone").inner_text() == "+34600111222"
+        await page.fill("#note", "Fine; her daughter visits on Sundays")
+        await page.locator("[data-outcome=fine]").click()  # one tap
+        await page.locator("#in-call").wait_for(state="hidden")
+        await page.locator("#empty").wait_for(state="visible")
+
+    calls = await service.call_log.query(CallFilter())
+    assert [(c.resident_id, c.caller, c.mode, c.outcome, c.note) for c in calls] == [
+        ("r1", "Anna", "human", "fine", "Fine; her daughter visits on Sundays")]
+    assert await _status(db, "r1") == "done"
+    assert await _status(db, "r2") == "pending"
+
+
+async def _status(db, rid):
+    return await db.fetchval("SELECT status FROM call_tasks WHERE resident_id = %s", (rid,))
