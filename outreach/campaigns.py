@@ -49,7 +49,7 @@ class AudienceFilter:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AudienceFilter:
-        """Validate an API/CLI filter: {"risk_flags": [...], "languages": [...], "teams": [...], "geocodes": ["INE:08019"]}."""
+        """Validate an API filter: {"risk_flags": [..], "languages": [..], "teams": [..], "geocodes": ["INE:08019"]}."""
         unknown = set(data) - {"risk_flags", "languages", "teams", "geocodes"}
         if unknown:
             raise InvalidInput(f"unknown audience filter field(s): {', '.join(sorted(unknown))}")
@@ -61,7 +61,8 @@ class AudienceFilter:
         for code in data.get("geocodes", ()):
             name, _, value = str(code).partition(":")
             if (name.upper(), value) not in GEOCODES:
-                raise InvalidInput(f"unsupported area {code!r}; supported: {', '.join(f'{n}:{v}' for n, v in GEOCODES)}")
+                supported = ", ".join(f"{n}:{v}" for n, v in GEOCODES)
+                raise InvalidInput(f"unsupported area {code!r}; supported: {supported}")
             codes.append((name.upper(), value))
         return cls(flags, frozenset(data.get("languages", ())), frozenset(data.get("teams", ())), tuple(codes))
 

@@ -19,8 +19,9 @@ from telecare.store import Database, Tx
 
 log = logging.getLogger(__name__)
 
-_TASK_COLS = ("id, resident_id, purpose, mode, campaign_id, alert_id, due_date, not_before, not_after, priority, "
-              "assigned_to, status, attempts, max_attempts, next_attempt_at, reason, dedupe_key, created_at, updated_at")
+_TASK_COLS = ("id, resident_id, purpose, mode, campaign_id, alert_id, due_date, not_before, not_after, "
+              "priority, assigned_to, status, attempts, max_attempts, next_attempt_at, reason, dedupe_key, "
+              "created_at, updated_at")
 # Plans travel as one jsonb array (the pool adapts lists to jsonb), expanded server-side: one round trip.
 _INSERT_PLANS = """
 INSERT INTO call_tasks (resident_id, purpose, mode, campaign_id, due_date, not_before, not_after, priority,

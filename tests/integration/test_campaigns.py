@@ -137,8 +137,8 @@ async def test_information_campaign_by_audience_and_progress_counts(db: Database
     assert after.task.status == "unreached" and not after.needs_welfare_check  # information: no alert
     assert await campaign_progress(db, summary.campaign_id) == {
         "done": 2, "answered": 1, "unreached": 1, "pending": 0, "total": 2}
-    only_es = await create_information_campaign(db, people, "Avís", "Text", AudienceFilter(languages=frozenset({"es"})),
-                                                NOW, by="coordinator")
+    only_es = await create_information_campaign(db, people, "Avís", "Text",
+                                                AudienceFilter(languages=frozenset({"es"})), NOW, by="coordinator")
     assert only_es.tasks == 1
 
 
