@@ -19,7 +19,7 @@ from telecare.events import ACTIVITY_EVENT_TYPES, LATE_AFTER, Event, EventType
 from telecare.people import Device, Resident
 
 __all__ = [  # the state model lives in rules.model; the engine re-exports it as its public API
-    "ResidentState", "Timer", "dose_instants", "evaluate", "in_night_window", "new_state", "next_due",
+    "ResidentState", "Timer", "dose_instants", "evaluate", "in_night_window", "new_state", "next_due", "resume",
     "state_from_dict", "state_from_json", "state_to_dict", "state_to_json", "tick",
 ]
 
@@ -196,6 +196,14 @@ def _timer_trigger(resident: Resident, by_id: Mapping[str, Device], timer: Timer
                                   hours=f"{span.total_seconds() / 3600:g}")
     late = timer.delayed or now - timer.due > LATE_AFTER  # e.g. came due while the service was down
     return _trigger(resident, timer.rule, timer.due, reason, timer.device_id, late)
+
+
+def resume(state: ResidentState, now: datetime) -> ResidentState:
+    """After a restart: messages sent while we were down never reached us, so silences count from `now`."""
+    timers = {k: Timer(t.rule, now + (t.due - t.since), now, t.device_id)
+              if k.startswith(SUP) and not t.fired and t.since < now else t
+              for k, t in state.timers.items()}
+    return replace(state, timers=timers)
 
 
 def tick(resident: Resident, devices: Iterable[Device], state: ResidentState,

@@ -9,7 +9,7 @@ from typing import Any
 
 from rules.alert_store import AlertStore
 from rules.directory import Directory
-from rules.engine import evaluate, new_state, next_due, tick
+from rules.engine import evaluate, new_state, next_due, resume, tick
 from rules.model import ResidentState
 from rules.state import RuleStateStore
 from telecare.alerts import AlertTrigger
@@ -54,9 +54,11 @@ class RulesRunner:
         async with self._load_lock:
             if self._loaded:
                 return
-            self._states.update(await self._store.load_all())
-            await self._refresh_registry()
             now = self._clock.now()
+            # Supervision restarts from our start (devices were not silent, we were deaf); other timers
+            # keep their due times, so one that came due while we were down fires once, now.
+            self._states.update({rid: resume(s, now) for rid, s in (await self._store.load_all()).items()})
+            await self._refresh_registry()
             for resident_id in list(self._directory.residents):
                 await self._tick_resident(resident_id, now)
             await self.flush(now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from uuid import uuid4
 
-from rules.engine import evaluate, new_state, next_due, state_from_json, state_to_json, tick
+from rules.engine import evaluate, new_state, next_due, resume, state_from_json, state_to_json, tick
 from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.clock import FakeClock
 from telecare.events import DeviceType, Event, EventType
@@ -265,3 +265,15 @@ def test_gateway_offline_status_alerts_at_once_and_not_again_from_supervision():
     assert h.event(EventType.GATEWAY_OFFLINE, GW) == []
     h.event(EventType.GATEWAY_ONLINE, GW)
     assert len(h.event(EventType.GATEWAY_OFFLINE, GW)) == 1  # a new outage
+
+
+def test_resume_after_restart_counts_device_silence_from_restart_but_keeps_other_timers():
+    h = Harness(resident(at_home=False), devices=[PENDANT, BED])
+    h.event(EventType.BED_EXIT, BED)
+    h.event(EventType.HEARTBEAT, PENDANT)
+    saved = state_to_json(h.state)
+    h.clock.advance(timedelta(hours=24, minutes=30))  # down: heartbeats sent meanwhile were never seen
+    h.state = resume(state_from_json(saved), h.clock.now())
+    assert [t.type for t in h.tick()] == [AlertType.BED_EXIT_NO_RETURN]  # came due while down: fires once
+    assert h.advance(timedelta(hours=24, minutes=59)) == []
+    assert sorted(t.device_id for t in h.advance(timedelta(minutes=1))) == ["bs1", "pd1"]
