@@ -17,6 +17,7 @@ class Directory:
         self.residents: dict[str, Resident] = {}
         self._devices: dict[str, tuple[Device, ...]] = {}
         self._owner: dict[str, str] = {}  # device id -> resident id
+        self._missing: dict[str, float] = {}  # resident ids the registry did not know, and when we asked
         self._last_full = self._last_devices = float("-inf")  # monotonic: refresh pacing is not rule time
 
     def devices(self, resident_id: str) -> tuple[Device, ...]:
@@ -36,6 +37,7 @@ class Directory:
         residents = {r.id: r for r in await self._lookup.all_residents()}
         changed = [rid for rid, r in residents.items() if self.residents.get(rid) != r]
         self.residents = residents
+        self._missing.clear()
         self._set_devices(await self._lookup.all_devices())
         self._last_full = self._last_devices = time.monotonic()
         return changed
@@ -44,8 +46,14 @@ class Directory:
         """A known resident, or ask the registry (and reload devices) for one registered since."""
         resident = self.residents.get(resident_id)
         if resident is None:
+            asked = self._missing.get(resident_id)
+            if asked is not None and time.monotonic() - asked < self._device_refresh_seconds:
+                return None  # asked a moment ago: a stream of events for a stray id is not a query each
             resident = await self._lookup.resident(resident_id)
-            if resident is not None:
+            if resident is None:
+                self._missing[resident_id] = time.monotonic()
+            else:
+                self._missing.pop(resident_id, None)
                 self.residents[resident_id] = resident
                 await self.refresh_devices(force=True)
         return resident

@@ -26,8 +26,10 @@ class ListLookup:
 
     def __init__(self, residents: list[Resident], devices: list[Device]) -> None:
         self.residents, self.devices = residents, devices
+        self.asked = 0
 
     async def resident(self, resident_id: str) -> Resident | None:
+        self.asked += 1
         return next((r for r in self.residents if r.id == resident_id), None)
 
     async def all_residents(self) -> list[Resident]:
@@ -150,7 +152,8 @@ async def test_unknown_resident_is_fetched_and_unregistered_one_ignored(db):
     r2, d2 = home("r2")
     lookup = ListLookup([r1], d1)
     bus, clock = InProcessBus(), FakeClock(T0)
-    runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01)
+    runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01,
+                         device_refresh_seconds=0)
     await runner.start()
     assert await runner.process(event("r2", EventType.HELP_BUTTON, "pendant", clock)) == []  # not registered
     lookup.residents.append(r2)
@@ -212,3 +215,12 @@ async def test_unreadable_stored_state_is_skipped_and_rearmed(db):
     await runner.start()
     saved = await RuleStateStore(db).load("r1")
     assert saved is not None and "sup:r1-pendant" in saved.timers
+
+
+async def test_stream_of_events_for_a_stray_resident_is_not_a_query_each(db):
+    resident, devices = home("r1")
+    lookup, bus, clock = ListLookup([resident], devices), InProcessBus(), FakeClock(T0)
+    runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock)
+    for _ in range(20):
+        assert await runner.process(event("ghost", EventType.HEARTBEAT, "pendant", clock)) == []
+    assert lookup.asked == 1
