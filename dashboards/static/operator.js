@@ -14,57 +14,15 @@
     ["mobile_unit_sent", "Mobile unit sent"], ["emergency_services", "Emergency services"],
     ["false_alarm", "False alarm"], ["technical_fixed", "Technical issue fixed"], ["other", "Other"],
   ];
-  const $ = (id) => document.getElementById(id);
+  const { $, el, cell, emptyRow, toast, api } = window.telecareUI;
   const alerts = new Map(); // id -> {a: alert view, base: waiting seconds when received, at: performance.now()}
   let source = null;
   let audio = null;
-  let residentShown = null;
   let resolving = null;
-  let hideCodeTimer = null;
 
   const label = (type) => TYPE_LABELS[type] || type.replace(/_/g, " ");
   const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
   const user = () => window.telecare.user();
-
-  function el(tag, attrs = {}, text = "") {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== "") node.textContent = text;
-    return node;
-  }
-
-  function cell(child) {
-    const td = el("td");
-    td.append(child);
-    return td;
-  }
-
-  function emptyRow(columns, text) {
-    const tr = el("tr", { class: "empty" });
-    tr.append(el("td", { colspan: String(columns) }, text));
-    return tr;
-  }
-
-  function toast(message, bad = false) {
-    const box = $("toast");
-    box.textContent = message;
-    box.classList.toggle("bad", bad);
-    box.hidden = false;
-    clearTimeout(toast.timer);
-    toast.timer = setTimeout(() => { box.hidden = true; }, 5000);
-  }
-
-  async function api(method, url, body) {
-    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    const response = await fetch(url, init);
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(typeof data.detail === "string" ? data.detail : `request failed (${response.status})`);
-    return data;
-  }
 
   // ---- waiting clocks -------------------------------------------------------------------------
   function waiting(entry) {
@@ -121,7 +79,7 @@
     const who = el("td");
     const open = el("button", { type: "button", class: "linklike", "data-open-resident": a.resident_id },
                     a.resident_name || a.resident_id);
-    open.addEventListener("click", () => showResident(a.resident_id));
+    open.addEventListener("click", () => window.telecareResident.show(a.resident_id));
     who.append(open);
     tr.append(who);
 
@@ -264,76 +222,6 @@
   }
 
   // ---- resident card --------------------------------------------------------------------------------
-  function hideCode() {
-    clearTimeout(hideCodeTimer);
-    $("keysafe-code").textContent = "••••";
-    $("keysafe-code").dataset.revealed = "false";
-  }
-
-  async function showResident(id) {
-    try {
-      const [card, events] = await Promise.all([
-        api("GET", `/api/residents/${encodeURIComponent(id)}`),
-        api("GET", `/api/residents/${encodeURIComponent(id)}/events?hours=24`),
-      ]);
-      residentShown = id;
-      hideCode();
-      $("resident-name").textContent = card.name;
-      $("resident-age").textContent = card.age == null ? "unknown" : `${card.age}`;
-      $("resident-address").textContent = card.address || "—";
-      $("resident-phones").replaceChildren(...(card.phones.length ? card.phones.map((p) => {
-        const a = el("a", { href: `tel:${p}` }, p);
-        return a;
-      }) : [document.createTextNode("—")]));
-      [...$("resident-phones").children].slice(1).forEach((a) => a.before(", "));
-      $("resident-home").textContent = card.at_home ? "Yes" : "No (away)";
-      $("resident-flags").replaceChildren(...(card.risk_flags.length
-        ? card.risk_flags.map((f) => el("span", { class: "badge warn" }, f.replace(/_/g, " ")))
-        : [document.createTextNode("none")]));
-      $("resident-contacts").replaceChildren(...(card.contacts.length ? card.contacts.map((c) => {
-        const li = el("li", {}, `${c.priority}. ${c.name}${c.relation ? ` (${c.relation})` : ""} · `);
-        li.append(el("a", { href: `tel:${c.phone}` }, c.phone));
-        if (c.key_holder) li.append(" ", el("span", { class: "badge ok" }, "key-holder"));
-        return li;
-      }) : [el("li", { class: "muted" }, "No contacts on record")]));
-      $("keysafe").hidden = !card.has_key_safe;
-      $("resident-events").replaceChildren(...(events.events.length ? events.events.map((ev) => {
-        const tr = el("tr");
-        tr.append(el("td", {}, new Date(ev.ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })),
-                  el("td", {}, ev.type.replace(/_/g, " ")), el("td", { class: "muted" }, ev.device_id));
-        return tr;
-      }) : [emptyRow(3, "No events in the last 24 hours.")]));
-      $("resident-panel").hidden = false;
-      $("operator").classList.add("with-card");
-      $("resident-name").focus();
-    } catch (err) {
-      toast(err.message, true);
-    }
-  }
-
-  function closeResident() {
-    hideCode();
-    residentShown = null;
-    $("resident-panel").hidden = true;
-    $("operator").classList.remove("with-card");
-  }
-
-  async function reveal(event) {
-    event.preventDefault();
-    if (!residentShown) return;
-    try {
-      const data = await api("POST", `/api/residents/${encodeURIComponent(residentShown)}/key-safe`,
-                             { by: user(), reason: $("reveal-reason").value });
-      $("keysafe-code").textContent = data.code;
-      $("keysafe-code").dataset.revealed = "true";
-      $("reveal-reason").value = "";
-      // Hide it again after a minute: the screen may be seen by others.
-      hideCodeTimer = setTimeout(hideCode, 60000);
-    } catch (err) {
-      toast(err.message, true);
-    }
-  }
-
   // ---- start ------------------------------------------------------------------------------------------
   function showApp() {
     const signedIn = Boolean(user());
@@ -342,7 +230,7 @@
     if (signedIn && !source) connect();
     if (!signedIn) {
       if (source) { source.close(); source = null; }
-      closeResident();
+      window.telecareResident.close();
       $("signin-name").focus();
     }
   }
@@ -358,8 +246,6 @@
     document.addEventListener("click", ensureAudio, { once: true });
     $("resolve-form").addEventListener("submit", submitResolve);
     $("resolve-cancel").addEventListener("click", () => $("resolve-dialog").close());
-    $("resident-close").addEventListener("click", closeResident);
-    $("reveal-form").addEventListener("submit", reveal);
     setInterval(tick, 500);
     showApp();
   }

@@ -1,0 +1,82 @@
+// Resident card panel of the operator page: the card, last 24 h of events, audited key-safe reveal.
+(() => {
+  "use strict";
+  const { $, el, emptyRow, toast, api } = window.telecareUI;
+  const user = () => window.telecare.user();
+  let residentShown = null;
+  let hideCodeTimer = null;
+
+  function hideCode() {
+    clearTimeout(hideCodeTimer);
+    $("keysafe-code").textContent = "••••";
+    $("keysafe-code").dataset.revealed = "false";
+  }
+
+  async function showResident(id) {
+    try {
+      const [card, events] = await Promise.all([
+        api("GET", `/api/residents/${encodeURIComponent(id)}`),
+        api("GET", `/api/residents/${encodeURIComponent(id)}/events?hours=24`),
+      ]);
+      residentShown = id;
+      hideCode();
+      $("resident-name").textContent = card.name;
+      $("resident-age").textContent = card.age == null ? "unknown" : `${card.age}`;
+      $("resident-address").textContent = card.address || "—";
+      $("resident-phones").replaceChildren(...(card.phones.length ? card.phones.map((p) => {
+        const a = el("a", { href: `tel:${p}` }, p);
+        return a;
+      }) : [document.createTextNode("—")]));
+      [...$("resident-phones").children].slice(1).forEach((a) => a.before(", "));
+      $("resident-home").textContent = card.at_home ? "Yes" : "No (away)";
+      $("resident-flags").replaceChildren(...(card.risk_flags.length
+        ? card.risk_flags.map((f) => el("span", { class: "badge warn" }, f.replace(/_/g, " ")))
+        : [document.createTextNode("none")]));
+      $("resident-contacts").replaceChildren(...(card.contacts.length ? card.contacts.map((c) => {
+        const li = el("li", {}, `${c.priority}. ${c.name}${c.relation ? ` (${c.relation})` : ""} · `);
+        li.append(el("a", { href: `tel:${c.phone}` }, c.phone));
+        if (c.key_holder) li.append(" ", el("span", { class: "badge ok" }, "key-holder"));
+        return li;
+      }) : [el("li", { class: "muted" }, "No contacts on record")]));
+      $("keysafe").hidden = !card.has_key_safe;
+      $("resident-events").replaceChildren(...(events.events.length ? events.events.map((ev) => {
+        const tr = el("tr");
+        tr.append(el("td", {}, new Date(ev.ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })),
+                  el("td", {}, ev.type.replace(/_/g, " ")), el("td", { class: "muted" }, ev.device_id));
+        return tr;
+      }) : [emptyRow(3, "No events in the last 24 hours.")]));
+      $("resident-panel").hidden = false;
+      $("operator").classList.add("with-card");
+      $("resident-name").focus();
+    } catch (err) {
+      toast(err.message, true);
+    }
+  }
+
+  function closeResident() {
+    hideCode();
+    residentShown = null;
+    $("resident-panel").hidden = true;
+    $("operator").classList.remove("with-card");
+  }
+
+  async function reveal(event) {
+    event.preventDefault();
+    if (!residentShown) return;
+    try {
+      const data = await api("POST", `/api/residents/${encodeURIComponent(residentShown)}/key-safe`,
+                             { by: user(), reason: $("reveal-reason").value });
+      $("keysafe-code").textContent = data.code;
+      $("keysafe-code").dataset.revealed = "true";
+      $("reveal-reason").value = "";
+      // Hide it again after a minute: the screen may be seen by others.
+      hideCodeTimer = setTimeout(hideCode, 60000);
+    } catch (err) {
+      toast(err.message, true);
+    }
+  }
+
+  $("resident-close").addEventListener("click", closeResident);
+  $("reveal-form").addEventListener("submit", reveal);
+  window.telecareResident = { show: showResident, close: closeResident };
+})();
