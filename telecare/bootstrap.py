@@ -148,7 +148,9 @@ async def serve_web(app: Any, host: str, port: int, started: asyncio.Event | Non
     """Run uvicorn inside this event loop until cancelled."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    # Live streams stay open forever; do not let them hold up shutdown.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # the CLI owns Ctrl-C
     task = asyncio.create_task(server.serve())
