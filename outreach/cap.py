@@ -60,7 +60,7 @@ class CapAlert:
         return tuple(a for info in self.infos for a in info.areas)
 
 
-def _refuse_declarations(data: bytes) -> None:
+def refuse_declarations(data: bytes) -> None:
     """DTDs and entities are never needed in CAP and are how XML bombs and XXE work: refuse them."""
     parser = xml.parsers.expat.ParserCreate()
 
@@ -171,7 +171,7 @@ def parse_cap(data: bytes) -> CapAlert:
         raise InvalidInput("CAP document is empty")
     if len(data) > MAX_BYTES:
         raise InvalidInput(f"CAP document is larger than {MAX_BYTES} bytes")
-    _refuse_declarations(data)
+    refuse_declarations(data)
     root = ET.fromstring(data)
     if root.tag != f"{{{NS}}}alert":
         raise InvalidInput(f"not a CAP 1.2 alert: root element is {root.tag[:80]!r}, expected <alert> in {NS}")

@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from outreach.campaigns import ingest_cap, read_source
+from outreach.cap_feed import poll_feed
 from outreach.planning import plan_calls
 from outreach.tasks import TaskStore
 from telecare.clock import Clock
@@ -109,6 +109,8 @@ class OutreachScheduler:
                                 pass
             except StoreError as err:
                 log.warning("scheduler %s lost or could not reach the database: %s", self._name, err)
+            except Exception:  # noqa: BLE001 - e.g. the job store failing to start: retry, never die silently
+                log.exception("scheduler %s could not lead", self._name)
             decided.set()
             await asyncio.sleep(self._lease_s)
 
@@ -119,6 +121,7 @@ class OutreachScheduler:
                        "memory": MemoryJobStore()},
             job_defaults=PERSISTENT_JOB, timezone=ZoneInfo("UTC"))
         scheduler.start(paused=True)
+        self._scheduler = scheduler  # from here on _step_down shuts it down, even if the rest fails
         # Keep a stored job as it is: replacing it would recompute next_run_time and lose a missed run.
         if scheduler.get_job("daily_planning") is None:
             scheduler.add_job(_run_job, self._planning, args=[self._name, "daily_planning"], id="daily_planning")
@@ -128,15 +131,20 @@ class OutreachScheduler:
                           id="dispatch", **ticks)
         if self._feed_url:
             scheduler.add_job(_run_job, IntervalTrigger(minutes=self._feed_min), args=[self._name, "weather_feed"],
-                              id="weather_feed", next_run_time=self._clock.now(), **ticks)
+                              id="weather_feed", **ticks)
         _ACTIVE[self._name] = self
-        self._scheduler = scheduler
         SCHEDULER_LEADER.set(1)
         scheduler.resume()
         log.info("scheduler %s is the leader", self._name)
-        job = asyncio.get_running_loop().create_task(self.run_job("catch_up"))
+        job = asyncio.get_running_loop().create_task(self._catch_up())
         self._background.add(job)
         job.add_done_callback(self._background.discard)
+
+    async def _catch_up(self) -> None:
+        """On taking the lead: plan what is due now, and read the feed without waiting for its first tick."""
+        await self.run_job("catch_up")
+        if self._feed_url:
+            await self.run_job("weather_feed")
 
     def _step_down(self) -> None:
         if self._scheduler is not None:
@@ -160,9 +168,9 @@ class OutreachScheduler:
             elif job == "dispatch":
                 await self._dispatch()
             elif job == "weather_feed" and self._feed_url:
-                summary = await ingest_cap(self._db, self._residents, await read_source(self._feed_url),
-                                           self._clock.now(), by="feed")
-                log.info("weather feed: campaign %s created=%s", summary.campaign_id, summary.created)
+                found = await poll_feed(self._db, self._residents, self._feed_url, self._clock.now())
+                log.info("weather feed: %s warning(s), %s new campaign(s)", len(found),
+                         sum(s.created for s in found))
             self.job_runs[job] += 1
             SCHEDULER_JOB_RUNS.labels(job, "ok").inc()
         except TelecareError as err:

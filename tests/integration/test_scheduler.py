@@ -95,3 +95,50 @@ async def test_a_failing_dispatch_does_not_stop_the_ticks(db: Database) -> None:
         assert s.is_leader
     finally:
         await s.stop()
+
+
+async def test_weather_feed_polling_follows_atom_links_to_cap(db: Database) -> None:
+    import http.server
+    import threading
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    root = Path(__file__).resolve().parents[2]
+    files = {"/heat.xml": (root / "outreach/samples/barcelona_heat_warning.xml").read_bytes(),
+             "/bad.xml": (root / "tests/data/cap/open_polygon.xml").read_bytes(),
+             "/feed": b"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>warnings</title>
+ <entry><title>heat</title><link type="application/cap+xml" href="/heat.xml"/></entry>
+ <entry><title>broken</title><link type="application/cap+xml" href="bad.xml"/></entry>
+</feed>"""}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = files.get(self.path)
+            self.send_response(200 if body else 404)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    located = [Resident("bcn", "Name", latitude=41.3888, longitude=2.159)]
+    await db.execute("INSERT INTO residents (id, name) VALUES ('bcn', 'Name')")
+
+    async def idle() -> None:
+        pass
+
+    clock = FakeClock(datetime(2027, 7, 14, 9, tzinfo=ZoneInfo("Europe/Madrid")))
+    s = OutreachScheduler(db, located, clock, dispatch=idle, name=f"s{uuid.uuid4().hex[:6]}",
+                          weather_feed_url=f"http://127.0.0.1:{server.server_address[1]}/feed", lease_seconds=0.05)
+    await s.start()
+    try:
+        await eventually(lambda: s.job_runs["weather_feed"] == 1)
+        rows = await db.fetch("SELECT kind, source_id FROM campaigns")
+        assert [(r["kind"], r["source_id"].rsplit(".", 1)[-1]) for r in rows] == [("weather", "sample-bcn-heat-orange")]
+        assert await db.fetchval("SELECT count(*) FROM call_tasks WHERE purpose = 'weather'") == 1
+    finally:
+        await s.stop()
+        server.shutdown()
