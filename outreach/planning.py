@@ -23,6 +23,7 @@ RISK_WEIGHTS: dict[RiskFlag, int] = {
     RiskFlag.HEARING_IMPAIRED: 0,
 }
 AGE_WEIGHTS: tuple[tuple[int, int], ...] = ((90, 10), (80, 5))  # (min age, weight), first match wins
+UNREACHED_RETRY_DAYS = 2  # an unreached follow-up (welfare alert raised) is tried again this many days later
 LOOKAHEAD_DAYS = 14  # how far to search for an allowed day (7 would do unless all days are quiet)
 
 
@@ -130,8 +131,9 @@ def reablement_weekdays(calls_per_week: int, quiet_days: Iterable[int]) -> froze
     return frozenset(allowed[(i * len(allowed)) // n] for i in range(n)) if n else frozenset()
 
 
-def plan_resident(resident: Resident, last_contact: datetime | None, now: datetime) -> list[PlannedCall]:
-    """The calls one resident needs on the next allowed calling day (at most one per purpose)."""
+def plan_resident(resident: Resident, last_contact: datetime | None, now: datetime,
+                  unreached_at: datetime | None = None) -> list[PlannedCall]:
+    """The calls one resident needs on the next allowed calling day (at most one call)."""
     plan = resident.care_plan
     window = next_calling_window(resident, now)
     day = window.day
@@ -146,14 +148,21 @@ def plan_resident(resident: Resident, last_contact: datetime | None, now: dateti
         # A birthday call is a contact too: it replaces a follow-up due the same day.
         return [call("birthday", f"birthday:{resident.id}:{day.isoformat()}", "birthday")]
     interval = FOLLOW_UP_DAYS.get(plan.follow_up_level, FOLLOW_UP_DAYS[2])
-    if last_contact is None:
-        return [call("follow_up", f"follow_up:{resident.id}:first", "first follow-up call")]
     # Keyed by the date the follow-up fell due (not the day planned): replanning on later days finds the
     # same key, so an overdue call is never planned twice.
-    due = local_date(resident, last_contact) + timedelta(days=interval)
+    due = date.min if last_contact is None else local_date(resident, last_contact) + timedelta(days=interval)
     if due <= day:
-        return [call("follow_up", f"follow_up:{resident.id}:{due.isoformat()}",
-                     f"follow-up level {plan.follow_up_level} (every {interval} days)")]
+        key = f"follow_up:{resident.id}:{'first' if last_contact is None else due.isoformat()}"
+        reason = ("first follow-up call" if last_contact is None
+                  else f"follow-up level {plan.follow_up_level} (every {interval} days)")
+        if unreached_at is not None and local_date(resident, unreached_at) >= due:
+            # This cycle's call ended unreached (a welfare alert went out): try again a little later rather
+            # than dropping the resident from follow-ups until someone happens to reach them.
+            retry = local_date(resident, unreached_at) + timedelta(days=UNREACHED_RETRY_DAYS)
+            if retry <= day:
+                return [call("follow_up", f"{key}:retry:{retry.isoformat()}", f"{reason}; retry after unreached")]
+        else:
+            return [call("follow_up", key, reason)]
     reab = plan.reablement
     if reab is not None and day <= reab.until and day.isoweekday() in reablement_weekdays(
             reab.calls_per_week, plan.quiet_days):
@@ -163,13 +172,18 @@ def plan_resident(resident: Resident, last_contact: datetime | None, now: dateti
 
 
 def plan_calls(residents: Iterable[Resident], last_contact: Mapping[str, datetime], existing_keys: set[str],
-               now: datetime) -> list[PlannedCall]:
-    """Plan follow-up, reablement and birthday calls for every resident; skip keys already planned."""
+               now: datetime, unreached: Mapping[str, datetime] | None = None) -> list[PlannedCall]:
+    """Plan follow-up, reablement and birthday calls for every resident; skip keys already planned.
+
+    `last_contact`: last successful call of any purpose; `unreached`: when the resident's latest routine
+    follow-up task ended unreached (both UTC, by resident id).
+    """
     if now.tzinfo is None:
         raise ValueError("plan_calls needs an aware `now`")
+    unreached = unreached or {}
     out: list[PlannedCall] = []
     for resident in residents:
-        for planned in plan_resident(resident, last_contact.get(resident.id), now):
+        for planned in plan_resident(resident, last_contact.get(resident.id), now, unreached.get(resident.id)):
             if planned.dedupe_key not in existing_keys:
                 out.append(planned)
     out.sort(key=lambda p: (p.due_date, p.priority, p.not_before, p.resident_id))

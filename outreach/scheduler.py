@@ -188,7 +188,8 @@ class OutreachScheduler:
         moved = await store.roll_over({r.id: r for r in residents}, now)
         last = await store.last_successful_contact()
         keys = await store.known_keys((now - KEY_HORIZON).date())
-        created = await store.save_plans(plan_calls(residents, last, keys, now), now)
+        unreached = await store.last_unreached_follow_up()
+        created = await store.save_plans(plan_calls(residents, last, keys, now, unreached), now)
         log.info("planning pass: %s residents, %s tasks created, %s moved to their next window",
                  len(residents), created, moved)
         return created

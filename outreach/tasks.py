@@ -175,6 +175,13 @@ class TaskStore:
                GROUP BY resident_id""", (sorted(SUCCESSFUL_OUTCOMES), ids, ids))
         return {r["resident_id"]: r["at"] for r in rows}
 
+    async def last_unreached_follow_up(self) -> dict[str, datetime]:
+        """When each resident's latest planned follow-up ended unreached (planning retries those later)."""
+        rows = await self._db.fetch(
+            """SELECT resident_id, max(updated_at) AS at FROM call_tasks
+               WHERE status = 'unreached' AND dedupe_key LIKE 'follow\\_up:%%' GROUP BY resident_id""")
+        return {r["resident_id"]: r["at"] for r in rows}
+
     # ---- campaigns -------------------------------------------------------------------------------------------
     async def create_campaign(self, spec: NewCampaign, plans: Sequence[PlannedCall],
                               now: datetime) -> tuple[Campaign, bool, int]:

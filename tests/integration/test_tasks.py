@@ -144,3 +144,14 @@ async def test_roll_over_moves_missed_windows_and_frees_stuck_dials(db: Database
     for t in (await store.get(t1.id), await store.get(t2.id)):
         assert t.status == "pending"
         assert t.next_attempt_at == t.not_before == datetime(2026, 11, 24, 10, tzinfo=MADRID)
+
+
+async def test_unreached_follow_ups_are_reported_for_replanning(db: Database) -> None:
+    await add_residents(db, "r1", "r2")
+    store, now = TaskStore(db), datetime(2026, 11, 23, 11, tzinfo=MADRID)
+    await store.save_plans(plan_calls([res("r1", quiet_days=()), res("r2")], {}, set(), now), now)
+    await store.create_callback("r2", "pressed 2", now)  # callbacks are not routine follow-ups
+    tasks = {t.resident_id + ":" + t.dedupe_key.split(":")[0]: t for t in await store.worklist(None, now.date(), now)}
+    await store.record_attempt(tasks["r1:follow_up"].id, "wrong_number", now, None)
+    await store.record_attempt(tasks["r2:callback"].id, "wrong_number", now, None)
+    assert await store.last_unreached_follow_up() == {"r1": now}

@@ -168,3 +168,21 @@ def test_named_caller_then_team_are_assigned() -> None:
 def test_naive_now_is_rejected() -> None:
     with pytest.raises(ValueError):
         plan_calls([resident()], {}, set(), datetime(2026, 11, 22, 8))
+
+
+def test_unreached_follow_up_is_retried_later_not_dropped() -> None:
+    r = resident(follow_up_level=1)
+    last = {"r1": madrid(2026, 11, 1, 12)}  # due 16 Nov; that call ended unreached on 17 Nov
+    unreached = {"r1": madrid(2026, 11, 17, 19)}
+    existing = {"follow_up:r1:2026-11-16"}
+    assert plan_calls([r], last, existing, madrid(2026, 11, 18), unreached) == []
+    [retry] = plan_calls([r], last, existing, madrid(2026, 11, 19), unreached)
+    assert retry.dedupe_key == "follow_up:r1:2026-11-16:retry:2026-11-19"
+    assert retry.due_date == date(2026, 11, 19)
+    # An unreached call from an earlier cycle does not delay the current one.
+    [call] = plan_calls([r], {"r1": madrid(2026, 11, 20)}, set(), madrid(2026, 12, 5),
+                        {"r1": madrid(2026, 11, 10)})
+    assert call.dedupe_key == "follow_up:r1:2026-12-05"
+    # Never reached at all: the first call is retried too.
+    [first] = plan_calls([r], {}, {"follow_up:r1:first"}, madrid(2026, 11, 20), {"r1": madrid(2026, 11, 18)})
+    assert first.dedupe_key == "follow_up:r1:first:retry:2026-11-20"
