@@ -135,6 +135,10 @@ async def ingest_cap(db: Any, residents: Sequence[Resident] | ResidentLookup, xm
     kind = hazard(alert.infos)
     extra = {HAZARD_FLAG[kind]: HAZARD_WEIGHT} if kind else None
     inside = residents_inside(await _all(residents), shapes)
+    if alert.msg_type == "Update" and alert.references:
+        # An update (new times, wider area) must not ring everyone a second time for the same warning.
+        already = await store.residents_in_campaigns(alert.references)
+        inside = [r for r in inside if r.id not in already]
     plans, skipped = _campaign_calls(inside, "weather", now, f"{main.severity} {kind or 'weather'} warning",
                                      extra, main.expires)
     messages = _messages(infos)

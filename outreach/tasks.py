@@ -213,6 +213,14 @@ class TaskStore:
                                 WHERE campaign_id = %s AND status = 'pending'""", (now, cid))
         return cid
 
+    async def residents_in_campaigns(self, source_ids: Sequence[str]) -> set[str]:
+        """Residents with a live or finished (not cancelled) call in the campaigns of these CAP identifiers."""
+        rows = await self._db.fetch(
+            """SELECT DISTINCT t.resident_id FROM call_tasks t JOIN campaigns c ON c.id = t.campaign_id
+               WHERE c.source_id IN (SELECT jsonb_array_elements_text(%s)) AND t.status <> 'cancelled'""",
+            (list(source_ids),))
+        return {r["resident_id"] for r in rows}
+
     async def get_campaign(self, campaign_id: int) -> Campaign:
         row = await self._db.fetchrow("SELECT * FROM campaigns WHERE id = %s", (campaign_id,))
         if row is None:

@@ -185,3 +185,14 @@ async def test_weather_cli_reads_files_and_urls(db: Database) -> None:
             await weather_ingest_cli(db, _Lookup(), f"{base}/missing.xml", NOW)
     finally:
         server.shutdown()
+
+
+async def test_update_calls_only_residents_not_already_called_for_the_warning(db: Database) -> None:
+    people = [person("bcn"), person("manresa", 41.7250, 1.8266)]
+    await add_rows(db, people)
+    now = datetime(2027, 7, 20, 9, 30, tzinfo=MADRID)
+    first = await ingest_cap(db, people[:1], (DATA / "geocode_only.xml").read_bytes(), now, by="feed")
+    update = await ingest_cap(db, people, (DATA / "update.xml").read_bytes(), now, by="feed")
+    assert (first.tasks, update.tasks) == (1, 1)
+    rows = await db.fetch("SELECT resident_id FROM call_tasks WHERE campaign_id = %s", (update.campaign_id,))
+    assert [r["resident_id"] for r in rows] == ["manresa"]
