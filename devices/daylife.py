@@ -107,13 +107,13 @@ def _activity(resident: Resident, day: date, tz: ZoneInfo, rng: random.Random, e
     emit(DeviceType.BED_SENSOR, EventType.BED_RETURN, sleep)
     for t in plan.dose_times:
         due, window, roll = _local(day, t, tz), plan.dose_window_minutes, rng.random()
-        dose = {"dose": f"{t.hour:02d}:{t.minute:02d}"}
+        dose, dispenser = {"dose": f"{t.hour:02d}:{t.minute:02d}"}, DeviceType.MEDICATION_DISPENSER
         if roll < 0.87:
-            emit(DeviceType.MEDICATION_DISPENSER, EventType.MEDICATION_TAKEN, due + _minutes(rng.uniform(0, window * 0.25)), dose)
+            emit(dispenser, EventType.MEDICATION_TAKEN, due + _minutes(rng.uniform(0, window * 0.25)), dose)
         elif roll < 0.97:  # late, still inside the window
-            emit(DeviceType.MEDICATION_DISPENSER, EventType.MEDICATION_TAKEN, due + _minutes(rng.uniform(0.4, 0.9) * window), dose)
+            emit(dispenser, EventType.MEDICATION_TAKEN, due + _minutes(rng.uniform(0.4, 0.9) * window), dose)
         elif rng.random() < 0.5:  # missed; half the dispensers report it themselves
-            emit(DeviceType.MEDICATION_DISPENSER, EventType.MEDICATION_MISSED, due + _minutes(window * 0.95), dose)
+            emit(dispenser, EventType.MEDICATION_MISSED, due + _minutes(window * 0.95), dose)
     for _ in range(rng.choice((0, 1, 1, 2))):
         emit(DeviceType.DOOR_SENSOR, EventType.DOOR_OPEN, wake + (sleep - wake) * rng.random())
     if rng.random() < 0.003:

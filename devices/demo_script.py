@@ -45,7 +45,8 @@ def _hhmm_ceil(local: datetime) -> time:
 
 
 def demo_care_plan_overrides(residents: list[Resident], now: datetime) -> list[Resident]:
-    """One resident's night window covers `now` (2 min to return to bed); another has a dose due in ~2 min (2 min window)."""
+    """One resident's night window covers `now` (2 min to return to bed); another has a dose due
+    in 1–2 min with a 2 min window. Everyone else is unchanged."""
     roles = demo_roles(residents)
     out = []
     for r in residents:

@@ -25,7 +25,9 @@ def device_id(kind: DeviceType, i: int) -> str:
 
 
 def _phone(rng: random.Random, mobile: bool) -> str:
-    return f"+34{rng.choice('67')}{rng.randrange(10**7, 10**8):08d}" if mobile else f"+3493{rng.randrange(10**6, 10**7)}"
+    if mobile:
+        return f"+34{rng.choice('67')}{rng.randrange(10**7, 10**8):08d}"
+    return f"+3493{rng.randrange(10**6, 10**7)}"
 
 
 def _date_of_birth(i: int, seed: int, today: date, birthday: bool) -> date:
@@ -78,8 +80,8 @@ def _resident(i: int, seed: int, today: date, birthday: bool) -> Resident:
         relation, may_hold_key = rng.choice(RELATIONS)
         holds = may_hold_key and rng.random() < 0.7
         key_holder_seen |= holds
-        contacts.append(Contact(f"{rng.choice(YOUNGER)} {surname if relation.startswith(('fill', 'nét')) else rng.choice(SURNAMES)}",
-                                _phone(rng, True), relation, priority, holds))
+        family = surname if relation.startswith(("fill", "nét")) else rng.choice(SURNAMES)
+        contacts.append(Contact(f"{rng.choice(YOUNGER)} {family}", _phone(rng, True), relation, priority, holds))
     if not key_holder_seen:  # every home needs someone with a key
         c = contacts[0]
         contacts[0] = Contact(c.name, c.phone, c.relation, c.priority, True)

@@ -83,8 +83,8 @@ class CarePlanIn(BaseModel):
     def to_record(self) -> CarePlan:
         data = self.model_dump(exclude={"reablement", "dose_times", "quiet_days"})
         reablement = Reablement(self.reablement.calls_per_week, self.reablement.until) if self.reablement else None
-        return CarePlan(**data, dose_times=tuple(sorted(self.dose_times)), quiet_days=tuple(sorted(set(self.quiet_days))),
-                        reablement=reablement)
+        return CarePlan(**data, dose_times=tuple(sorted(self.dose_times)),
+                        quiet_days=tuple(sorted(set(self.quiet_days))), reablement=reablement)
 
 
 class ContactIn(BaseModel):
