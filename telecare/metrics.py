@@ -101,3 +101,12 @@ SCHEDULER_JOB_RUNS = Counter(
 SCHEDULER_LEADER = Gauge(
     "telecare_scheduler_leader", "1 while this process holds the outreach scheduler lock", registry=REGISTRY
 )
+REGISTRY_IMPORTS = Counter(
+    "telecare_registry_imports", "Registry file imports", ["result"], registry=REGISTRY
+)  # result="imported|refused"
+REGISTRY_DEVICE_RELOADS = Counter(
+    "telecare_registry_device_reloads", "Device map reloads (a cache miss or the map grew old)", registry=REGISTRY
+)
+SIMULATOR_MESSAGES = Counter(
+    "telecare_simulator_messages", "MQTT messages the home simulator published", ["type"], registry=REGISTRY
+)  # type=event type, or "status"
