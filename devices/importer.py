@@ -16,6 +16,7 @@ from devices.registry import Registry
 from devices.schema import FleetFile, describe
 from telecare.errors import InvalidInput, TelecareError
 from telecare.events import DeviceType
+from telecare.metrics import REGISTRY_IMPORTS
 from telecare.people import Device
 from telecare.store import Database
 
@@ -123,7 +124,10 @@ async def resolve_devices(registry: Registry, fleet: FleetFile) -> list[Device]:
                 continue
             owner = known.resident_id
         rid = d.resident_id or owner
-        if rid is None or not await resident_known(rid):
+        if rid is None:
+            problems.append(f"{path}.resident_id: required for a gateway")
+            continue
+        if not await resident_known(rid):
             problems.append(f"{path}.resident_id: unknown resident {rid}")
             continue
         if d.type is not DeviceType.GATEWAY and rid != owner:
@@ -143,19 +147,23 @@ async def import_file(registry: Registry, path: Path | str) -> ImportReport:
             raise InvalidInput(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
+        REGISTRY_IMPORTS.labels("refused").inc()
         raise InvalidInput(f"cannot read {path}: {type(err).__name__}") from err
     try:
         fleet = validate_document(parse_document(text, path.suffix.lower()))
         devices = await resolve_devices(registry, fleet)
         counts = await registry.write_batch([r.to_record() for r in fleet.residents], devices)
     except InvalidInput as err:
+        REGISTRY_IMPORTS.labels("refused").inc()
         log.warning("import of %s refused (nothing written)", path.name)
         raise InvalidInput(f"{path.name}: nothing imported:\n{err}") from err
     except TelecareError as err:  # a rule the database enforces (e.g. a device changing type)
+        REGISTRY_IMPORTS.labels("refused").inc()
         log.warning("import of %s refused by the registry (nothing written)", path.name)
         raise InvalidInput(f"{path.name}: nothing imported: {err}") from err
     report = ImportReport(str(path), counts.residents_created, counts.residents_updated,
                           counts.devices_created, counts.devices_updated)
+    REGISTRY_IMPORTS.labels("imported").inc()
     log.info("%s", report.summary())
     return report
 

@@ -12,6 +12,7 @@ from devices.records import (
 )
 from telecare.errors import ConflictError, InvalidInput, NotFound
 from telecare.events import DeviceType
+from telecare.metrics import REGISTRY_DEVICE_RELOADS
 from telecare.people import Device, Resident
 from telecare.store import Database, Tx
 
@@ -79,6 +80,7 @@ class Registry:
         self._devices = {r["id"]: device_from_row(r) for r in rows}
         self._loaded_at = self._monotonic()
         self.reloads += 1
+        REGISTRY_DEVICE_RELOADS.inc()
 
     async def resident(self, resident_id: str) -> Resident | None:
         """The resident with this id, or None."""

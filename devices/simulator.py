@@ -15,6 +15,7 @@ from devices.fleet import barcelona_fleet
 from telecare.clock import Clock, SystemClock
 from telecare.errors import BrokerError
 from telecare.events import EventType
+from telecare.metrics import SIMULATOR_MESSAGES
 from telecare.mqtt import MqttPublisher
 from telecare.people import Device, Resident
 
@@ -61,6 +62,7 @@ class _Gateway:
             try:
                 await pub.connect()
                 await pub.publish(status_topic(self.id), b"online", retain=True)
+                SIMULATOR_MESSAGES.labels("status").inc()
                 self._pub = pub
                 return
             except BrokerError:
@@ -81,6 +83,7 @@ class _Gateway:
                 try:
                     await self._pub.publish(*item)
                     self.published += 1
+                    SIMULATOR_MESSAGES.labels(item[0].rsplit("/", 1)[-1]).inc()
                 except BrokerError:
                     log.warning("gateway %s: a publish failed", self.id)
 

@@ -13,6 +13,7 @@ from devices.importer import cli_import, cli_list, import_file
 from devices.registry import Registry
 from telecare.errors import ConflictError, InvalidInput, NotFound
 from telecare.events import DeviceType
+from telecare.metrics import REGISTRY_IMPORTS
 from telecare.people import Device
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "fleet.yaml"
@@ -131,6 +132,7 @@ async def test_import_example_file_round_trip_and_idempotent(db, tmp_path: Path)
 
 async def test_a_bad_file_writes_nothing(db, tmp_path: Path) -> None:
     registry = Registry(db)
+    refused = REGISTRY_IMPORTS.labels("refused")._value.get()
     bad = tmp_path / "bad.yaml"
     text = EXAMPLE.read_text()
     # Valid shape, but the last device points at a gateway nobody registered.
@@ -141,6 +143,7 @@ async def test_a_bad_file_writes_nothing(db, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"residents\[0\].care_plan.night_end: expected HH:MM"):
         await cli_import(db, bad)
     assert await registry.all_residents() == [] and await registry.all_devices() == []
+    assert REGISTRY_IMPORTS.labels("refused")._value.get() == refused + 2  # counted, not just logged
 
 
 async def test_a_database_refusal_rolls_back_the_whole_import(db, tmp_path: Path) -> None:

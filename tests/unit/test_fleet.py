@@ -10,7 +10,8 @@ import pytest
 from devices.daylife import battery_level, plan_day
 from devices.demo_script import demo_care_plan_overrides, demo_roles, demo_script
 from devices.fleet import barcelona_fleet
-from devices.simulator import encode
+from devices.simulator import Simulator, encode
+from telecare.clock import FakeClock
 from telecare.events import DeviceType, EventType
 from telecare.people import RiskFlag
 
@@ -141,6 +142,14 @@ def test_demo_script_shows_every_incident_kind_within_three_minutes_then_one_a_m
     later = [e for e in script.events if start + timedelta(minutes=3) < e.at <= start + timedelta(hours=1)]
     later_outages = [o for o in script.outages if start + timedelta(minutes=3) < o.start <= start + timedelta(hours=1)]
     assert 40 <= len(later) + len(later_outages) <= 90
+
+
+def test_simulated_time_runs_at_speed() -> None:
+    residents, devices = barcelona_fleet(1, seed=7, today=TODAY)
+    clock = FakeClock(datetime(2026, 11, 22, 11, 0, tzinfo=timezone.utc))
+    sim = Simulator("mqtt://127.0.0.1:1", residents, devices, clock, speed=60)
+    clock.advance(10)
+    assert sim.sim_now() == datetime(2026, 11, 22, 11, 10, tzinfo=timezone.utc)
 
 
 def test_encode_follows_the_protocol() -> None:

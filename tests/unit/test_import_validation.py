@@ -82,6 +82,22 @@ def test_unknown_fields_and_wrong_shapes_are_refused() -> None:
     assert "residents[0].timezone:" in _error(GOOD.replace("date_of_birth", "timezone: Mars/Olympus\n    date_of_birth"))
 
 
+async def test_a_gateway_needs_a_resident() -> None:
+    from devices.importer import resolve_devices
+
+    fleet = validate_document(parse_document(GOOD + "  - {id: gw-2, type: gateway}\n", ".yaml"))
+
+    class NoRegistry:  # everything the file refers to is in the file
+        async def resident(self, _id):
+            return None
+
+        async def device(self, _id):
+            return None
+
+    with pytest.raises(InvalidInput, match=r"devices\[1\].resident_id: required for a gateway"):
+        await resolve_devices(NoRegistry(), fleet)
+
+
 def test_syntax_errors_give_the_line() -> None:
     assert "invalid YAML at line 4" in _error("residents:\n  - id: r-1\n    name: [unclosed\n")
     assert "invalid JSON at line 1" in _error('{"residents": [}', ".json")
