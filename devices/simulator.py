@@ -86,6 +86,8 @@ class _Gateway:
                     SIMULATOR_MESSAGES.labels(item[0].rsplit("/", 1)[-1]).inc()
                 except BrokerError:
                     log.warning("gateway %s: a publish failed", self.id)
+                except Exception:  # noqa: BLE001 - one home's failure must not silence it for good
+                    log.exception("gateway %s: unexpected publish error", self.id)
 
     async def close(self) -> None:
         if self._pub is not None:
