@@ -32,6 +32,14 @@ _UPSERT_DEVICE = """
     ON CONFLICT (id) DO UPDATE SET gateway_id = EXCLUDED.gateway_id, resident_id = EXCLUDED.resident_id
     RETURNING (xmax = 0) AS inserted"""
 _DEVICE_COLUMNS = "id, type, gateway_id, resident_id"
+_FACTS = """
+    SELECT EXISTS (SELECT 1 FROM residents WHERE id = %(rid)s FOR SHARE) AS resident_ok,
+           (SELECT type FROM devices WHERE id = %(id)s FOR UPDATE) AS existing_type,
+           gw.type AS gw_type, gw.resident_id AS gw_resident,
+           (SELECT count(*) FROM devices WHERE gateway_id = %(id)s AND id <> %(id)s
+                                          AND resident_id <> %(rid)s) AS others
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (SELECT type, resident_id FROM devices WHERE id = %(gw)s FOR SHARE) AS gw ON true"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,27 +167,23 @@ async def _register(tx: Tx, device: Device) -> bool:
         raise InvalidInput(f"device {device.id}: unknown type {device.type!r}") from err
     if not device.id.strip():
         raise InvalidInput("device id is empty")
-    if not await tx.fetchval("SELECT 1 FROM residents WHERE id = %s FOR SHARE", (device.resident_id,)):
+    if kind is DeviceType.GATEWAY and device.gateway_id != device.id:
+        raise InvalidInput(f"gateway {device.id}: its gateway_id must be its own id")
+    # One round trip for every check (imports register thousands of devices).
+    facts = await tx.fetchrow(_FACTS, {"id": device.id, "gw": device.gateway_id, "rid": device.resident_id})
+    assert facts is not None
+    if not facts["resident_ok"]:
         raise NotFound(f"resident {device.resident_id} is not registered")
-    existing = await tx.fetchrow("SELECT type FROM devices WHERE id = %s FOR UPDATE", (device.id,))
-    if existing and existing["type"] != kind.value:
-        raise ConflictError(f"device {device.id} is already registered as a {existing['type']}")
+    if facts["existing_type"] and facts["existing_type"] != kind.value:
+        raise ConflictError(f"device {device.id} is already registered as a {facts['existing_type']}")
     if kind is DeviceType.GATEWAY:
-        if device.gateway_id != device.id:
-            raise InvalidInput(f"gateway {device.id}: its gateway_id must be its own id")
-        others = await tx.fetchval(
-            "SELECT count(*) FROM devices WHERE gateway_id = %s AND id <> %s AND resident_id <> %s",
-            (device.id, device.id, device.resident_id))
-        if others:
+        if facts["others"]:
             raise ConflictError(f"gateway {device.id} still has devices of another resident")
-    else:
-        gw = await tx.fetchrow("SELECT type, resident_id FROM devices WHERE id = %s FOR SHARE",
-                               (device.gateway_id,))
-        if gw is None:
-            raise NotFound(f"gateway {device.gateway_id} is not registered")
-        if gw["type"] != DeviceType.GATEWAY.value:
-            raise InvalidInput(f"device {device.id}: {device.gateway_id} is not a gateway")
-        if gw["resident_id"] != device.resident_id:
-            raise ConflictError(f"gateway {device.gateway_id} belongs to another resident")
+    elif facts["gw_type"] is None:
+        raise NotFound(f"gateway {device.gateway_id} is not registered")
+    elif facts["gw_type"] != DeviceType.GATEWAY.value:
+        raise InvalidInput(f"device {device.id}: {device.gateway_id} is not a gateway")
+    elif facts["gw_resident"] != device.resident_id:
+        raise ConflictError(f"gateway {device.gateway_id} belongs to another resident")
     row = await tx.fetchrow(_UPSERT_DEVICE, (device.id, kind.value, device.gateway_id, device.resident_id))
     return bool(row and row["inserted"])

@@ -96,7 +96,11 @@ class _Gateway:
 
 
 class Simulator:
-    """Publishes the homes of `residents`/`devices`; `run()` until cancelled. Time is `clock` × `speed`."""
+    """Publishes the homes of `residents`/`devices`; `run()` until cancelled. Time is `clock` × `speed`.
+
+    speed > 1 stamps times ahead of the wall clock (ingest refuses events more than an hour ahead):
+    use it with a FakeClock or to load a broker, not against a live platform.
+    """
 
     def __init__(self, mqtt_url: str, residents: list[Resident], devices: list[Device], clock: Clock, *,
                  seed: int = 7, speed: float = 1.0, demo: bool = True, poll_seconds: float = 0.2,
