@@ -116,7 +116,7 @@ class MqttPublisher(_Connection):
             topic, payload, retain = will
             client.will_set(topic, payload, qos=1, retain=retain)
         super().__init__(url, client, clean_start, 0 if clean_start else SESSION_EXPIRY_S)
-        self._lock = threading.Lock()  # on_publish may run before publish() has registered the mid
+        self._lock = threading.Lock()  # on_publish may run before _send() has registered the mid
         self._pending: dict[int, asyncio.Future[None] | None] = {}
         self._early: set[int] = set()
         self._idle = asyncio.Event()
@@ -141,11 +141,12 @@ class MqttPublisher(_Connection):
 
     def _send(self, topic: str, payload: bytes, qos: int, retain: bool,
               fut: asyncio.Future[None] | None) -> None:
+        # Not under self._lock: paho holds its own mutex while calling on_publish (lock order).
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            raise BrokerError(f"MQTT publish failed ({paho.error_string(info.rc)})")
         with self._lock:
-            info = self._client.publish(topic, payload, qos=qos, retain=retain)
-            if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
-                raise BrokerError(f"MQTT publish failed ({paho.error_string(info.rc)})")
-            if qos == 0 or info.mid in self._early:
+            if info.mid in self._early:  # acknowledged before we got here
                 self._early.discard(info.mid)
                 if fut is not None:
                     fut.set_result(None)

@@ -1,0 +1,179 @@
+"""MQTT -> normalize -> sink -> ack -> bus. The edge: all logic lives in normalize and sink."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from ingest.normalize import needed_ids, normalize
+from ingest.sink import EventSink, StoreResult
+from ingest.topics import DEVICE_FILTER, STATUS_FILTER, shared
+from telecare import metrics
+from telecare.bus import EVENTS, Bus
+from telecare.clock import Clock
+from telecare.errors import StoreError
+from telecare.events import Event, RawMessage, Rejected
+from telecare.mqtt import MqttSubscriber
+from telecare.people import Device, DeviceLookup
+from telecare.store import Database
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 5.0
+GIVE_UP_ON_STOP = 3  # failed attempts before stop() leaves a batch to the broker's redelivery
+
+
+def is_data_error(err: StoreError) -> bool:
+    """The database refused the data itself (SQLSTATE class 22/23), not a passing outage."""
+    state = getattr(err.__cause__, "sqlstate", None) or ""
+    return state[:2] in ("22", "23")
+
+
+class IngestService:
+    """Subscribes (shared + status), batches by size/time, stores, acks, then publishes to the bus."""
+
+    def __init__(self, mqtt_url: str, db: Database, bus: Bus, lookup: DeviceLookup, clock: Clock, *,
+                 share_group: str = "telecare-ingest", client_id: str = "telecare-ingest-1",
+                 batch_size: int = 500, batch_ms: int = 50) -> None:
+        self._sink = EventSink(db)
+        self._bus = bus
+        self._lookup = lookup
+        self._clock = clock
+        self._batch_size = batch_size
+        self._batch_s = batch_ms / 1000
+        self._pending: deque[RawMessage] = deque()
+        self._wakeup = asyncio.Event()
+        self._full = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        subscriptions = [(shared(share_group, DEVICE_FILTER), 1), (STATUS_FILTER, 1)]
+        self._mqtt = MqttSubscriber(mqtt_url, client_id, subscriptions, self._enqueue, clock=clock)
+
+    def _enqueue(self, raw: RawMessage) -> None:
+        # Runs on the event loop (handed over by the MQTT thread); only buffers.
+        self._pending.append(raw)
+        self._wakeup.set()
+        if len(self._pending) >= self._batch_size:
+            self._full.set()
+
+    async def start(self) -> None:
+        """Start the batch loop, then connect and subscribe (BrokerError if the broker is unreachable)."""
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="ingest")
+        try:
+            await self._mqtt.start()
+        except BaseException:
+            self._task.cancel()
+            raise
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, then disconnect; unacked messages stay queued at the broker."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        await self._mqtt.stop()
+
+    async def _next_batch(self) -> list[RawMessage]:
+        while not self._pending and not self._stopping:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        if len(self._pending) < self._batch_size and not self._stopping:
+            self._full.clear()
+            try:
+                await asyncio.wait_for(self._full.wait(), self._batch_s)
+            except TimeoutError:
+                pass
+        n = min(len(self._pending), self._batch_size)
+        return [self._pending.popleft() for _ in range(n)]
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            batch = await self._next_batch()
+            if batch:
+                await self._handle(batch)
+
+    async def _handle(self, batch: list[RawMessage]) -> None:
+        failures = 0
+        one_by_one = False
+        stored: list[Event] = []  # new events already committed in one-by-one mode, kept across retries
+        while True:
+            started = time.perf_counter()
+            try:
+                results = await self._normalize(batch)
+                if one_by_one:
+                    result = await self._store_one_by_one(results, stored)
+                else:
+                    result = await self._sink.store(*_split(r for _, r in results))
+                break
+            except StoreError as err:
+                if is_data_error(err) and not one_by_one:
+                    one_by_one = True  # a row the database refuses: find it, park it, store the rest
+                    continue
+                # Nothing was acked: the broker keeps the messages; retry with capped backoff.
+                failures += 1
+                metrics.INGEST_STORE_RETRIES.inc()
+                delay = min(MAX_BACKOFF_S, 0.05 * 2 ** failures)
+                log.warning("ingest batch of %d not stored (%s); retry %d in %.2fs", len(batch), err, failures, delay)
+                if self._stopping and failures > GIVE_UP_ON_STOP:
+                    return  # shutting down: the broker redelivers them to the next ingest process
+                await asyncio.sleep(delay)
+        metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
+        for raw in batch:
+            self._mqtt.ack(raw.ack_token)
+        self._count(result)
+        for event in result.new:
+            await self._bus.publish(EVENTS, event.resident_id, event)
+
+    async def _normalize(self, batch: Sequence[RawMessage]) -> list[tuple[RawMessage, Event | Rejected]]:
+        ids = {i for raw in batch for i in needed_ids(raw.topic)}
+        view: dict[str, Device] = {}
+        for device_id in ids:
+            device = await self._lookup.device(device_id)
+            if device is not None:
+                view[device_id] = device
+        return [(raw, normalize(raw, view)) for raw in batch]
+
+    async def _store_one_by_one(self, results: list[tuple[RawMessage, Event | Rejected]],
+                                new: list[Event]) -> StoreResult:
+        rejects = [r for _, r in results if isinstance(r, Rejected)]
+        if rejects:
+            await self._sink.dead_letter(rejects)
+        duplicates = 0
+        for raw, event in results:
+            if isinstance(event, Rejected):
+                continue
+            if event in new:
+                continue  # committed before a retry
+            try:
+                one = await self._sink.store([event], [])
+            except StoreError as err:
+                if not is_data_error(err):
+                    raise
+                # The database answers yet refuses this row: park it and go on.
+                log.error("event %s from gateway %s cannot be stored; dead-lettered", event.id, event.gateway_id)
+                bad = Rejected(raw.topic, raw.payload, "unstorable", raw.received_at, event.gateway_id, event.device_id)
+                await self._sink.dead_letter([bad])
+                rejects.append(bad)
+                continue
+            new.extend(one.new)
+            duplicates += one.duplicates
+        return StoreResult(tuple(new), duplicates, tuple(rejects))
+
+    def _count(self, result: StoreResult) -> None:
+        metrics.INGEST_MESSAGES.labels("accepted").inc(len(result.new))
+        metrics.INGEST_MESSAGES.labels("duplicate").inc(result.duplicates)
+        metrics.INGEST_MESSAGES.labels("rejected").inc(len(result.rejected))
+        for r in result.rejected:
+            metrics.INGEST_REJECTIONS.labels(r.reason).inc()
+            log.info("rejected message: reason=%s gateway=%s device=%s", r.reason, r.gateway_id, r.device_id)
+
+
+def _split(results) -> tuple[list[Event], list[Rejected]]:
+    events: list[Event] = []
+    rejects: list[Rejected] = []
+    for item in results:
+        (events if isinstance(item, Event) else rejects).append(item)
+    return events, rejects

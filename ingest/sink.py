@@ -1,0 +1,90 @@
+"""Stores one ingest batch in one transaction: event_keys, events and dead_letters' only writer."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from telecare.events import Event, EventType, Rejected
+from telecare.store import Database
+from telecare.store.db import Tx
+
+# Presence events carry a synthetic msg_id; they are not deduplicated by key.
+UNKEYED_TYPES = frozenset({EventType.GATEWAY_ONLINE, EventType.GATEWAY_OFFLINE})
+
+EVENT_COLUMNS = ("id", "ts", "received_at", "gateway_id", "device_id", "resident_id", "type",
+                 "msg_id", "battery", "value")
+DEAD_LETTER_COLUMNS = ("received_at", "topic", "payload", "reason", "gateway_id", "device_id")
+
+# One jsonb parameter carries the whole key list (psycopg sends Python lists as jsonb here).
+_INSERT_KEYS = """
+INSERT INTO event_keys (gateway_id, msg_id, received_at)
+SELECT k->>0, k->>1, (k->>2)::timestamptz FROM jsonb_array_elements(%s::jsonb) AS k
+ON CONFLICT DO NOTHING
+RETURNING gateway_id, msg_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """What a batch turned into: events stored for the first time, repeats, and dead letters."""
+
+    new: tuple[Event, ...]
+    duplicates: int
+    rejected: tuple[Rejected, ...]
+
+
+def _event_row(e: Event) -> tuple[object, ...]:
+    value = None if e.value is None else json.dumps(e.value, separators=(",", ":"), ensure_ascii=False)
+    return (e.id, e.ts, e.received_at, e.gateway_id, e.device_id, e.resident_id, e.type.value,
+            e.msg_id, e.battery, value)
+
+
+def _dead_row(r: Rejected) -> tuple[object, ...]:
+    return (r.received_at, r.topic, r.payload, r.reason, r.gateway_id, r.device_id)
+
+
+def first_per_key(events: Sequence[Event]) -> tuple[list[Event], int]:
+    """Drop in-batch repeats of a (gateway, msg_id); return the survivors and the count dropped."""
+    seen: set[tuple[str, str]] = set()
+    kept: list[Event] = []
+    for e in events:
+        if e.type not in UNKEYED_TYPES:
+            key = (e.gateway_id, e.msg_id)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(e)
+    return kept, len(events) - len(kept)
+
+
+class EventSink:
+    """Writes batches; a redelivered message finds its key taken and is counted as a duplicate."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def store(self, events: Sequence[Event], rejects: Sequence[Rejected]) -> StoreResult:
+        """Store a batch atomically; StoreError leaves nothing behind (the caller retries)."""
+        kept, repeats = first_per_key(events)
+        async with self._db.transaction() as tx:
+            new = await self._claim(tx, kept)
+            if new:
+                await tx.copy_rows("events", EVENT_COLUMNS, [_event_row(e) for e in new])
+            if rejects:
+                await tx.copy_rows("dead_letters", DEAD_LETTER_COLUMNS, [_dead_row(r) for r in rejects])
+        return StoreResult(tuple(new), repeats + len(kept) - len(new), tuple(rejects))
+
+    async def _claim(self, tx: Tx, events: list[Event]) -> list[Event]:
+        keyed = [[e.gateway_id, e.msg_id, e.received_at.isoformat()] for e in events
+                 if e.type not in UNKEYED_TYPES]
+        claimed: set[tuple[str, str]] = set()
+        if keyed:
+            rows = await tx.fetch(_INSERT_KEYS, (keyed,))
+            claimed = {(r["gateway_id"], r["msg_id"]) for r in rows}
+        return [e for e in events if e.type in UNKEYED_TYPES or (e.gateway_id, e.msg_id) in claimed]
+
+    async def dead_letter(self, rejects: Sequence[Rejected]) -> None:
+        """Store rejects alone (used when a message cannot be stored as an event)."""
+        async with self._db.transaction() as tx:
+            await tx.copy_rows("dead_letters", DEAD_LETTER_COLUMNS, [_dead_row(r) for r in rejects])

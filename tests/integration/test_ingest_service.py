@@ -1,0 +1,174 @@
+"""IngestService against real mosquitto and PostgreSQL: store, dedup, dead letters, restarts, outages."""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ingest.service import IngestService
+from ingest.topics import device_topic, status_topic
+from telecare import metrics
+from telecare.bus import EVENTS, InProcessBus
+from telecare.clock import SystemClock
+from telecare.events import Event, EventType
+from telecare.mqtt import MqttPublisher
+from telecare.people import Device, DeviceType
+from telecare.store import Database
+from tests.conftest import eventually
+
+
+class DictLookup:
+    """The registry as ingest sees it, backed by a dict."""
+
+    def __init__(self, devices: list[Device]) -> None:
+        self.devices = {d.id: d for d in devices}
+
+    async def device(self, device_id: str) -> Device | None:
+        return self.devices.get(device_id)
+
+
+def fleet(tag: str, homes: int) -> list[Device]:
+    devices = []
+    for i in range(homes):
+        gw = f"gw-{tag}-{i}"
+        devices += [Device(gw, DeviceType.GATEWAY, gw, f"r-{tag}-{i}"),
+                    Device(f"pd-{tag}-{i}", DeviceType.PENDANT, gw, f"r-{tag}-{i}")]
+    return devices
+
+
+def payload(msg_id: str, ts: datetime | None = None, **extra: object) -> bytes:
+    ts = ts or datetime.now(timezone.utc)
+    return json.dumps({"msg_id": msg_id, "ts": ts.isoformat(), **extra}).encode()
+
+
+def counter(result: str) -> float:
+    return metrics.REGISTRY.get_sample_value("telecare_ingest_messages_total", {"result": result}) or 0.0
+
+
+def rejections(reason: str) -> float:
+    return metrics.REGISTRY.get_sample_value("telecare_ingest_rejections_total", {"reason": reason}) or 0.0
+
+
+class Harness:
+    def __init__(self, mqtt_url: str, db: Database) -> None:
+        self.tag = uuid.uuid4().hex[:8]
+        self.mqtt_url, self.db = mqtt_url, db
+        self.lookup = DictLookup(fleet(self.tag, 3))
+        self.bus = InProcessBus()
+        self.bus.register(EVENTS, "test")
+        self.seen: list[Event] = []
+        self.services: list[IngestService] = []
+
+    def service(self, **kw: object) -> IngestService:
+        svc = IngestService(self.mqtt_url, self.db, self.bus, self.lookup, SystemClock(),
+                            share_group=f"grp-{self.tag}", client_id=f"ingest-{self.tag}", **kw)
+        self.services.append(svc)
+        return svc
+
+    async def drain_bus(self) -> None:
+        async for m in self.bus.subscribe(EVENTS, "test"):
+            assert m.key == m.value.resident_id
+            self.seen.append(m.value)
+
+    async def count(self, sql: str) -> int:
+        return await self.db.fetchval(sql)
+
+
+@pytest.fixture
+async def h(mqtt_url: str, db: Database) -> AsyncIterator[Harness]:
+    harness = Harness(mqtt_url, db)
+    reader = asyncio.create_task(harness.drain_bus())
+    pub = MqttPublisher(mqtt_url, f"pub-{harness.tag}")
+    await pub.connect()
+    harness.pub = pub  # type: ignore[attr-defined]
+    yield harness
+    reader.cancel()
+    await pub.disconnect()
+    for svc in harness.services:
+        if svc._task is not None and not svc._task.done():  # noqa: SLF001 - teardown of a failed test
+            await svc.stop()
+
+
+async def test_good_bad_and_duplicate_messages(h: Harness) -> None:
+    svc = h.service(batch_size=50, batch_ms=20)
+    await svc.start()
+    before = {r: counter(r) for r in ("accepted", "rejected", "duplicate")}
+    unknown_before = rejections("unknown_device")
+    gw, pd = f"gw-{h.tag}-0", f"pd-{h.tag}-0"
+    late = datetime.now(timezone.utc) - timedelta(hours=3)
+    await h.pub.publish(device_topic(gw, pd, "help_button"), payload("m1", battery=80))
+    await h.pub.publish(device_topic(gw, pd, "help_button"), payload("m1", battery=80))  # redelivered copy
+    await h.pub.publish(device_topic(gw, gw, "heartbeat"), payload("m2"))
+    await h.pub.publish(device_topic(gw, pd, "fall"), payload("m3", ts=late))
+    await h.pub.publish(device_topic(gw, "pd-nobody", "fall"), payload("m4"))
+    await h.pub.publish(device_topic(gw, pd, "fall"), b"\xff not utf-8")
+    await h.pub.publish(status_topic(gw), b"offline", retain=True)
+
+    await eventually(lambda: len(h.seen) == 4)
+    assert await h.count("SELECT count(*) FROM events") == 4
+    assert await h.count("SELECT count(*) FROM events WHERE msg_id = 'm1'") == 1
+    assert await h.count("SELECT count(*) FROM dead_letters") == 2
+    reasons = {r["reason"] for r in await h.db.fetch("SELECT reason FROM dead_letters")}
+    assert reasons == {"unknown_device", "invalid_utf8"}
+    by_type = {e.type: e for e in h.seen}
+    assert by_type[EventType.FALL].delayed and not by_type[EventType.HELP_BUTTON].delayed
+    assert by_type[EventType.GATEWAY_OFFLINE].device_id == gw
+    assert counter("accepted") - before["accepted"] == 4
+    assert counter("rejected") - before["rejected"] == 2
+    assert counter("duplicate") - before["duplicate"] == 1
+    assert rejections("unknown_device") - unknown_before == 1
+    row = await h.db.fetchrow("SELECT battery, resident_id, ts FROM events WHERE msg_id = 'm1'")
+    assert row["battery"] == 80 and row["resident_id"] == f"r-{h.tag}-0"
+    await h.pub.publish(status_topic(gw), b"", retain=True)  # clear the retained status
+    await svc.stop()
+
+
+async def test_restart_with_queued_messages_loses_nothing(h: Harness) -> None:
+    svc = h.service(batch_size=100, batch_ms=10)
+    await svc.start()
+    await svc.stop()  # the persistent session stays at the broker
+    n = 600
+    gw, pd = f"gw-{h.tag}-1", f"pd-{h.tag}-1"
+    for i in range(n):
+        h.pub.publish_nowait(device_topic(gw, pd, "motion"), payload(f"q{i}"))
+    await h.pub.wait_all_published(10)
+    restarted = h.service(batch_size=100, batch_ms=10)
+    await restarted.start()
+    await eventually(lambda: len(h.seen) == n)
+    assert await h.count("SELECT count(DISTINCT msg_id) FROM events") == n
+    assert await h.count("SELECT count(*) FROM events") == n
+    await restarted.stop()
+
+
+async def test_database_outage_delays_but_loses_nothing(h: Harness) -> None:
+    svc = h.service(batch_size=20, batch_ms=10)
+    await svc.start()
+    gw, pd = f"gw-{h.tag}-2", f"pd-{h.tag}-2"
+    retries = metrics.INGEST_STORE_RETRIES._value.get()  # noqa: SLF001
+    await h.db.execute("ALTER TABLE event_keys RENAME TO event_keys_away")
+    for i in range(30):
+        await h.pub.publish(device_topic(gw, pd, "motion"), payload(f"o{i}"))
+    await eventually(lambda: metrics.INGEST_STORE_RETRIES._value.get() >= retries + 3)  # noqa: SLF001
+    assert not h.seen and await h.count("SELECT count(*) FROM events") == 0
+    await h.db.execute("ALTER TABLE event_keys_away RENAME TO event_keys")
+    await eventually(lambda: len(h.seen) == 30)
+    assert await h.count("SELECT count(*) FROM events") == 30
+    await svc.stop()
+
+
+async def test_a_row_the_database_refuses_is_parked_and_the_rest_stored(h: Harness) -> None:
+    svc = h.service(batch_size=50, batch_ms=30)
+    await svc.start()
+    await h.db.execute("ALTER TABLE events ADD CONSTRAINT no_poison CHECK (msg_id <> 'poison')")
+    gw, pd = f"gw-{h.tag}-0", f"pd-{h.tag}-0"
+    for msg_id in ("ok1", "poison", "ok2"):
+        h.pub.publish_nowait(device_topic(gw, pd, "motion"), payload(msg_id))
+    await h.pub.wait_all_published(5)
+    await eventually(lambda: len(h.seen) == 2)
+    assert {e.msg_id for e in h.seen} == {"ok1", "ok2"}
+    await eventually(lambda: h.count("SELECT count(*) FROM dead_letters WHERE reason = 'unstorable'"))
+    await svc.stop()
