@@ -39,12 +39,16 @@ def outcome_of(status: CallStatus, digits: str | None, answered: bool) -> str | 
 
 
 class Dialer:
-    """Places automated calls for due tasks and follows each one to an outcome; the one Telephony update handler."""
+    """Places automated calls for due tasks and follows each one to an outcome; the one Telephony update handler.
+
+    `margin_s` widens the pacing window a little (30 ms) so jitter on the way to the provider never lets it see
+    more than CPS calls in a second. `sleep` is injectable so tests drive pacing with a FakeClock.
+    """
 
     def __init__(self, db: Database, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertStore,
                  residents: ResidentLookup, clock: Clock, *, cps: float = 1.0, max_concurrent: int = 10,
                  call_timeout_s: int = 30, final_grace_s: float = 120.0, batch: int = 200,
-                 margin_s: float = 0.02, sleep: Sleep | None = None) -> None:
+                 margin_s: float = 0.03, sleep: Sleep | None = None) -> None:
         self._db, self._tasks, self._log, self._tel = db, tasks, call_log, telephony
         self._alerts, self._residents, self._clock = alerts, residents, clock
         self._pacer = Pacer(PaceLimits(cps, max_concurrent, margin_s))
@@ -59,15 +63,10 @@ class Dialer:
         self._background: set[asyncio.Task[None]] = set()
         self._campaigns: dict[int, Any] = {}
         self._escalation_hook: ResultHook | None = None
-        self._human_hook: ResultHook | None = None
 
     def on_escalation_result(self, hook: ResultHook) -> None:
         """Where closed key-holder calls (purpose escalation) go: the Escalator."""
         self._escalation_hook = hook
-
-    def on_human_call_end(self, hook: ResultHook) -> None:
-        """Where a person's click-to-call line ending is reported (optional)."""
-        self._human_hook = hook
 
     @property
     def active_calls(self) -> int:
@@ -163,9 +162,7 @@ class Dialer:
             await self._log.digits(call_id, update.digits)
         if record.mode == "human":
             if update.status in _FINAL_OUTCOME or update.status == CallStatus.COMPLETED:
-                await self._log.line_ended(call_id, update.at)
-                if self._human_hook:
-                    await self._human_hook(await self._log.get(call_id))
+                await self._log.line_ended(call_id, update.at)  # the person records the outcome
             return
         if (update.answered_by or "").startswith("machine"):
             # A machine is nobody: never "fine". Close first so the hang-up's own update changes nothing.

@@ -4,11 +4,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from outreach.call_log import CallLog, CallRecord
+from outreach.escalation_steps import (EscalationPolicy, EscalationState, Step, after_call, arm,  # noqa: F401
+                                       next_escalation_step, rearm)
 from outreach.telephony import CallRejected, CallRequest, Telephony
 from rules.alert_store import AlertStore
 from telecare.alerts import Alert, AlertChange, AlertChangeKind, AlertStatus, alert_from_row
@@ -20,84 +21,11 @@ from telecare.people import ResidentLookup
 from telecare.store import Database
 
 log = logging.getLogger(__name__)
-TERMINAL = frozenset({"accepted", "exhausted", "stopped"})
 KEY_HOLDER_MESSAGE = {
     "ca": "Servei de teleassistència. Una persona de qui teniu les claus necessita ajuda. Premeu 1 si hi podeu anar ara.",
     "es": "Servicio de teleasistencia. Una persona de la que tiene las llaves necesita ayuda. Pulse 1 si puede ir ahora.",
     "en": "Telecare service. Someone whose keys you hold needs help. Press 1 if you can go there now.",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class EscalationPolicy:
-    """Timings: second tier after N s unacknowledged, key-holders after M s; how long one key-holder call may take."""
-
-    second_tier_after_s: float = 60.0
-    keyholders_after_s: float = 180.0
-    call_wait_s: float = 90.0
-
-
-@dataclass(frozen=True, slots=True)
-class EscalationState:
-    """One row of `escalations`: tier 1 operators, 2 second tier, 3 key-holders."""
-
-    alert_id: int
-    tier: int
-    next_at: datetime
-    contact_index: int
-    state: str  # armed | calling | accepted | exhausted | stopped
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What to do now: wait, stop, second_tier, call_key_holder (state.contact_index), exhausted, none."""
-
-    kind: str
-    state: EscalationState
-
-
-def arm(alert: Alert, now: datetime, policy: EscalationPolicy) -> EscalationState:
-    """A fresh escalation for an alert, timed from when it was raised (a restart does not postpone it)."""
-    return EscalationState(alert.id, 1, alert.raised_at + timedelta(seconds=policy.second_tier_after_s), 0,
-                           "armed", now)
-
-
-def next_escalation_step(state: EscalationState, alert: Alert, now: datetime, *, key_holders: int = 0,
-                         policy: EscalationPolicy = EscalationPolicy()) -> Step:
-    """Pure decision: the next escalation step for this alert at `now`."""
-    if state.state in TERMINAL:
-        return Step("none", state)
-    if alert.status != AlertStatus.OPEN:
-        return Step("stop", replace(state, state="stopped", updated_at=now))
-    if now < state.next_at:
-        return Step("wait", state)
-    if state.state == "armed" and state.tier == 1:
-        gap = timedelta(seconds=policy.keyholders_after_s - policy.second_tier_after_s)
-        return Step("second_tier", replace(state, tier=2, next_at=state.next_at + gap, updated_at=now))
-    # Tier 2 ran out, or the key-holder called last did not accept in time: the next key-holder.
-    index = state.contact_index + 1 if state.state == "calling" else state.contact_index
-    if index >= key_holders:
-        return Step("exhausted", replace(state, tier=3, state="exhausted", contact_index=index, updated_at=now))
-    return Step("call_key_holder", replace(state, tier=3, state="calling", contact_index=index,
-                                           next_at=now + timedelta(seconds=policy.call_wait_s), updated_at=now))
-
-
-def after_call(state: EscalationState, accepted: bool, now: datetime) -> EscalationState:
-    """A key-holder call ended: accepted stops the ladder; otherwise the next key-holder is due now (pure)."""
-    if state.state != "calling":
-        return state
-    if accepted:
-        return replace(state, state="accepted", updated_at=now)
-    return replace(state, next_at=now, updated_at=now)
-
-
-def rearm(state: EscalationState, now: datetime, policy: EscalationPolicy) -> EscalationState:
-    """A new event on the alert: an exhausted escalation starts over; a pending step is never postponed (pure)."""
-    if state.state != "exhausted":
-        return state
-    return replace(state, tier=1, contact_index=0, state="armed",
-                   next_at=now + timedelta(seconds=policy.second_tier_after_s), updated_at=now)
 
 
 _STATE_COLS = "alert_id, tier, next_at, contact_index, state, updated_at"
@@ -130,9 +58,7 @@ class Escalator:
             current = await self._load(alert.id)
             if (change.kind in (AlertChangeKind.RAISED, AlertChangeKind.UPDATED) and current is None
                     and alert.status == AlertStatus.OPEN):
-                await self._db.execute(
-                    f"INSERT INTO escalations ({_STATE_COLS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                    _values(arm(alert, now, self.policy)))
+                await self._insert(arm(alert, now, self.policy))
             elif change.kind == AlertChangeKind.UPDATED and current is not None:
                 new = rearm(current, now, self.policy)
                 if new != current and await self._save(current, new):
@@ -159,9 +85,7 @@ class Escalator:
             f"""SELECT {_ALERT_COLS} FROM alerts a LEFT JOIN escalations e ON e.alert_id = a.id
                 WHERE a.status = 'open' AND e.alert_id IS NULL""")
         for row in rows:
-            await self._db.execute(
-                f"INSERT INTO escalations ({_STATE_COLS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                _values(arm(alert_from_row(row), now, self.policy)))
+            await self._insert(arm(alert_from_row(row), now, self.policy))
         return len(rows)
 
     async def on_call_result(self, record: CallRecord) -> None:
@@ -221,6 +145,11 @@ class Escalator:
         row = await self._db.fetchrow(f"SELECT {_STATE_COLS} FROM escalations WHERE alert_id = %s", (alert_id,))
         return EscalationState(**row) if row else None
 
+    async def _insert(self, state: EscalationState) -> None:
+        await self._db.execute(
+            f"INSERT INTO escalations ({_STATE_COLS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+            (state.alert_id, state.tier, state.next_at, state.contact_index, state.state, state.updated_at))
+
     async def _save(self, old: EscalationState, new: EscalationState) -> bool:
         """Compare-and-set, so two replicas never take the same step twice."""
         count = await self._db.execute(
@@ -240,7 +169,7 @@ class Escalator:
         return [EscalationState(**r) for r in rows]
 
     async def start(self) -> None:
-        """Resume persisted escalations, then consume alert changes and tick."""
+        """Resume persisted escalations, then consume alert changes and tick (run until stop())."""
         await self.resume()
         self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._ticker())]
 
@@ -266,7 +195,3 @@ class Escalator:
             except TelecareError as err:
                 log.error("escalation tick failed: %s", err)
             await asyncio.sleep(self._tick_s)
-
-
-def _values(s: EscalationState) -> tuple[Any, ...]:
-    return (s.alert_id, s.tier, s.next_at, s.contact_index, s.state, s.updated_at)

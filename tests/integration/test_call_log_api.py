@@ -146,3 +146,22 @@ async def test_weather_sample_and_information_campaigns_with_progress(api):
                  "/care/assets/care.js", "/phones"):
         assert (await c.get(page)).status_code == 200
     assert (await c.get("/care/assets/secret.py")).status_code == 404
+
+
+async def test_click_to_call_bridges_to_the_resident_and_logs_the_line_end(api):
+    c, sim = api["client"], api["sim"]
+    items = (await c.get("/api/worklist", params={"team": "team-a"})).json()
+    resp = await c.post("/api/calls/start", json={"task_id": items[0]["task_id"], "caller": "Anna",
+                                                  "caller_phone": "+34930000099"})
+    assert resp.status_code == 200 and resp.json()["click_to_call"] is True
+    await sim.tick()
+    [ringing] = sim.ringing()
+    # The simulator picks up the caller's own leg at once, then rings the resident to bridge them.
+    assert (ringing.number, ringing.leg) == ("+34600000000", "resident")
+    call = await api["service"].call_log.get(resp.json()["call_id"])
+    assert call.provider_call_id == ringing.call_id and call.mode == "human"
+    await sim.reject(ringing.call_id)  # the resident declines: the line ends, the outcome is still theirs to tap
+    call = await api["service"].call_log.get(call.id)
+    assert call.ended_at is not None and call.outcome is None
+    ok = await c.post(f"/api/calls/{call.id}/outcome", json={"outcome": "no_answer"})
+    assert ok.status_code == 200

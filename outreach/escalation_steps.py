@@ -1,0 +1,81 @@
+"""Escalation decisions (pure): when an unacknowledged alert goes to the second tier, then to key-holders."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from telecare.alerts import Alert, AlertStatus
+
+TERMINAL = frozenset({"accepted", "exhausted", "stopped"})
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationPolicy:
+    """Timings: second tier after N s unacknowledged, key-holders after M s; how long one key-holder call may take."""
+
+    second_tier_after_s: float = 60.0
+    keyholders_after_s: float = 180.0
+    call_wait_s: float = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationState:
+    """One row of `escalations`: tier 1 operators, 2 second tier, 3 key-holders."""
+
+    alert_id: int
+    tier: int
+    next_at: datetime
+    contact_index: int
+    state: str  # armed | calling | accepted | exhausted | stopped
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What to do now: wait, stop, second_tier, call_key_holder (state.contact_index), exhausted, none."""
+
+    kind: str
+    state: EscalationState
+
+
+def arm(alert: Alert, now: datetime, policy: EscalationPolicy) -> EscalationState:
+    """A fresh escalation for an alert, timed from when it was raised (a restart does not postpone it)."""
+    return EscalationState(alert.id, 1, alert.raised_at + timedelta(seconds=policy.second_tier_after_s), 0,
+                           "armed", now)
+
+
+def next_escalation_step(state: EscalationState, alert: Alert, now: datetime, *, key_holders: int = 0,
+                         policy: EscalationPolicy = EscalationPolicy()) -> Step:
+    """Pure decision: the next escalation step for this alert at `now`."""
+    if state.state in TERMINAL:
+        return Step("none", state)
+    if alert.status != AlertStatus.OPEN:
+        return Step("stop", replace(state, state="stopped", updated_at=now))
+    if now < state.next_at:
+        return Step("wait", state)
+    if state.state == "armed" and state.tier == 1:
+        gap = timedelta(seconds=policy.keyholders_after_s - policy.second_tier_after_s)
+        return Step("second_tier", replace(state, tier=2, next_at=state.next_at + gap, updated_at=now))
+    # Tier 2 ran out, or the key-holder called last did not accept in time: the next key-holder.
+    index = state.contact_index + 1 if state.state == "calling" else state.contact_index
+    if index >= key_holders:
+        return Step("exhausted", replace(state, tier=3, state="exhausted", contact_index=index, updated_at=now))
+    return Step("call_key_holder", replace(state, tier=3, state="calling", contact_index=index,
+                                           next_at=now + timedelta(seconds=policy.call_wait_s), updated_at=now))
+
+
+def after_call(state: EscalationState, accepted: bool, now: datetime) -> EscalationState:
+    """A key-holder call ended: accepted stops the ladder; otherwise the next key-holder is due now (pure)."""
+    if state.state != "calling":
+        return state
+    if accepted:
+        return replace(state, state="accepted", updated_at=now)
+    return replace(state, next_at=now, updated_at=now)
+
+
+def rearm(state: EscalationState, now: datetime, policy: EscalationPolicy) -> EscalationState:
+    """A new event on the alert: an exhausted escalation starts over; a pending step is never postponed (pure)."""
+    if state.state != "exhausted":
+        return state
+    return replace(state, tier=1, contact_index=0, state="armed",
+                   next_at=now + timedelta(seconds=policy.second_tier_after_s), updated_at=now)
