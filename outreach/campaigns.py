@@ -18,6 +18,7 @@ from outreach.task_records import NewCampaign
 from telecare.errors import InvalidInput
 from telecare.metrics import CAP_MESSAGES
 from telecare.people import Resident, ResidentLookup, RiskFlag
+from telecare.store import Database
 
 log = logging.getLogger(__name__)
 ACT_ON = ("Actual",)  # Test/Exercise/System/Draft alerts never ring a resident's phone
@@ -110,7 +111,7 @@ async def _all(residents: Sequence[Resident] | ResidentLookup) -> list[Resident]
     return await residents.all_residents() if hasattr(residents, "all_residents") else list(residents)
 
 
-async def ingest_cap(db: Any, residents: Sequence[Resident] | ResidentLookup, xml_bytes: bytes, now: datetime,
+async def ingest_cap(db: Database, residents: Sequence[Resident] | ResidentLookup, xml_bytes: bytes, now: datetime,
                      by: str) -> CampaignSummary:
     """Parse a CAP warning and create its campaign and calls in one transaction (idempotent per identifier)."""
     try:
@@ -150,7 +151,7 @@ async def ingest_cap(db: Any, residents: Sequence[Resident] | ResidentLookup, xm
         audience={"messages": messages, "selected": len(plans), "skipped_expired": skipped})
     campaign, created, tasks = await store.create_campaign(spec, plans, now)
     CAP_MESSAGES.labels("campaign" if created else "duplicate").inc()
-    log.info("CAP %s: campaign %s created=%s tasks=%s", "weather", campaign.id, created, tasks)
+    log.info("CAP warning: campaign %s created=%s tasks=%s skipped=%s", campaign.id, created, tasks, skipped)
     note = "" if created else "this warning was already ingested; nothing new created"
     return CampaignSummary(campaign.id, created, campaign.title, tasks, skipped, note)
 
@@ -172,7 +173,7 @@ def _not_acted_on(alert: CapAlert, now: datetime) -> str:
     return ""
 
 
-async def create_information_campaign(db: Any, residents: Sequence[Resident] | ResidentLookup, title: str,
+async def create_information_campaign(db: Database, residents: Sequence[Resident] | ResidentLookup, title: str,
                                       message: str, audience_filter: AudienceFilter | Mapping[str, Any],
                                       now: datetime, by: str) -> CampaignSummary:
     """A staff-triggered public-information campaign: one automated call per resident in the audience."""
@@ -187,7 +188,7 @@ async def create_information_campaign(db: Any, residents: Sequence[Resident] | R
     return CampaignSummary(campaign.id, True, campaign.title, tasks)
 
 
-async def campaign_progress(db: Any, campaign_id: int) -> dict[str, int]:
+async def campaign_progress(db: Database, campaign_id: int) -> dict[str, int]:
     """done, answered, unreached, pending and total call counts for a campaign's progress bar."""
     return await TaskStore(db).campaign_progress(campaign_id)
 
@@ -209,7 +210,7 @@ async def read_source(path_or_url: str) -> bytes:
     return path.read_bytes()
 
 
-async def weather_ingest_cli(db: Any, residents: Sequence[Resident] | ResidentLookup, path_or_url: str,
+async def weather_ingest_cli(db: Database, residents: Sequence[Resident] | ResidentLookup, path_or_url: str,
                              now: datetime) -> str:
     """`telecare weather ingest PATH_OR_URL`: a one-line report for the terminal."""
     summary = await ingest_cap(db, residents, await read_source(path_or_url), now, by="cli")

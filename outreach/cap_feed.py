@@ -5,13 +5,13 @@ import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from urllib.parse import urljoin
 
 from outreach.campaigns import CampaignSummary, ingest_cap, read_source
 from outreach.cap import refuse_declarations
 from telecare.errors import InvalidInput
 from telecare.people import Resident, ResidentLookup
+from telecare.store import Database
 
 log = logging.getLogger(__name__)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -34,7 +34,7 @@ def cap_links(feed_url: str, data: bytes) -> list[str] | None:
     return links
 
 
-async def poll_feed(db: Any, residents: Sequence[Resident] | ResidentLookup, url: str, now: datetime,
+async def poll_feed(db: Database, residents: Sequence[Resident] | ResidentLookup, url: str, now: datetime,
                     by: str = "feed") -> list[CampaignSummary]:
     """Ingest every warning the feed lists; a bad entry is logged and skipped, the others still count."""
     data = await read_source(url)

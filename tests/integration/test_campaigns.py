@@ -185,6 +185,7 @@ async def test_weather_cli_reads_files_and_urls(db: Database) -> None:
             await weather_ingest_cli(db, _Lookup(), f"{base}/missing.xml", NOW)
     finally:
         server.shutdown()
+        server.server_close()
 
 
 async def test_update_calls_only_residents_not_already_called_for_the_warning(db: Database) -> None:

@@ -142,3 +142,4 @@ async def test_weather_feed_polling_follows_atom_links_to_cap(db: Database) -> N
     finally:
         await s.stop()
         server.shutdown()
+        server.server_close()
