@@ -122,7 +122,8 @@ def test_atom_feed_links_are_resolved_and_non_feeds_recognised() -> None:
     from outreach.cap_feed import cap_links
 
     feed = b"""<feed xmlns="http://www.w3.org/2005/Atom">
-      <entry><link rel="alternate" type="text/html" href="/page"/><link type="application/cap+xml" href="a.xml"/></entry>
+      <entry><link rel="alternate" type="text/html" href="/page"/>
+             <link type="application/cap+xml" href="a.xml"/></entry>
       <entry><link href="https://other.example/b.xml"/></entry><entry><link href="/no-cap"/></entry></feed>"""
     assert cap_links("https://feeds.example/es/rss", feed) == ["https://feeds.example/es/a.xml",
                                                                "https://other.example/b.xml"]
