@@ -202,7 +202,7 @@ class SimulatedTelephony:
         self._epoch[call_id] = self._epoch.get(call_id, 0) + 1  # drop the pending ring timeout
         request = self._requests[call_id]
         if call.leg == "operator":  # operator picked up: now ring the resident
-            self._set(call_id, leg="resident", state=CallStatus.QUEUED.value)
+            self._set(call_id, leg="resident", state=CallStatus.QUEUED.value, text="")  # a person talks
             await self._ring(call_id, request.to, request)
             return
         self._set(call_id, state=CallStatus.IN_PROGRESS.value, answered_at=self._now())

@@ -58,7 +58,6 @@ class TwilioTelephony:
 
     async def dispatch(self, update: CallUpdate) -> None:
         """Hand a webhook update to the registered handler."""
-        metrics.TELEPHONY_UPDATES.labels("twilio", update.status.value).inc()
         if self._handler is not None:
             await self._handler(update)
 

@@ -72,6 +72,7 @@ def router(telephony: TwilioTelephony, on_update: UpdateHandler | None = None) -
         return params
 
     async def handle(update: CallUpdate, endpoint: str) -> bool:
+        metrics.TELEPHONY_UPDATES.labels("twilio", update.status.value).inc()
         try:
             await deliver(update)
         except Exception:  # noqa: BLE001 - a handler bug must not take the webhook down

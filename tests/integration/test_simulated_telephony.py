@@ -130,10 +130,12 @@ async def test_click_to_call_rings_the_operator_first_then_the_resident(sim, clo
     handle = await telephony.place_call(CallRequest(call_ref="7", to=RESIDENT, bridge_from=OPERATOR))
     await telephony.tick()
     assert [(c.number, c.leg) for c in telephony.ringing()] == [(OPERATOR, "operator")]
+    assert telephony.ringing()[0].text == "Us connectem amb la persona usuària."  # said to the operator
     assert seen == []  # updates describe the resident's leg only
     await telephony.answer(handle.provider_call_id)
     await telephony.tick()
     assert trace(seen) == [("ringing", None), ("in-progress", None)]
+    assert telephony.calls()[0].text == ""  # the resident hears a person, not a recording
     clock.advance(60)  # the operator's stale ring timeout must not end the conversation
     await telephony.tick()
     assert trace(seen)[-1] == ("completed", None) and seen[-1].duration_s == 5
