@@ -6,6 +6,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+from collections import deque
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -35,6 +36,7 @@ class SimulatedTelephony:
         self._calls: dict[str, PhoneCall] = {}
         self._requests: dict[str, CallRequest] = {}
         self._due: list[tuple[datetime, int, str, int, str]] = []  # (when, seq, call_id, epoch, action)
+        self._ended: deque[str] = deque()
         self._epoch: dict[str, int] = {}  # answering bumps it: the ring timeout queued before goes stale
         self._seq = itertools.count()
         self._ids = itertools.count(1)
@@ -186,14 +188,12 @@ class SimulatedTelephony:
         behaviour = self._behaviour(number, request)
         call = self._set(call_id, number=number)
         if behaviour.final is not None:
-            final = behaviour.final if call.leg == "resident" else CallStatus.CANCELED
-            await self._end(call_id, final)
+            await self._end(call_id, behaviour.final if call.leg == "resident" else CallStatus.CANCELED)
             return
         self._set(call_id, state=CallStatus.RINGING.value)
         if call.leg == "resident":
             await self._emit(call_id, CallStatus.RINGING)
-        # A ringing phone gets a fresh timeout; a script answers before it.
-        self._at(request.timeout_s, call_id, "timeout")
+        self._at(request.timeout_s, call_id, "timeout")  # each ringing leg gets a fresh timeout
         if behaviour.answer_after_s is not None:
             self._at(behaviour.answer_after_s, call_id, "answer")
 
@@ -225,11 +225,11 @@ class SimulatedTelephony:
         call = self._set(call_id, state=status.value, ended_at=self._now())
         duration = int((call.ended_at - call.answered_at).total_seconds()) if call.answered_at else 0
         await self._emit(call_id, status, duration_s=duration)
-        ended = [c for c in self.calls() if c.ended_at is not None]
-        for old in ended[KEEP_ENDED:]:
-            self._calls.pop(old.call_id, None)
-            self._requests.pop(old.call_id, None)
-            self._epoch.pop(old.call_id, None)
+        self._ended.append(call_id)
+        while len(self._ended) > KEEP_ENDED:  # forget the oldest ended calls, O(1) each
+            old = self._ended.popleft()
+            for table in (self._calls, self._requests, self._epoch):
+                table.pop(old, None)
 
     def _set(self, call_id: str, **changes: object) -> PhoneCall:
         call = replace(self._calls[call_id], **changes)  # type: ignore[arg-type]

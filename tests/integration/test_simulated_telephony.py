@@ -180,3 +180,14 @@ async def test_our_hang_up_cancels_a_ringing_call_and_bad_keys_are_refused(sim) 
     assert trace(seen) == [("ringing", None), ("canceled", None)]
     with pytest.raises(TelephonyError):
         await telephony.answer(handle.provider_call_id)
+
+
+async def test_only_recent_ended_calls_are_kept(clock) -> None:
+    from outreach.simulated_telephony import KEEP_ENDED
+    telephony = SimulatedTelephony(clock, auto_answer_delay=0)
+    for i in range(KEEP_ENDED + 50):
+        await telephony.place_call(automated(ref=str(i)))
+    await telephony.tick()
+    kept = telephony.calls()
+    assert len(kept) == KEEP_ENDED and {c.state for c in kept} == {"completed"}
+    assert min(int(c.call_ref) for c in kept) == 50
