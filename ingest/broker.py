@@ -5,6 +5,7 @@ import logging
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,28 +55,56 @@ def free_port() -> int:
 class EmbeddedBroker:
     """Start a broker on 127.0.0.1:`port` with its persistence in `data_dir`."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, *, mosquitto: str | bool = True) -> None:
+        """`mosquitto`: True = find it (fall back to amqtt if absent), a path, or False = use amqtt."""
         self.data_dir = Path(data_dir).resolve()
         self.port = port
+        self._mosquitto = mosquitto
         self._proc: subprocess.Popen[bytes] | None = None
+        self.kind = "mosquitto"
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        # amqtt speaks MQTT 3.1.1 only; the URL tells telecare.mqtt to use that protocol.
+        suffix = "?protocol=3.1.1" if self.kind == "amqtt" else ""
+        return f"mqtt://127.0.0.1:{self.port}{suffix}"
 
-    def start(self) -> str:
-        """Start the broker and return its mqtt:// URL."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        exe = shutil.which("mosquitto") or (
+    def _find_mosquitto(self) -> str | None:
+        if self._mosquitto is False:
+            return None
+        if isinstance(self._mosquitto, str):
+            return self._mosquitto if Path(self._mosquitto).exists() else None
+        return shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
+
+    def start(self) -> str:
+        """Start the broker (mosquitto, else amqtt) and return its mqtt:// URL."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        exe = self._find_mosquitto()
         if exe is None:
-            raise BrokerError("mosquitto is not installed and no Python broker fallback is available")
+            return self._start_amqtt()
+        self.kind = "mosquitto"
         conf = self.data_dir / "mosquitto.conf"
         conf.write_text(MOSQUITTO_CONF.format(port=self.port, data_dir=self.data_dir))
         self._proc = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.PIPE)
         _wait_for_port(self.port)
         log.info("embedded mosquitto on %s", self.url)
+        return self.url
+
+    def _start_amqtt(self) -> str:
+        try:
+            import amqtt  # noqa: F401 - only checks that the fallback is installed
+        except ImportError as err:
+            raise BrokerError("neither mosquitto nor the amqtt Python broker is installed") from err
+        self.kind = "amqtt"
+        log_file = (self.data_dir / "amqtt.log").open("ab")
+        self._proc = subprocess.Popen([sys.executable, "-m", "ingest.amqtt_broker", str(self.port)],
+                                      stderr=log_file, stdout=log_file)
+        log_file.close()
+        _wait_for_port(self.port)
+        log.warning("mosquitto not found: embedded amqtt broker on %s (MQTT 3.1.1, no shared subscriptions, "
+                    "sessions in memory, unacked messages not redelivered: demo/test use only)", self.url)
         return self.url
 
     def stop(self) -> None:

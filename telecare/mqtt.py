@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,9 +26,18 @@ SESSION_EXPIRY_S = 14 * 24 * 3600  # matches mosquitto's persistent_client_expir
 CONNECT_TIMEOUT_S = 10.0
 
 
-def _client(url: str, client_id: str, *, manual_ack: bool = False) -> paho.Client:
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=paho.MQTTv5, manual_ack=manual_ack)
+def is_v311(url: str) -> bool:
+    """True when the URL asks for MQTT 3.1.1 (`?protocol=3.1.1`, the embedded amqtt fallback)."""
+    return "3.1.1" in parse_qs(urlsplit(url).query).get("protocol", [])
+
+
+def _client(url: str, client_id: str, *, manual_ack: bool = False, persistent: bool = False) -> paho.Client:
+    if is_v311(url):
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311,
+                             clean_session=not persistent, manual_ack=manual_ack)
+    else:
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=paho.MQTTv5, manual_ack=manual_ack)
     _, _, user, password = mqtt_address(url)
     if user:
         client.username_pw_set(user, password)
@@ -49,6 +59,7 @@ class _Connection:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: asyncio.Future[None] | None = None
         self.generation = 0  # bumps on every (re)connect; stale ack tokens are ignored
+        self.v311 = is_v311(url)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
 
@@ -84,13 +95,15 @@ class _Connection:
         self._loop = asyncio.get_running_loop()
         self._connected = self._loop.create_future()
         host, port, _, _ = mqtt_address(self._url)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self._expiry
+        kwargs: dict[str, Any] = {}
+        if not self.v311:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self._expiry
+            kwargs = {"clean_start": self._clean_start, "properties": props}
         try:
             # The first connect is synchronous so an unreachable broker fails fast; paho's thread
             # reconnects on its own afterwards.
-            await asyncio.to_thread(self._client.connect, host, port, keepalive=30,
-                                    clean_start=self._clean_start, properties=props)
+            await asyncio.to_thread(self._client.connect, host, port, keepalive=30, **kwargs)
             self._client.loop_start()
             await asyncio.wait_for(asyncio.shield(self._connected), CONNECT_TIMEOUT_S)
         except (OSError, ValueError, TimeoutError) as err:
@@ -106,12 +119,19 @@ class _Connection:
         await asyncio.to_thread(self._client.loop_stop)
 
 
+def _unshared(topic_filter: str) -> str:
+    """`$share/<group>/<filter>` -> `<filter>`."""
+    if topic_filter.startswith("$share/"):
+        return topic_filter.split("/", 2)[2]
+    return topic_filter
+
+
 class MqttPublisher(_Connection):
     """Publishes with QoS 1 and can await the broker's PUBACK."""
 
     def __init__(self, url: str, client_id: str, *, will: tuple[str, bytes, bool] | None = None,
                  clean_start: bool = True) -> None:
-        client = _client(url, client_id)
+        client = _client(url, client_id, persistent=not clean_start)
         if will is not None:
             topic, payload, retain = will
             client.will_set(topic, payload, qos=1, retain=retain)
@@ -173,6 +193,12 @@ class MqttPublisher(_Connection):
 
     async def drop(self) -> None:
         """Leave abruptly so the broker publishes our will (simulates a gateway losing power)."""
+        if self.v311:  # no "disconnect with will" in 3.1.1: stop the thread and cut the socket
+            await asyncio.to_thread(self._client.loop_stop)
+            sock = self._client.socket()
+            if sock is not None:
+                sock.close()
+            return
         self._client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
         await asyncio.to_thread(self._client.loop_stop)
 
@@ -183,7 +209,7 @@ class MqttSubscriber(_Connection):
     def __init__(self, url: str, client_id: str, subscriptions: list[tuple[str, int]],
                  on_message: Callable[[RawMessage], None], *, persistent: bool = True,
                  clock: Clock | None = None) -> None:
-        client = _client(url, client_id, manual_ack=True)
+        client = _client(url, client_id, manual_ack=True, persistent=persistent)
         super().__init__(url, client, not persistent, SESSION_EXPIRY_S if persistent else 0)
         self._subscriptions = subscriptions
         self._handler = on_message
@@ -195,9 +221,11 @@ class MqttSubscriber(_Connection):
     def on_connected(self, client: paho.Client, session_present: bool) -> None:
         # Subscribe on every connect (idempotent); retained messages only for a new subscription,
         # so a restart does not replay every gateway's status.
-        opts = [(t, SubscribeOptions(qos=q, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
-                for t, q in self._subscriptions]
-        rc, _ = client.subscribe(opts)
+        if self.v311:  # no shared subscriptions nor subscribe options: one consumer gets everything
+            rc, _ = client.subscribe([(_unshared(t), q) for t, q in self._subscriptions])
+        else:
+            rc, _ = client.subscribe([(t, SubscribeOptions(qos=q, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
+                                      for t, q in self._subscriptions])
         if rc != paho.MQTT_ERR_SUCCESS:
             log.warning("MQTT subscribe not sent (%s)", paho.error_string(rc))
         log.info("MQTT subscriber connected (session_present=%s)", session_present)
