@@ -81,6 +81,8 @@ def _no_constant(name: str) -> None:
 
 def _storable(value: Any) -> bool:
     # jsonb refuses \u0000 and lone surrogates; one such value must not fail a whole batch.
+    if value is None or type(value) in (int, float, bool):
+        return True  # NaN/Infinity were already refused by the parser
     text = json.dumps(value, ensure_ascii=False)
     if _NUL_ESCAPE.search(text):
         return False

@@ -90,19 +90,37 @@ class IngestService:
         return [self._pending.popleft() for _ in range(n)]
 
     async def _run(self) -> None:
+        # Two-stage pipeline: normalize batch k+1 while batch k is being stored; commits stay in order.
+        inflight: asyncio.Task[None] | None = None
         while not self._stopping:
             batch = await self._next_batch()
-            if batch:
-                await self._handle(batch)
+            if not batch:
+                continue
+            try:
+                results = await self._normalize(batch)
+            except StoreError:
+                results = None  # registry unreachable: _handle retries with backoff
+            if inflight is not None:
+                await self._settle(inflight)
+            inflight = asyncio.create_task(self._handle(batch, results))
+        if inflight is not None:
+            await self._settle(inflight)
 
-    async def _handle(self, batch: list[RawMessage]) -> None:
+    async def _settle(self, task: asyncio.Task[None]) -> None:
+        try:
+            await task
+        except Exception:  # noqa: BLE001 - a bug must not stop ingest; the broker redelivers unacked messages
+            log.exception("ingest batch failed unexpectedly")
+
+    async def _handle(self, batch: list[RawMessage], results: list | None = None) -> None:
         failures = 0
         one_by_one = False
         stored: list[Event] = []  # new events already committed in one-by-one mode, kept across retries
         while True:
             started = time.perf_counter()
             try:
-                results = await self._normalize(batch)
+                if results is None:
+                    results = await self._normalize(batch)
                 if one_by_one:
                     result = await self._store_one_by_one(results, stored)
                 else:
@@ -115,6 +133,7 @@ class IngestService:
                 # Nothing was acked: the broker keeps the messages; retry with capped backoff.
                 failures += 1
                 metrics.INGEST_STORE_RETRIES.inc()
+                results = None  # look the devices up again too
                 delay = min(MAX_BACKOFF_S, 0.05 * 2 ** failures)
                 log.warning("ingest batch of %d not stored (%s); retry %d in %.2fs", len(batch), err, failures, delay)
                 if self._stopping and failures > GIVE_UP_ON_STOP:

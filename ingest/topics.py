@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 PREFIX = "telecare/v1"
 DEVICE_FILTER = f"{PREFIX}/+/+/+"
@@ -30,6 +31,7 @@ def _valid_id(part: str) -> bool:
     return 0 < len(part) <= MAX_ID_LENGTH and part.isprintable() and not any(c in part for c in "+#$ ")
 
 
+@lru_cache(maxsize=100_000)  # a fleet has a bounded set of topics; parsing shows up in profiles
 def parse_topic(topic: str) -> DeviceTopic | StatusTopic | None:
     """The topic's parts, or None when it does not follow the scheme."""
     parts = topic.split("/")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -215,6 +216,8 @@ class MqttSubscriber(_Connection):
         self._handler = on_message
         self._clock = clock or SystemClock()
         self._subscribed: asyncio.Future[None] | None = None
+        self._inbox: deque[RawMessage] = deque()  # append/popleft are atomic across threads
+        self._wake_pending = False
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
 
@@ -231,11 +234,18 @@ class MqttSubscriber(_Connection):
         log.info("MQTT subscriber connected (session_present=%s)", session_present)
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
-        raw = RawMessage(topic=msg.topic, payload=bytes(msg.payload),
-                         received_at=self._clock.now(),
-                         ack_token=(self.generation, msg.mid, msg.qos))
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._handler, raw)
+        # paho's thread: only hand over. One loop wake-up per burst, not per message.
+        self._inbox.append(RawMessage(topic=msg.topic, payload=bytes(msg.payload), received_at=self._clock.now(),
+                                      ack_token=(self.generation, msg.mid, msg.qos)))
+        if not self._wake_pending and self._loop is not None:
+            self._wake_pending = True
+            self._loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        # The loop's side: clear the flag first, so a message appended meanwhile schedules another pass.
+        self._wake_pending = False
+        while self._inbox:
+            self._handler(self._inbox.popleft())
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: list[ReasonCode], _p: Any) -> None:
         fut, loop = self._subscribed, self._loop

@@ -1,0 +1,215 @@
+"""Benchmark: draining a persistent MQTT session, bare subscriber vs the whole pipeline; live alert latency.
+
+(a) a bare MqttSubscriber that only acks drains N queued messages: msgs/s.
+(b) ingest -> store -> bus -> rules -> alerts drains the same N queued events: events/s; ratio b/a (target >= 0.5).
+(c) live: help_button events published one by one at a modest rate; publish -> alert (bus `alerts`) p50/p99.
+Run: `python bench/ingest.py [N]` or `telecare bench ingest`. Uses TELECARE_DATABASE_URL / TELECARE_MQTT_URL when
+set (a scratch database is created), else an embedded PostgreSQL and broker.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import AsyncExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devices.fleet import barcelona_fleet, device_id, resident_id  # noqa: E402
+from devices.registry import Registry  # noqa: E402
+from ingest.service import IngestService  # noqa: E402
+from ingest.topics import DEVICE_FILTER, device_topic, shared  # noqa: E402
+from rules.alert_store import AlertStore  # noqa: E402
+from rules.runner import RulesRunner  # noqa: E402
+from telecare import metrics  # noqa: E402
+from telecare.bus import ALERTS, InProcessBus  # noqa: E402
+from telecare.clock import SystemClock  # noqa: E402
+from telecare.events import DeviceType, RawMessage  # noqa: E402
+from telecare.mqtt import MqttPublisher, MqttSubscriber  # noqa: E402
+from telecare.store import Database  # noqa: E402
+from telecare.store.migrate import maintain, upgrade  # noqa: E402
+
+TARGET_RATIO = 0.5
+# Drain mix: everyday sensor traffic; one message in 200 is a fall (raises an alert).
+MIX = ((DeviceType.MOTION_SENSOR, "motion"), (DeviceType.GATEWAY, "heartbeat"),
+       (DeviceType.BED_SENSOR, "bed_return"), (DeviceType.MEDICATION_DISPENSER, "medication_taken"))
+
+
+def _payload(msg_id: str) -> bytes:
+    return json.dumps({"msg_id": msg_id, "ts": datetime.now(timezone.utc).isoformat(), "battery": 90}).encode()
+
+
+def _drain_message(i: int, homes: int) -> tuple[str, bytes]:
+    home = i % homes + 1
+    kind, event = (DeviceType.FALL_SENSOR, "fall") if i % 200 == 0 else MIX[i % len(MIX)]
+    gw = device_id(DeviceType.GATEWAY, home)
+    return device_topic(gw, device_id(kind, home), event), _payload(f"d{i}")
+
+
+def _accepted() -> float:
+    return metrics.REGISTRY.get_sample_value("telecare_ingest_messages_total", {"result": "accepted"}) or 0.0
+
+
+def _rules_processed() -> float:
+    return sum(s.value for m in metrics.EVENTS_PROCESSED.collect() for s in m.samples if s.name.endswith("_total"))
+
+
+async def _until(check, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark stalled")
+        await asyncio.sleep(0.005)
+
+
+async def _services(stack: AsyncExitStack) -> tuple[Database, str]:
+    """A scratch migrated database and a broker URL (embedded unless configured)."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="telecare-bench-")))
+    server = os.environ.get("TELECARE_DATABASE_URL")
+    if not server:
+        from telecare.store.embedded import EmbeddedPostgres
+
+        pg = EmbeddedPostgres(tmp / "pg")
+        server = await asyncio.to_thread(pg.start)
+        stack.callback(pg.stop)
+    admin = await Database.connect(server, min_size=1, max_size=1)
+    stack.push_async_callback(admin.close)
+    name = f"bench_ingest_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    stack.push_async_callback(admin.execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    db = await Database.connect(urlunsplit(urlsplit(server)._replace(path=f"/{name}")), min_size=2, max_size=10)
+    stack.push_async_callback(db.close)
+    await upgrade(db)
+    await maintain(db, datetime.now(timezone.utc))
+    mqtt_url = os.environ.get("TELECARE_MQTT_URL")
+    if not mqtt_url:
+        from ingest.broker import EmbeddedBroker, free_port
+
+        broker = EmbeddedBroker(tmp / "mqtt", free_port())
+        mqtt_url = broker.start()
+        stack.callback(broker.stop)
+    return db, mqtt_url
+
+
+async def _baseline(mqtt_url: str, client_id: str, n: int) -> float:
+    """Seconds a bare subscriber takes to drain (receive + ack) n queued messages."""
+    got = 0
+    sub: MqttSubscriber
+
+    def on_message(raw: RawMessage) -> None:
+        nonlocal got
+        got += 1
+        sub.ack(raw.ack_token)
+
+    sub = MqttSubscriber(mqtt_url, client_id, [(shared("bench-bare", DEVICE_FILTER), 1)], on_message)
+    started = time.perf_counter()
+    await sub.start()
+    await _until(lambda: got >= n, 600)
+    elapsed = time.perf_counter() - started
+    await sub.stop()
+    return elapsed
+
+
+async def _latency(pub: MqttPublisher, bus: InProcessBus, homes: int, count: int, rate: float) -> list[float]:
+    """Publish -> AlertChange on the bus, in ms, for `count` help_button presses on distinct homes."""
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+
+    async def watch() -> None:
+        async for message in bus.subscribe(ALERTS, "bench"):
+            rid = message.value.alert.resident_id
+            if rid in sent and message.value.alert.type.value == "help_button":
+                latencies.append((time.perf_counter() - sent.pop(rid)) * 1000)
+
+    watcher = asyncio.create_task(watch())
+    for k in range(count):
+        home = homes - k  # the drain phase pressed no help button anywhere
+        sent[resident_id(home)] = time.perf_counter()
+        pub.publish_nowait(device_topic(device_id(DeviceType.GATEWAY, home), device_id(DeviceType.PENDANT, home),
+                                        "help_button"), _payload(f"h{k}"))
+        await asyncio.sleep(1 / rate)
+    await _until(lambda: len(latencies) >= count, 60)
+    watcher.cancel()
+    return latencies
+
+
+async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: int = 200,
+                           live_rate: float = 50.0, batch_size: int = 500, batch_ms: int = 50,
+                           with_rules: bool = True) -> dict:
+    """Drain N queued messages bare and through the pipeline; measure live help_button -> alert latency."""
+    async with AsyncExitStack() as stack:
+        db, mqtt_url = await _services(stack)
+        clock = SystemClock()
+        residents, devices = barcelona_fleet(homes, seed=7, today=clock.now().date())
+        registry = Registry(db)
+        await registry.write_batch(residents, devices)
+        bus = InProcessBus(max_pending=100_000)
+        bus.register(ALERTS, "bench")
+        tag = uuid.uuid4().hex[:6]
+        ingest = IngestService(mqtt_url, db, bus, registry, clock, share_group=f"bench-{tag}",
+                               client_id=f"bench-ingest-{tag}", batch_size=batch_size, batch_ms=batch_ms)
+        bare_id = f"bench-bare-{tag}"
+        # Create both persistent sessions, then queue N messages for each while they are away.
+        await ingest.start()
+        await ingest.stop()
+        bare = MqttSubscriber(mqtt_url, bare_id, [(shared("bench-bare", DEVICE_FILTER), 1)], lambda m: None)
+        await bare.start()
+        await bare.stop()
+        pub = MqttPublisher(mqtt_url, f"bench-pub-{tag}")
+        await pub.connect()
+        stack.push_async_callback(pub.disconnect)
+        t0 = time.perf_counter()
+        for i in range(n):
+            topic, body = _drain_message(i, homes)
+            pub.publish_nowait(topic, body)
+            if i % 5000 == 4999:
+                await asyncio.sleep(0)  # let paho's acknowledgements through
+        await pub.wait_all_published(600)
+        publish_s = time.perf_counter() - t0
+
+        bare_s = await _baseline(mqtt_url, bare_id, n)
+
+        runner = RulesRunner(db, bus, registry, AlertStore(db, bus), clock, tick_seconds=1.0)
+        await runner.start()  # registry and state load is not part of the drain
+        rules_task = asyncio.create_task(runner.run() if with_rules else asyncio.sleep(3600))
+        before, stored_before = _rules_processed(), _accepted()
+        t1, cpu1 = time.perf_counter(), time.process_time()
+        await ingest.start()
+        await _until(lambda: _accepted() - stored_before >= n, 600)
+        ingest_s = time.perf_counter() - t1
+        await _until(lambda: not with_rules or _rules_processed() - before >= n, 600)
+        pipeline_s, pipeline_cpu = time.perf_counter() - t1, time.process_time() - cpu1
+        stored = await db.fetchval("SELECT count(*) FROM events")
+
+        latencies = await _latency(pub, bus, homes, min(live_events, homes // 2), live_rate) if with_rules else [0.0, 0.0]
+        await ingest.stop()
+        rules_task.cancel()
+        await asyncio.gather(rules_task, return_exceptions=True)
+        alerts = await db.fetchval("SELECT count(*) FROM alerts")
+    q = statistics.quantiles(latencies, n=100)
+    bare_rate, pipe_rate = n / bare_s, n / pipeline_s
+    return {
+        "messages": n, "homes": homes, "publish_msgs_per_s": round(n / publish_s),
+        "bare_drain_msgs_per_s": round(bare_rate), "pipeline_drain_events_per_s": round(pipe_rate),
+        "ingest_stored_events_per_s": round(n / ingest_s),
+        "pipeline_cpu_us_per_event": round(pipeline_cpu / n * 1e6, 1), "pipeline_wall_s": round(pipeline_s, 2),
+        "ratio": round(pipe_rate / bare_rate, 3), "target_ratio": TARGET_RATIO,
+        "meets_target": pipe_rate / bare_rate >= TARGET_RATIO, "events_stored": stored, "alerts": alerts,
+        "live_events": len(latencies), "live_rate_per_s": live_rate,
+        "publish_to_alert_ms": {"p50": round(statistics.median(latencies), 1), "p99": round(q[98], 1)},
+        "batch_size": batch_size, "batch_ms": batch_ms,
+    }
+
+
+if __name__ == "__main__":
+    result = asyncio.run(run_ingest_bench(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000))
+    print(json.dumps(result, indent=2))
