@@ -1,4 +1,4 @@
-"""The only module that imports paho: an asyncio publisher and a manual-ack subscriber (MQTT 5)."""
+"""The only module that imports paho: an asyncio publisher and a manual-ack subscriber (MQTT 5, or 3.1.1)."""
 from __future__ import annotations
 
 import asyncio
@@ -32,13 +32,23 @@ def is_v311(url: str) -> bool:
     return "3.1.1" in parse_qs(urlsplit(url).query).get("protocol", [])
 
 
+def _settle_soon(loop: asyncio.AbstractEventLoop | None, fut: asyncio.Future[None] | None,
+                 err: BaseException | None) -> None:
+    """From paho's thread: complete `fut` on its loop (once)."""
+    if fut is None or loop is None:
+        return
+
+    def settle() -> None:
+        if not fut.done():
+            fut.set_exception(err) if err else fut.set_result(None)
+
+    loop.call_soon_threadsafe(settle)
+
+
 def _client(url: str, client_id: str, *, manual_ack: bool = False, persistent: bool = False) -> paho.Client:
-    if is_v311(url):
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311,
-                             clean_session=not persistent, manual_ack=manual_ack)
-    else:
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=paho.MQTTv5, manual_ack=manual_ack)
+    # clean_session is a 3.1.1 notion; MQTT 5 sets clean_start and session expiry at connect.
+    v3 = {"protocol": paho.MQTTv311, "clean_session": not persistent} if is_v311(url) else {"protocol": paho.MQTTv5}
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=manual_ack, **v3)
     _, _, user, password = mqtt_address(url)
     if user:
         client.username_pw_set(user, password)
@@ -67,11 +77,11 @@ class _Connection:
     def _on_connect(self, client: paho.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
             log.warning("MQTT connect refused: %s", rc)
-            self._resolve(BrokerError(f"the MQTT broker refused the connection ({rc})"))
+            _settle_soon(self._loop, self._connected, BrokerError(f"the MQTT broker refused the connection ({rc})"))
             return
         self.generation += 1
         self.on_connected(client, bool(getattr(flags, "session_present", False)))
-        self._resolve(None)
+        _settle_soon(self._loop, self._connected, None)
 
     def on_connected(self, client: paho.Client, session_present: bool) -> None:
         """Hook for subclasses (runs on paho's thread)."""
@@ -79,17 +89,6 @@ class _Connection:
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.value != 0:
             log.warning("MQTT connection lost (%s); paho reconnects", rc)
-
-    def _resolve(self, err: BaseException | None) -> None:
-        fut, loop = self._connected, self._loop
-        if fut is None or loop is None:
-            return
-
-        def settle() -> None:
-            if not fut.done():
-                fut.set_exception(err) if err else fut.set_result(None)
-
-        loop.call_soon_threadsafe(settle)
 
     async def connect(self) -> None:
         """Connect, start paho's network thread and wait for the CONNACK."""
@@ -248,17 +247,9 @@ class MqttSubscriber(_Connection):
             self._handler(self._inbox.popleft())
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: list[ReasonCode], _p: Any) -> None:
-        fut, loop = self._subscribed, self._loop
-        if fut is None or loop is None:
-            return
         bad = [str(c) for c in codes if c.is_failure]
         err = BrokerError(f"the MQTT broker refused a subscription ({', '.join(bad)})") if bad else None
-
-        def settle() -> None:
-            if not fut.done():
-                fut.set_exception(err) if err else fut.set_result(None)
-
-        loop.call_soon_threadsafe(settle)
+        _settle_soon(self._loop, self._subscribed, err)
 
     def ack(self, token: Any) -> None:
         """Acknowledge a message (after it is safely stored); tokens of a dead connection are ignored."""
@@ -277,8 +268,10 @@ class MqttSubscriber(_Connection):
         await self.connect()
         try:
             await asyncio.wait_for(self._subscribed, CONNECT_TIMEOUT_S)
-        except TimeoutError as err:
+        except (TimeoutError, BrokerError) as err:
             await self.disconnect()
+            if isinstance(err, BrokerError):
+                raise
             raise BrokerError("the MQTT broker did not confirm our subscriptions") from err
 
     async def stop(self) -> None:

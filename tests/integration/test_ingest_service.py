@@ -172,3 +172,38 @@ async def test_a_row_the_database_refuses_is_parked_and_the_rest_stored(h: Harne
     assert {e.msg_id for e in h.seen} == {"ok1", "ok2"}
     await eventually(lambda: h.count("SELECT count(*) FROM dead_letters WHERE reason = 'unstorable'"))
     await svc.stop()
+
+
+async def test_two_ingest_processes_share_the_load_without_duplicates(h: Harness) -> None:
+    first = h.service(batch_size=50, batch_ms=10)
+    second = IngestService(h.mqtt_url, h.db, h.bus, h.lookup, SystemClock(), share_group=f"grp-{h.tag}",
+                           client_id=f"ingest-{h.tag}-b", batch_size=50, batch_ms=10)
+    h.services.append(second)
+    await first.start()
+    await second.start()
+    before = counter("accepted")
+    gw, pd = f"gw-{h.tag}-1", f"pd-{h.tag}-1"
+    for i in range(400):
+        h.pub.publish_nowait(device_topic(gw, pd, "motion"), payload(f"s{i}"))
+    await h.pub.wait_all_published(10)
+    await eventually(lambda: len(h.seen) == 400)
+    assert await h.count("SELECT count(*) FROM events") == 400
+    assert counter("accepted") - before == 400
+    await first.stop()
+    await second.stop()
+
+
+async def test_retained_status_is_not_replayed_on_restart(h: Harness) -> None:
+    gw = f"gw-{h.tag}-2"
+    await h.pub.publish(status_topic(gw), b"online", retain=True)
+    svc = h.service(batch_ms=10)
+    await svc.start()  # a new subscription: the retained status is delivered once
+    await eventually(lambda: [e.type for e in h.seen] == [EventType.GATEWAY_ONLINE])
+    await svc.stop()
+    again = h.service(batch_ms=10)
+    await again.start()
+    await h.pub.publish(device_topic(gw, gw, "heartbeat"), payload("after-restart"))
+    await eventually(lambda: len(h.seen) == 2)
+    assert [e.type for e in h.seen] == [EventType.GATEWAY_ONLINE, EventType.HEARTBEAT]
+    await h.pub.publish(status_topic(gw), b"", retain=True)
+    await again.stop()
