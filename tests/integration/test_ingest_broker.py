@@ -90,3 +90,25 @@ async def test_ingest_runs_on_the_fallback_broker(amqtt_url: str, db: Database) 
     assert await db.fetchval("SELECT count(*) FROM events WHERE msg_id = 'x1'") == 1
     await pub.disconnect()
     await svc.stop()
+
+
+async def test_subscriber_reconnects_after_a_broker_restart(tmp_path: Path) -> None:
+    broker = EmbeddedBroker(tmp_path / "mq", free_port())
+    url = broker.start()
+    if broker.kind != "mosquitto":
+        pytest.skip("needs mosquitto's on-disk persistence")
+    got: list[RawMessage] = []
+    sub = MqttSubscriber(url, "reconnecting", [("r/#", 1)], got.append)
+    try:
+        await sub.start()
+        broker.stop()  # mosquitto saves the session (and its subscription) on the way out
+        broker.start()
+        pub = MqttPublisher(url, "after-restart")
+        await pub.connect()
+        await pub.publish("r/x", b"after")
+        await eventually(lambda: [m.payload for m in got] == [b"after"], timeout=15)
+        sub.ack(got[0].ack_token)
+        await pub.disconnect()
+    finally:
+        await sub.stop()
+        broker.stop()
