@@ -41,14 +41,15 @@ def outcome_of(status: CallStatus, digits: str | None, answered: bool) -> str | 
 class Dialer:
     """Places automated calls for due tasks and follows each one to an outcome; the one Telephony update handler.
 
-    `margin_s` widens the pacing window a little (30 ms) so jitter on the way to the provider never lets it see
-    more than CPS calls in a second. `sleep` is injectable so tests drive pacing with a FakeClock.
+    Pacing counts each call from its start until the provider acknowledged the request, so the provider never
+    sees more than CPS calls in a second whatever the jitter; `margin_s` adds slack on top. `sleep` is
+    injectable so tests drive pacing with a FakeClock.
     """
 
     def __init__(self, db: Database, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertStore,
                  residents: ResidentLookup, clock: Clock, *, cps: float = 1.0, max_concurrent: int = 10,
                  call_timeout_s: int = 30, final_grace_s: float = 120.0, batch: int = 200,
-                 margin_s: float = 0.03, sleep: Sleep | None = None) -> None:
+                 margin_s: float = 0.0, sleep: Sleep | None = None) -> None:
         self._db, self._tasks, self._log, self._tel = db, tasks, call_log, telephony
         self._alerts, self._residents, self._clock = alerts, residents, clock
         self._pacer = Pacer(PaceLimits(cps, max_concurrent, margin_s))
@@ -62,6 +63,7 @@ class Dialer:
         self._dispatching = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self._campaigns: dict[int, Any] = {}
+        self._sent = asyncio.Event()  # set whenever the provider acknowledged a call request
         self._escalation_hook: ResultHook | None = None
 
     def on_escalation_result(self, hook: ResultHook) -> None:
@@ -105,7 +107,7 @@ class Dialer:
             return 0
         phone = resident.phones[phone_index]
         message = await self._message(task, resident.language)
-        now = await self._take_slot()
+        now, ticket = await self._take_slot()
         call_id = await self._log.start_attempt(
             task_id=task.id, resident_id=resident.id, purpose=task.purpose, caller="automated", mode="automated",
             phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id)
@@ -115,29 +117,42 @@ class Dialer:
         request = CallRequest(str(call_id), phone, resident.language, message=message, gather_digits=True,
                               timeout_s=self._timeout_s)
         # The provider request runs in the background so a slow answer never stretches the pacing.
-        self._spawn(self._place(call_id, request))
+        self._spawn(self._place(call_id, request, ticket))
         return 1
 
-    async def _place(self, call_id: int, request: CallRequest) -> None:
+    async def _place(self, call_id: int, request: CallRequest, ticket: int) -> None:
         try:
             handle = await self._tel.place_call(request)
         except CallRejected:
+            self._acknowledged(ticket)
             await self._close(call_id, "wrong_number")
         except TelephonyError as err:
+            self._acknowledged(ticket)
             log.warning("call %s failed to start: %s", call_id, err)
             await self._close(call_id, "failed")
         else:
+            self._acknowledged(ticket)
             await self._log.set_provider_id(call_id, handle.provider_call_id)
+        finally:
+            self._acknowledged(ticket)  # also when cancelled: pacing must never wait for a request forever
 
-    async def _take_slot(self) -> datetime:
-        """Wait (via the injected sleep) for the pacer's next slot and claim it; no await between check and claim."""
+    def _acknowledged(self, ticket: int) -> None:
+        self._pacer.record_sent(ticket, self._clock.now().timestamp())
+        self._sent.set()
+        self._sent = asyncio.Event()  # waiters hold the old, now set, event
+
+    async def _take_slot(self) -> tuple[datetime, int]:
+        """Wait for the pacer's next slot and claim it (no await between the check and the claim)."""
         while True:
+            sent = self._sent
             now = self._clock.now()
             at = self._pacer.next_start(now.timestamp(), 0)  # the concurrent limit is checked before claiming
-            if at is None or at <= now.timestamp():
-                self._pacer.record_start(now.timestamp())
-                return now
-            await self._sleep(at - now.timestamp())
+            if at is None:
+                await sent.wait()  # the call n places back is still being placed
+            elif at <= now.timestamp() + 1e-6:  # datetimes have microseconds: never spin on a rounding remainder
+                return now, self._pacer.record_start(max(at, now.timestamp()), pending=True)
+            else:
+                await self._sleep(at - now.timestamp())
 
     async def _message(self, task: Any, language: str) -> str:
         """The spoken text: the campaign's message in the resident's language, else the task's reason (reminders)."""

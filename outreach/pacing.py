@@ -38,8 +38,9 @@ class PaceLimits:
 class Pacer:
     """Evenly spaced start slots plus a sliding-window guard. Times are float seconds passed in; no clock, no I/O.
 
-    The slots keep the calls smooth (no burst to the provider); the guard makes the limit hold even when the
-    caller starts late and catches up.
+    The slots keep calls smooth (no burst to the provider). The guard lets call k+n start only a window after
+    call k was *acknowledged* by the provider: its request arrived somewhere between its start and that
+    acknowledgement, so no window ever holds more than n arrivals, whatever the jitter on the way.
     """
 
     def __init__(self, limits: PaceLimits) -> None:
@@ -47,27 +48,47 @@ class Pacer:
         self._window = limits.window_s + limits.margin_s
         self._n = limits.per_window
         self._spacing = self._window / self._n
-        self._recent: deque[float] = deque(maxlen=self._n)
+        self._recent: deque[list[float | None]] = deque(maxlen=self._n)  # [start, acknowledged]
+        self._in_flight: dict[int, list[float | None]] = {}
+        self._tickets = 0
         self._next_slot: float | None = None
 
     def next_start(self, now: float, active: int) -> float | None:
-        """Earliest time (>= now) the next call may start, or None while the concurrent limit is reached."""
+        """Earliest time (>= now) the next call may start; None while the concurrent limit is reached or the
+        call n places back is still waiting for the provider's answer."""
         if active >= self.limits.max_concurrent:
             return None
         earliest = now if self._next_slot is None else max(now, self._next_slot)
         if len(self._recent) >= self._n:
-            # The call n places back must have left the window before another may start.
-            earliest = max(earliest, self._recent[0] + self._window)
+            acknowledged = self._recent[0][1]
+            if acknowledged is None:
+                return None
+            earliest = max(earliest, acknowledged + self._window)
         return earliest
 
-    def record_start(self, at: float) -> None:
-        """Note that a call started at `at` (call only at or after `next_start`)."""
+    def record_start(self, at: float, *, pending: bool = False) -> int:
+        """Note a call started at `at` (only at or after `next_start`); return its ticket.
+
+        With `pending`, the call counts as in flight until `record_sent(ticket, at)`; otherwise it is
+        acknowledged at once.
+        """
         slot = self._next_slot
         # Late by more than a window (idle, or a slow provider): restart the grid instead of bursting to catch up.
         if slot is None or at < slot or at - slot > self._window:
             slot = at
         self._next_slot = slot + self._spacing
-        self._recent.append(at)
+        self._tickets += 1
+        entry: list[float | None] = [at, None if pending else at]
+        self._recent.append(entry)
+        if pending:
+            self._in_flight[self._tickets] = entry
+        return self._tickets
+
+    def record_sent(self, ticket: int, at: float) -> None:
+        """The provider answered the request of this ticket at `at` (accepted or refused)."""
+        entry = self._in_flight.pop(ticket, None)
+        if entry is not None:
+            entry[1] = at
 
 
 def max_in_window(times: Sequence[float], window_s: float = 1.0) -> int:

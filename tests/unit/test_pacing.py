@@ -76,3 +76,34 @@ def test_bad_limits_are_rejected():
         PaceLimits(cps=0, max_concurrent=1)
     with pytest.raises(ValueError):
         PaceLimits(cps=1, max_concurrent=0)
+
+
+def test_guard_counts_from_the_providers_acknowledgement_so_jitter_cannot_break_the_limit():
+    pacer = Pacer(PaceLimits(cps=2, max_concurrent=100))
+    first = pacer.record_start(0.0, pending=True)
+    second = pacer.record_start(pacer.next_start(0.0, 0), pending=True)
+    assert pacer.next_start(0.6, 0) is None  # the first request is still on its way
+    pacer.record_sent(first, 0.3)  # it may have arrived as late as 0.3
+    assert pacer.next_start(0.6, 0) == pytest.approx(1.3)
+    pacer.record_sent(second, 0.5)
+    third = pacer.next_start(1.3, 0)
+    pacer.record_start(third)
+    assert pacer.next_start(third, 0) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("cps", [5, 100])
+def test_arrivals_anywhere_between_start_and_ack_never_exceed_cps(cps):
+    rng = random.Random(cps)
+    pacer = Pacer(PaceLimits(cps=cps, max_concurrent=10_000))
+    now, arrivals = 0.0, []
+    for _ in range(30 * cps):
+        at = pacer.next_start(now, 0)
+        assert at is not None
+        ticket = pacer.record_start(at, pending=True)
+        latency = 0.1 if rng.random() < 0.01 else rng.uniform(0.001, 0.01)  # an occasional slow request
+        arrivals.append(at + rng.uniform(0, latency))
+        pacer.record_sent(ticket, at + latency)
+        now = at
+    assert max_in_window(arrivals) <= cps
+    rate = (len(arrivals) - 1) / (max(arrivals) - min(arrivals))
+    assert rate >= 0.95 * cps
