@@ -63,10 +63,7 @@ class _Connection:
     """Shared connect/disconnect plumbing: paho's network thread, futures resolved on our loop."""
 
     def __init__(self, url: str, client: paho.Client, clean_start: bool, expiry: int) -> None:
-        self._url = url
-        self._client = client
-        self._clean_start = clean_start
-        self._expiry = expiry
+        self._url, self._client, self._clean_start, self._expiry = url, client, clean_start, expiry
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: asyncio.Future[None] | None = None
         self.generation = 0  # bumps on every (re)connect; stale ack tokens are ignored
@@ -106,12 +103,11 @@ class _Connection:
             await asyncio.to_thread(self._client.connect, host, port, keepalive=30, **kwargs)
             self._client.loop_start()
             await asyncio.wait_for(asyncio.shield(self._connected), CONNECT_TIMEOUT_S)
-        except (OSError, ValueError, TimeoutError) as err:
+        except (OSError, ValueError, TimeoutError, BrokerError) as err:
             self._client.loop_stop()
+            if isinstance(err, BrokerError):
+                raise
             raise BrokerError(f"cannot connect to the MQTT broker at {host}:{port}") from err
-        except BrokerError:
-            self._client.loop_stop()
-            raise
 
     async def disconnect(self) -> None:
         """Clean DISCONNECT (the will is discarded) and stop the network thread."""
@@ -121,9 +117,7 @@ class _Connection:
 
 def _unshared(topic_filter: str) -> str:
     """`$share/<group>/<filter>` -> `<filter>`."""
-    if topic_filter.startswith("$share/"):
-        return topic_filter.split("/", 2)[2]
-    return topic_filter
+    return topic_filter.split("/", 2)[2] if topic_filter.startswith("$share/") else topic_filter
 
 
 class MqttPublisher(_Connection):
@@ -139,7 +133,7 @@ class MqttPublisher(_Connection):
         self._lock = threading.Lock()  # on_publish may run before _send() has registered the mid
         self._pending: dict[int, asyncio.Future[None] | None] = {}
         self._early: set[int] = set()
-        self._idle = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing is waiting for a PUBACK
         self._idle.set()
         client.on_publish = self._on_publish
 
@@ -193,14 +187,11 @@ class MqttPublisher(_Connection):
 
     async def drop(self) -> None:
         """Leave abruptly so the broker publishes our will (simulates a gateway losing power)."""
-        if self.v311:  # no "disconnect with will" in 3.1.1: stop the thread and cut the socket
-            await asyncio.to_thread(self._client.loop_stop)
-            sock = self._client.socket()
-            if sock is not None:
-                sock.close()
-            return
-        self._client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
+        if not self.v311:
+            self._client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
         await asyncio.to_thread(self._client.loop_stop)
+        if self.v311 and (sock := self._client.socket()) is not None:
+            sock.close()  # no "disconnect with will" in 3.1.1: cut the socket instead
 
 
 class MqttSubscriber(_Connection):
@@ -211,9 +202,7 @@ class MqttSubscriber(_Connection):
                  clock: Clock | None = None) -> None:
         client = _client(url, client_id, manual_ack=True, persistent=persistent)
         super().__init__(url, client, not persistent, SESSION_EXPIRY_S if persistent else 0)
-        self._subscriptions = subscriptions
-        self._handler = on_message
-        self._clock = clock or SystemClock()
+        self._subscriptions, self._handler, self._clock = subscriptions, on_message, clock or SystemClock()
         self._subscribed: asyncio.Future[None] | None = None
         self._inbox: deque[RawMessage] = deque()  # append/popleft are atomic across threads
         self._wake_pending = False
@@ -223,14 +212,12 @@ class MqttSubscriber(_Connection):
     def on_connected(self, client: paho.Client, session_present: bool) -> None:
         # Subscribe on every connect (idempotent); retained messages only for a new subscription,
         # so a restart does not replay every gateway's status.
-        if self.v311:  # no shared subscriptions nor subscribe options: one consumer gets everything
-            rc, _ = client.subscribe([(_unshared(t), q) for t, q in self._subscriptions])
-        else:
-            rc, _ = client.subscribe([(t, SubscribeOptions(qos=q, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
-                                      for t, q in self._subscriptions])
-        if rc != paho.MQTT_ERR_SUCCESS:
-            log.warning("MQTT subscribe not sent (%s)", paho.error_string(rc))
-        log.info("MQTT subscriber connected (session_present=%s)", session_present)
+        new_only = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+        # 3.1.1 has no shared subscriptions nor subscribe options: one consumer gets everything.
+        subs = ([(_unshared(t), q) for t, q in self._subscriptions] if self.v311
+                else [(t, SubscribeOptions(qos=q, retainHandling=new_only)) for t, q in self._subscriptions])
+        rc, _ = client.subscribe(subs)
+        log.info("MQTT subscriber connected (session_present=%s, subscribe rc=%s)", session_present, rc)
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         # paho's thread: only hand over. One loop wake-up per burst, not per message.
@@ -256,11 +243,9 @@ class MqttSubscriber(_Connection):
         if token is None:
             return
         generation, mid, qos = token
-        if qos == 0 or generation != self.generation:
-            return  # the broker redelivers it on the new connection; the key table dedups
-        rc = self._client.ack(mid, qos)
-        if rc != paho.MQTT_ERR_SUCCESS:
-            log.debug("MQTT ack of mid %s not sent (%s)", mid, rc)
+        # A token of an earlier connection: the broker redelivers that message anyway (a duplicate for us).
+        if qos and generation == self.generation and self._client.ack(mid, qos) != paho.MQTT_ERR_SUCCESS:
+            log.debug("MQTT ack of mid %s not sent", mid)
 
     async def start(self) -> None:
         """Connect and wait for the SUBACK; reconnects (and resubscribes) happen automatically."""
