@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from outreach.telephony import CallStatus
 from telecare.errors import InvalidInput, NotFound
 from telecare.store import Database
 
@@ -26,6 +27,23 @@ NOT_DONE_REASON: dict[str, str] = {
 OUTCOMES = frozenset({
     "fine", "concern", "callback_requested", "no_key", "accepted", "not_accepted", "connected", *NOT_DONE_REASON,
 })
+
+UNREACHED = frozenset({"no_answer", "busy", "voicemail", "failed", "wrong_number", "timeout"})
+_FINAL = {CallStatus.NO_ANSWER: "no_answer", CallStatus.BUSY: "busy", CallStatus.FAILED: "failed",
+          CallStatus.CANCELED: "failed"}
+
+
+def automated_outcome(status: CallStatus, digits: str | None, answered: bool, purpose: str = "") -> str | None:
+    """The outcome a provider update settles for an automated call, or None while it is still open (pure)."""
+    if digits:
+        outcome = {"1": "fine", "2": "callback_requested"}.get(digits[:1], "no_key")
+    elif status == CallStatus.COMPLETED:
+        outcome = "no_key" if answered else "no_answer"  # answered without a key: never "fine", a person calls back
+    else:
+        return _FINAL.get(status)
+    if purpose == "escalation":  # a key-holder's 1 means "I will go"; anything else is a no
+        return "accepted" if outcome == "fine" else "not_accepted"
+    return outcome
 
 
 @dataclass(frozen=True, slots=True)

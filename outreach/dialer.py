@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from outreach.call_log import CallLog, CallRecord
+from outreach.call_log import UNREACHED, CallLog, CallRecord, automated_outcome
 from outreach.pacing import PaceLimits, Pacer
-from outreach.telephony import CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
+from outreach.telephony import FINAL_STATUSES, CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
 from outreach.task_records import welfare_trigger
 from rules.alert_store import AlertStore
 from telecare.clock import Clock
@@ -20,22 +20,9 @@ from telecare.store import Database
 
 log = logging.getLogger(__name__)
 
-UNREACHED = frozenset({"no_answer", "busy", "voicemail", "failed", "wrong_number", "timeout"})
-_FINAL_OUTCOME = {CallStatus.NO_ANSWER: "no_answer", CallStatus.BUSY: "busy",
-                  CallStatus.FAILED: "failed", CallStatus.CANCELED: "failed"}
 _TASK_OUTCOME = {"timeout": "failed"}  # the task store's vocabulary: a call that vanished is a failed attempt
 Sleep = Callable[[float], Awaitable[None]]
 ResultHook = Callable[[CallRecord], Awaitable[None]]
-
-
-def outcome_of(status: CallStatus, digits: str | None, answered: bool) -> str | None:
-    """The outcome an update settles for an automated call, or None while it is still open (pure)."""
-    if digits:
-        return {"1": "fine", "2": "callback_requested"}.get(digits[:1], "no_key")
-    if status == CallStatus.COMPLETED:
-        # Answered but no key pressed: a person must call back. Never "fine" without the key.
-        return "no_key" if answered else "no_answer"
-    return _FINAL_OUTCOME.get(status)
 
 
 class Dialer:
@@ -53,15 +40,12 @@ class Dialer:
         self._db, self._tasks, self._log, self._tel = db, tasks, call_log, telephony
         self._alerts, self._residents, self._clock = alerts, residents, clock
         self._pacer = Pacer(PaceLimits(cps, max_concurrent, margin_s))
-        self._max_concurrent = max_concurrent
-        self._timeout_s = call_timeout_s
+        self._max_concurrent, self._timeout_s, self._batch = max_concurrent, call_timeout_s, batch
         # Past ring timeout + this grace without a final status, a call is closed as failed (never silent).
         self._stale_after = timedelta(seconds=call_timeout_s + final_grace_s)
-        self._batch = batch
         self._sleep = sleep or asyncio.sleep
         self._active: set[int] = set()
-        self._dispatching = asyncio.Lock()
-        self._background: set[asyncio.Task[None]] = set()
+        self._dispatching, self._background = asyncio.Lock(), set[asyncio.Task[None]]()
         self._campaigns: dict[int, Any] = {}
         self._sent = asyncio.Event()  # set whenever the provider acknowledged a call request
         self._escalation_hook: ResultHook | None = None
@@ -99,10 +83,8 @@ class Dialer:
 
     async def _start_task(self, task: Any, phone_index: int) -> int:
         resident = await self._residents.resident(task.resident_id)
-        if resident is None or phone_index >= len(resident.phones):
-            if resident is not None and phone_index == 0:
-                log.warning("resident %s has no phone; task %s cannot be dialled", task.resident_id, task.id)
-                OUTREACH_BAD_UPDATES.labels("no_phone").inc()
+        if resident is None or phone_index >= len(resident.phones):  # no (more) numbers to try
+            OUTREACH_BAD_UPDATES.labels("no_phone").inc()
             await self._settle_attempt(task, resident, "no_answer" if phone_index else "wrong_number")
             return 0
         phone = resident.phones[phone_index]
@@ -123,18 +105,14 @@ class Dialer:
     async def _place(self, call_id: int, request: CallRequest, ticket: int) -> None:
         try:
             handle = await self._tel.place_call(request)
-        except CallRejected:
-            self._acknowledged(ticket)
-            await self._close(call_id, "wrong_number")
         except TelephonyError as err:
             self._acknowledged(ticket)
             log.warning("call %s failed to start: %s", call_id, err)
-            await self._close(call_id, "failed")
-        else:
-            self._acknowledged(ticket)
-            await self._log.set_provider_id(call_id, handle.provider_call_id)
+            await self._close(call_id, "wrong_number" if isinstance(err, CallRejected) else "failed")
+            return
         finally:
-            self._acknowledged(ticket)  # also when cancelled: pacing must never wait for a request forever
+            self._acknowledged(ticket)  # answered, refused or cancelled: pacing never waits on it forever
+        await self._log.set_provider_id(call_id, handle.provider_call_id)
 
     def _acknowledged(self, ticket: int) -> None:
         self._pacer.record_sent(ticket, self._clock.now().timestamp())
@@ -176,7 +154,7 @@ class Dialer:
         if update.digits:
             await self._log.digits(call_id, update.digits)
         if record.mode == "human":
-            if update.status in _FINAL_OUTCOME or update.status == CallStatus.COMPLETED:
+            if update.status in FINAL_STATUSES:
                 await self._log.line_ended(call_id, update.at)  # the person records the outcome
             return
         if (update.answered_by or "").startswith("machine"):
@@ -185,9 +163,7 @@ class Dialer:
             await self._hang_up(update.provider_call_id)
             return
         answered = record.answered_at is not None or update.status == CallStatus.IN_PROGRESS
-        outcome = outcome_of(update.status, update.digits or record.digits, answered)
-        if record.purpose == "escalation" and outcome in ("fine", "callback_requested", "no_key"):
-            outcome = "accepted" if outcome == "fine" else "not_accepted"  # a key-holder's 1 means "I'll go"
+        outcome = automated_outcome(update.status, update.digits or record.digits, answered, record.purpose)
         if outcome is not None:
             # After a key the provider thanks the resident and hangs up itself; that later update changes nothing.
             await self._close(call_id, outcome, at=update.at)
@@ -211,7 +187,11 @@ class Dialer:
                 await self._escalation_hook(record)
             return
         if record.task_id is not None:
-            await self._follow_up(record, outcome)
+            try:
+                await self._follow_up(record, outcome)
+            except TelecareError as err:  # e.g. the task was settled meanwhile: log and count, never crash
+                OUTREACH_BAD_UPDATES.labels("follow_up_failed").inc()
+                log.error("call %s: follow-up after %s failed: %s", record.id, outcome, err)
 
     async def _follow_up(self, record: CallRecord, outcome: str) -> None:
         task = await self._tasks.get(record.task_id)
