@@ -12,7 +12,7 @@ from outreach.escalation_steps import (EscalationPolicy, EscalationState, Step, 
                                        next_escalation_step, rearm)
 from outreach.telephony import CallRejected, CallRequest, Telephony
 from rules.alert_store import AlertStore
-from telecare.alerts import Alert, AlertChange, AlertChangeKind, AlertStatus, alert_from_row
+from telecare.alerts import Alert, AlertChange, AlertChangeKind, AlertStatus, Severity, alert_from_row
 from telecare.bus import ALERTS, Bus
 from telecare.clock import Clock
 from telecare.errors import TelecareError, TelephonyError
@@ -21,6 +21,8 @@ from telecare.people import ResidentLookup
 from telecare.store import Database
 
 log = logging.getLogger(__name__)
+# Only alerts about a person escalate: a low battery never wakes a neighbour.
+ESCALATE = frozenset({Severity.CRITICAL, Severity.HIGH})
 KEY_HOLDER_MESSAGE = {
     "ca": "Servei de teleassistència. Una persona de qui teniu les claus necessita ajuda. Premeu 1 si hi podeu anar ara.",
     "es": "Servicio de teleasistencia. Una persona de la que tiene las llaves necesita ayuda. Pulse 1 si puede ir ahora.",
@@ -57,7 +59,7 @@ class Escalator:
         async with self._lock:
             current = await self._load(alert.id)
             if (change.kind in (AlertChangeKind.RAISED, AlertChangeKind.UPDATED) and current is None
-                    and alert.status == AlertStatus.OPEN):
+                    and alert.status == AlertStatus.OPEN and alert.severity in ESCALATE):
                 await self._insert(arm(alert, now, self.policy))
             elif change.kind == AlertChangeKind.UPDATED and current is not None:
                 new = rearm(current, now, self.policy)
@@ -83,7 +85,7 @@ class Escalator:
         now = self._clock.now()
         rows = await self._db.fetch(
             f"""SELECT {_ALERT_COLS} FROM alerts a LEFT JOIN escalations e ON e.alert_id = a.id
-                WHERE a.status = 'open' AND e.alert_id IS NULL""")
+                WHERE a.status = 'open' AND e.alert_id IS NULL AND a.severity IN ('critical', 'high')""")
         for row in rows:
             await self._insert(arm(alert_from_row(row), now, self.policy))
         return len(rows)

@@ -133,6 +133,15 @@ async def test_restart_resumes_persisted_state_and_arms_alerts_raised_while_down
     assert (await _state(w, missed.id)).tier == 2  # timed from its raise, not from the restart
 
 
+async def test_technical_alerts_never_escalate(world):
+    w = world
+    change = await w["alerts"].raise_or_attach(
+        AlertTrigger("r1", AlertType.LOW_BATTERY, Severity.TECHNICAL, T0, "battery 10%"), T0)
+    await w["esc"].handle(change)
+    await _at(w, 1000)
+    assert await w["esc"].tiers([change.alert.id]) == [] and w["sim"].calls() == []
+
+
 async def test_bus_consumer_arms_raised_alerts(world):
     w = world
     await w["esc"].start()
