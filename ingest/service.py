@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from ingest.normalize import needed_ids, normalize
 from ingest.sink import EventSink, StoreResult
-from ingest.topics import DEVICE_FILTER, STATUS_FILTER, shared
+from ingest.topics import DEVICE_FILTER, STATUS_FILTER, DeviceTopic, parse_topic, shared
 from telecare import metrics
 from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
 from telecare.errors import StoreError
-from telecare.events import Event, RawMessage, Rejected
+from telecare.events import Event, EventType, RawMessage, Rejected
 from telecare.mqtt import MqttSubscriber
 from telecare.people import Device, DeviceLookup
 from telecare.store import Database
@@ -22,6 +22,7 @@ from telecare.store import Database
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
+URGENT_EVENT_TYPES = frozenset({EventType.HELP_BUTTON.value, EventType.FALL.value})  # skip the batch wait
 GIVE_UP_ON_STOP = 3  # failed attempts before stop() leaves a batch to the broker's redelivery
 
 
@@ -55,7 +56,7 @@ class IngestService:
         # Runs on the event loop (handed over by the MQTT thread); only buffers.
         self._pending.append(raw)
         self._wakeup.set()
-        if len(self._pending) >= self._batch_size:
+        if len(self._pending) >= self._batch_size or _urgent(raw.topic):
             self._full.set()
 
     async def start(self) -> None:
@@ -80,14 +81,17 @@ class IngestService:
         while not self._pending and not self._stopping:
             self._wakeup.clear()
             await self._wakeup.wait()
-        if len(self._pending) < self._batch_size and not self._stopping:
-            self._full.clear()
+        # _full is set by _enqueue (batch full, or an urgent alarm): then go without waiting.
+        if not self._full.is_set() and not self._stopping:
             try:
                 await asyncio.wait_for(self._full.wait(), self._batch_s)
             except TimeoutError:
                 pass
-        n = min(len(self._pending), self._batch_size)
-        return [self._pending.popleft() for _ in range(n)]
+        self._full.clear()
+        batch = [self._pending.popleft() for _ in range(min(len(self._pending), self._batch_size))]
+        if len(self._pending) >= self._batch_size:
+            self._full.set()
+        return batch
 
     async def _run(self) -> None:
         # Two-stage pipeline: normalize batch k+1 while batch k is being stored; commits stay in order.
@@ -188,6 +192,12 @@ class IngestService:
         for r in result.rejected:
             metrics.INGEST_REJECTIONS.labels(r.reason).inc()
             log.info("rejected message: reason=%s gateway=%s device=%s", r.reason, r.gateway_id, r.device_id)
+
+
+def _urgent(topic: str) -> bool:
+    """An alarm a person raised or a fall: store it now instead of waiting for the batch to fill."""
+    parsed = parse_topic(topic)
+    return isinstance(parsed, DeviceTopic) and parsed.event_type in URGENT_EVENT_TYPES
 
 
 def _split(results) -> tuple[list[Event], list[Rejected]]:

@@ -207,3 +207,13 @@ async def test_retained_status_is_not_replayed_on_restart(h: Harness) -> None:
     assert [e.type for e in h.seen] == [EventType.GATEWAY_ONLINE, EventType.HEARTBEAT]
     await h.pub.publish(status_topic(gw), b"", retain=True)
     await again.stop()
+
+
+async def test_an_alarm_does_not_wait_for_the_batch_to_fill(h: Harness) -> None:
+    svc = h.service(batch_size=500, batch_ms=8000)
+    await svc.start()
+    gw, pd = f"gw-{h.tag}-0", f"pd-{h.tag}-0"
+    await h.pub.publish(device_topic(gw, pd, "motion"), payload("routine"))
+    await h.pub.publish(device_topic(gw, pd, "help_button"), payload("alarm"))
+    await eventually(lambda: {e.msg_id for e in h.seen} == {"routine", "alarm"}, timeout=3)
+    await svc.stop()
