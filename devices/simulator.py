@@ -22,6 +22,10 @@ from telecare.people import Device, Resident
 log = logging.getLogger(__name__)
 
 GATEWAY_HEARTBEAT = timedelta(seconds=60)
+CONNECTS_AT_ONCE = 20
+# paho's network loop uses select(), which cannot watch descriptors above 1024, and each client
+# holds three; past ~330 connections in one process new ones time out. Stay well below.
+MAX_HOMES = 300
 _RECONNECT = object()  # a worker command: come back online
 _DROP = object()  # a worker command: lose the connection abruptly
 
@@ -46,8 +50,9 @@ def encode(event: SimEvent, tz: ZoneInfo) -> tuple[str, bytes]:
 class _Gateway:
     """One home's MQTT connection; a worker publishes its queue in order so the loop never blocks."""
 
-    def __init__(self, url: str, gateway_id: str, client_prefix: str) -> None:
+    def __init__(self, url: str, gateway_id: str, client_prefix: str, connecting: asyncio.Semaphore) -> None:
         self.id = gateway_id
+        self._connecting = connecting  # a fleet connecting all at once would time itself out
         self._url, self._client_id = url, f"{client_prefix}-{gateway_id}"
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.online = False  # as the loop sees it (drops and reconnects are queued commands)
@@ -60,13 +65,16 @@ class _Gateway:
         while True:
             pub = MqttPublisher(self._url, self._client_id, will=(status_topic(self.id), b"offline", True))
             try:
-                await pub.connect()
+                async with self._connecting:
+                    await pub.connect()
                 await pub.publish(status_topic(self.id), b"online", retain=True)
                 SIMULATOR_MESSAGES.labels("status").inc()
                 self._pub = pub
                 return
-            except BrokerError:
-                log.warning("gateway %s cannot reach the broker; retrying in %.1fs", self.id, delay)
+            except BrokerError as err:
+                # The first failure is worth a warning; a whole fleet retrying is not worth a thousand.
+                (log.warning if delay == 0.5 else log.debug)(
+                    "gateway %s cannot reach the broker (%s); retrying in %.1fs", self.id, err, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
 
@@ -106,11 +114,18 @@ class Simulator:
                  seed: int = 7, speed: float = 1.0, demo: bool = True, poll_seconds: float = 0.2,
                  client_prefix: str = "sim") -> None:
         self._url, self._clock, self._seed, self._speed = mqtt_url, clock, seed, speed
+        if len(residents) > MAX_HOMES:
+            log.warning("simulating the first %d of %d homes (one process keeps at most %d MQTT connections)",
+                        MAX_HOMES, len(residents), MAX_HOMES)
+            residents = sorted(residents, key=lambda r: r.id)[:MAX_HOMES]
         self._residents = {r.id: r for r in residents}
         self._devices = [d for d in devices if d.resident_id in self._residents]
         self._demo, self._poll, self._prefix = demo, poll_seconds, client_prefix
         self._zones = {r.id: ZoneInfo(r.timezone) for r in residents}
         self._gw_zone = {d.gateway_id: self._zones[d.resident_id] for d in self._devices}
+        self._homes: dict[str, list[Device]] = {rid: [] for rid in self._residents}
+        for d in self._devices:
+            self._homes[d.resident_id].append(d)
         self.gateways: dict[str, _Gateway] = {}
         self._heap: list[tuple[datetime, int, object]] = []
         self._seq = itertools.count()
@@ -126,9 +141,7 @@ class Simulator:
         heapq.heappush(self._heap, (at, next(self._seq), item))
 
     def _plan(self, rid: str, day: date) -> None:
-        resident = self._residents[rid]
-        homes = [d for d in self._devices if d.resident_id == rid]
-        for event in plan_day(resident, homes, day, self._seed):
+        for event in plan_day(self._residents[rid], self._homes[rid], day, self._seed):
             if event.at >= self._start:
                 self._push(event.at, ("day", rid, event))
         self._planned[rid] = day
@@ -199,7 +212,8 @@ class Simulator:
         """Connect every gateway, then publish what falls due; cancel to stop (clean disconnects)."""
         self._start = self._clock.now()
         gateway_ids = sorted({d.gateway_id for d in self._devices})
-        self.gateways = {g: _Gateway(self._url, g, self._prefix) for g in gateway_ids}
+        connecting = asyncio.Semaphore(CONNECTS_AT_ONCE)
+        self.gateways = {g: _Gateway(self._url, g, self._prefix, connecting) for g in gateway_ids}
         workers = [asyncio.create_task(gw.work(), name=f"sim-{gw.id}") for gw in self.gateways.values()]
         for i, gw in enumerate(self.gateways.values()):
             gw.online = True
