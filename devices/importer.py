@@ -91,6 +91,8 @@ def validate_document(doc: Any) -> FleetFile:
     for i, d in enumerate(fleet.devices):
         if d.type is not DeviceType.GATEWAY and d.gateway_id is None:
             problems.append(f"devices[{i}].gateway_id: required for a {d.type.value}")
+        if d.type is DeviceType.GATEWAY and d.gateway_id not in (None, d.id):
+            problems.append(f"devices[{i}].gateway_id: a gateway's gateway_id is its own id")
     if problems:
         raise InvalidInput("\n".join(problems))
     return fleet

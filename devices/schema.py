@@ -141,6 +141,8 @@ class DeviceIn(BaseModel):
     resident_id: Id | None = None  # defaults to the gateway's resident when importing
 
     def to_record(self, resident_id: str | None = None) -> Device:
+        if self.type is DeviceType.GATEWAY and self.gateway_id not in (None, self.id):
+            raise InvalidInput(f"gateway {self.id}: its gateway_id must be its own id")
         gateway = self.id if self.type is DeviceType.GATEWAY else self.gateway_id
         owner = self.resident_id or resident_id
         if gateway is None or owner is None:

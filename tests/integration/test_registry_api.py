@@ -60,6 +60,8 @@ async def test_bad_bodies_unknowns_and_conflicts(client: httpx.AsyncClient) -> N
     assert r.status_code == 409
     r = await client.post("/api/devices", json={"id": "pd-1", "type": "pendant", "resident_id": "r-1"})
     assert r.status_code == 400 and "gateway_id" in r.json()["detail"]
+    r = await client.post("/api/devices", json={"id": "gw-3", "type": "gateway", "gateway_id": "gw-1", "resident_id": "r-1"})
+    assert r.status_code == 400 and "own id" in r.json()["detail"]
 
 
 async def test_pair(client: httpx.AsyncClient) -> None:

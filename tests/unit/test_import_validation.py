@@ -70,8 +70,10 @@ def test_many_problems_are_reported_together_with_paths() -> None:
 
 
 def test_duplicates_and_missing_gateway_are_refused() -> None:
-    text = GOOD + "  - {id: pd-1, type: pendant, gateway_id: gw-1}\n  - {id: fs-1, type: fall_sensor}\n"
+    text = GOOD + ("  - {id: pd-1, type: pendant, gateway_id: gw-1}\n  - {id: fs-1, type: fall_sensor}\n"
+                   "  - {id: gw-7, type: gateway, gateway_id: gw-1, resident_id: r-1}\n")
     message = _error(text)
+    assert "devices[3].gateway_id: a gateway's gateway_id is its own id" in message
     assert "devices[1].id: duplicate of devices[0]" in message
     assert "devices[2].gateway_id: required for a fall_sensor" in message
 
