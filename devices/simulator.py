@@ -133,6 +133,11 @@ class Simulator:
         self._suppress: dict[str, tuple[frozenset[EventType], datetime]] = {}
         self._start = clock.now()
 
+    @property
+    def resident_ids(self) -> list[str]:
+        """The homes this simulator runs."""
+        return list(self._residents)
+
     def sim_now(self) -> datetime:
         """Simulated time: the clock, sped up from the start."""
         return self._start + (self._clock.now() - self._start) * self._speed

@@ -10,7 +10,7 @@ import pytest
 from devices.daylife import battery_level, plan_day
 from devices.demo_script import demo_care_plan_overrides, demo_roles, demo_script
 from devices.fleet import barcelona_fleet
-from devices.simulator import Simulator, encode
+from devices.simulator import MAX_HOMES, Simulator, encode
 from telecare.clock import FakeClock
 from telecare.events import DeviceType, EventType
 from telecare.people import RiskFlag
@@ -150,6 +150,12 @@ def test_simulated_time_runs_at_speed() -> None:
     sim = Simulator("mqtt://127.0.0.1:1", residents, devices, clock, speed=60)
     clock.advance(10)
     assert sim.sim_now() == datetime(2026, 11, 22, 11, 10, tzinfo=timezone.utc)
+
+
+def test_one_simulator_process_caps_its_homes() -> None:
+    residents, devices = barcelona_fleet(MAX_HOMES + 5, seed=7, today=TODAY)
+    sim = Simulator("mqtt://127.0.0.1:1", residents, devices, FakeClock(datetime(2026, 11, 22, tzinfo=timezone.utc)))
+    assert sim.resident_ids == [r.id for r in residents[:MAX_HOMES]]
 
 
 def test_encode_follows_the_protocol() -> None:
