@@ -49,6 +49,7 @@ class Escalator:
         self._log = call_log or CallLog(db)
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._pending: set[asyncio.Task[None]] = set()
         register = getattr(bus, "register", None)
         if register:  # before anything runs, so no alert change published meanwhile is lost
             register(ALERTS, "escalation")
@@ -139,7 +140,9 @@ class Escalator:
             record = await self._log.finish(call_id, "wrong_number" if isinstance(err, CallRejected) else "failed", now)
             if record is not None:
                 # The result comes straight back: the next key-holder after the lock is released.
-                asyncio.get_running_loop().create_task(self.on_call_result(record))
+                job = asyncio.get_running_loop().create_task(self.on_call_result(record))
+                self._pending.add(job)  # keep a reference until it ran
+                job.add_done_callback(self._pending.discard)
             return
         await self._log.set_provider_id(call_id, handle.provider_call_id)
 

@@ -175,3 +175,18 @@ def test_pure_steps():
     assert (stop.kind, stop.state.state) == ("stop", "stopped")
     assert rearm(stop.state, T0, policy) == stop.state  # a stopped escalation stays stopped
     assert rearm(s, T0 + timedelta(seconds=30), policy) == s  # a pending step is never postponed
+
+
+async def test_a_key_holder_number_the_provider_refuses_moves_on_to_the_next(world):
+    from outreach.simulated_telephony import invalid_number
+
+    w = world
+    w["sim"].script(HOLDER_A, invalid_number())
+    w["sim"].script(HOLDER_B, answer_and_press("1"))
+    alert = await _raise(w)
+    await _at(w, 181)
+    await eventually(lambda: w["sim"].calls())  # the refused number led straight to the next key-holder
+    await w["sim"].tick()
+    await eventually(lambda: _accepted(w, alert.id))
+    outcomes = sorted((c.phone, c.outcome) for c in await w["log"].query(CallFilter(purpose="escalation")))
+    assert outcomes == [(HOLDER_A, "wrong_number"), (HOLDER_B, "accepted")]
