@@ -23,9 +23,7 @@ log = logging.getLogger(__name__)
 
 GATEWAY_HEARTBEAT = timedelta(seconds=60)
 CONNECTS_AT_ONCE = 20
-# paho's network loop uses select(), which cannot watch descriptors above 1024, and each client
-# holds three; past ~330 connections in one process new ones time out. Stay well below.
-MAX_HOMES = 300
+MAX_HOMES = 300  # paho's loop uses select() (fds < 1024, 3 per client): ~330 connections time out
 _RECONNECT = object()  # a worker command: come back online
 _DROP = object()  # a worker command: lose the connection abruptly
 
@@ -135,8 +133,7 @@ class Simulator:
 
     @property
     def resident_ids(self) -> list[str]:
-        """The homes this simulator runs."""
-        return list(self._residents)
+        return list(self._residents)  # the homes this simulator runs
 
     def sim_now(self) -> datetime:
         """Simulated time: the clock, sped up from the start."""
