@@ -155,6 +155,12 @@ class CallLog:
             raise NotFound(f"call {call_id} does not exist")
         return record
 
+    async def attempt_outcomes(self, task_id: int, attempt: int) -> list[str]:
+        """Outcomes of every phone tried in one attempt of a task."""
+        rows = await self._db.fetch("SELECT outcome FROM call_log WHERE task_id = %s AND attempt = %s AND "
+                                    "outcome IS NOT NULL", (task_id, attempt))
+        return [r["outcome"] for r in rows]
+
     async def open_before(self, cutoff: datetime, limit: int = 500) -> list[CallRecord]:
         """Attempts still without a final status that started before `cutoff` (candidates for closing as failed)."""
         rows = await self._db.fetch(

@@ -69,16 +69,14 @@ class Dialer:
                 due = await self._tasks.due_automated(self._clock.now(), min(capacity, self._batch))
                 if not due:
                     break
-                placed_now = 0
+                before = placed
                 for task in due:
                     if len(self._active) >= self._max_concurrent:
                         break
-                    if not await self._tasks.claim(task.id, self._clock.now()):
-                        continue  # another dispatcher took it
-                    placed_now += await self._start_task(task, 0)
-                if placed_now == 0:
-                    break  # nothing dialable in this batch: wait for the next tick rather than spin
-                placed += placed_now
+                    if await self._tasks.claim(task.id, self._clock.now()):  # None: another dispatcher took it
+                        placed += await self._start_task(task, 0)
+                if placed == before:
+                    return placed  # nothing dialable in this batch: wait for the next tick rather than spin
             return placed
 
     async def _start_task(self, task: Any, phone_index: int) -> int:
@@ -125,8 +123,12 @@ class Dialer:
             sent = self._sent
             now = self._clock.now()
             at = self._pacer.next_start(now.timestamp(), 0)  # the concurrent limit is checked before claiming
-            if at is None:
-                await sent.wait()  # the call n places back is still being placed
+            if at is None:  # the call n places back is still being placed
+                try:
+                    await asyncio.wait_for(sent.wait(), self._timeout_s)
+                except TimeoutError:
+                    log.warning("%d call requests unanswered by the provider", self._pacer.expire(
+                        self._clock.now().timestamp(), self._timeout_s))
             elif at <= now.timestamp() + 1e-6:  # datetimes have microseconds: never spin on a rounding remainder
                 return now, self._pacer.record_start(max(at, now.timestamp()), pending=True)
             else:
@@ -202,6 +204,9 @@ class Dialer:
                 # Next number of the same attempt, in the background so the update handler returns at once.
                 self._spawn(self._start_task(task, index))
                 return
+            # Only "every number is wrong" makes the resident unreachable; any other miss is retried later.
+            tried = set(await self._log.attempt_outcomes(task.id, record.attempt)) if outcome == "wrong_number" else ()
+            outcome = "no_answer" if tried and tried != {"wrong_number"} else outcome
         await self._settle_attempt(task, resident, outcome)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -209,7 +214,8 @@ class Dialer:
             try:
                 await coro
             except TelecareError as err:
-                log.error("follow-up call failed: %s", err)
+                log.error("background call step failed: %s", err)
+
         job = asyncio.get_running_loop().create_task(run())
         self._background.add(job)
         job.add_done_callback(self._background.discard)
@@ -238,12 +244,12 @@ class Dialer:
         return len(stale)
 
     async def drain(self) -> None:
-        """Wait for background follow-up calls (tests, shutdown)."""
+        """Wait for background placements and follow-up calls (tests, shutdown)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def stop(self) -> None:
-        """Cancel background follow-ups."""
+        """Cancel background placements and follow-ups."""
         for job in list(self._background):
             job.cancel()
         await asyncio.gather(*list(self._background), return_exceptions=True)

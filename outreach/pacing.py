@@ -90,6 +90,13 @@ class Pacer:
         if entry is not None:
             entry[1] = at
 
+    def expire(self, now: float, after_s: float) -> int:
+        """Count requests unanswered for `after_s` as answered now, so a hung request cannot stall all calls."""
+        stale = [t for t, entry in self._in_flight.items() if entry[0] is not None and entry[0] <= now - after_s]
+        for ticket in stale:
+            self.record_sent(ticket, now)
+        return len(stale)
+
 
 def max_in_window(times: Sequence[float], window_s: float = 1.0) -> int:
     """The most starts found in any half-open window [t, t + window_s) — what "calls per second" is measured by."""

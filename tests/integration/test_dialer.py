@@ -178,3 +178,17 @@ async def test_answering_machine_is_not_fine_and_unknown_updates_are_ignored(wor
     await _run(w, d)
     outcomes = sorted((c.phone, c.outcome) for c in await w["log"].query(CallFilter(resident_id="r0")))
     assert outcomes == [(_phones(0)[0], "voicemail"), (_phones(0)[1], "fine")]
+
+
+async def test_a_wrong_first_number_with_an_unanswered_second_is_retried_not_unreached(world):
+    w = world
+    await _campaign(w, 1)
+    w["sim"].script(_phones(0)[0], no_answer())
+    w["sim"].script(_phones(0)[1], invalid_number())
+    d = w["dialer"](cps=10)
+    await _run(w, d)
+    await _run(w, d, 31)
+    assert sorted(c.outcome for c in await w["log"].query(CallFilter(resident_id="r0"))) == ["no_answer",
+                                                                                             "wrong_number"]
+    assert await _task_status(w, "r0") == "pending"  # retried later: one number may still work
+    assert await w["alerts"].list(resident_id="r0") == []

@@ -107,3 +107,12 @@ def test_arrivals_anywhere_between_start_and_ack_never_exceed_cps(cps):
     assert max_in_window(arrivals) <= cps
     rate = (len(arrivals) - 1) / (max(arrivals) - min(arrivals))
     assert rate >= 0.95 * cps
+
+
+def test_a_request_the_provider_never_answers_expires_instead_of_stalling():
+    pacer = Pacer(PaceLimits(cps=1, max_concurrent=10))
+    pacer.record_start(0.0, pending=True)
+    assert pacer.next_start(5.0, 0) is None
+    assert pacer.expire(5.0, after_s=30) == 0
+    assert pacer.expire(31.0, after_s=30) == 1
+    assert pacer.next_start(31.0, 0) == 32.0
