@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 GROUP = "rules"
 SAVE_CHUNK = 2000  # states per upsert statement (keeps one jsonb parameter a few MB at most)
+# A change that only slides deadlines or last-seen times (every heartbeat makes one) is saved at most this
+# often: losing it in a crash costs nothing, since restart re-arms supervision from the restart. A change to
+# which timers exist, a firing or an episode flag is saved at the next tick, so restarts never lose or repeat one.
+SOFT_SAVE_SECONDS = 30.0
 
 
 class RulesRunner:
@@ -43,6 +47,8 @@ class RulesRunner:
         self._tick_seconds, self._save_every = tick_seconds, save_every
         self._states: dict[str, ResidentState] = {}
         self._dirty: set[str] = set()
+        self._soft_dirty: set[str] = set()
+        self._soft_saved_at: datetime | None = None
         self._heap: list[tuple[datetime, str]] = []
         self._scheduled: dict[str, datetime] = {}  # earliest heap entry per resident; later entries are stale
         self._retry: list[AlertTrigger] = []
@@ -132,11 +138,17 @@ class RulesRunner:
                 continue  # superseded by an earlier entry that was already handled
             del self._scheduled[rid]
             fired += await self._tick_resident(rid, now)
-        await self.flush(now)
+        soft_due = self._soft_saved_at is None or (now - self._soft_saved_at).total_seconds() >= SOFT_SAVE_SECONDS
+        if soft_due:
+            self._soft_saved_at = now
+        await self.flush(now, soft=soft_due)
         return fired
 
-    async def flush(self, now: datetime | None = None) -> int:
-        """Save every changed state (batched); on a database error keep them dirty for the next try."""
+    async def flush(self, now: datetime | None = None, *, soft: bool = True) -> int:
+        """Save changed states (batched); sliding-only changes too when `soft`. On a DB error keep them dirty."""
+        if soft:
+            self._dirty |= self._soft_dirty
+            self._soft_dirty = set()
         if not self._dirty:
             return 0
         ids, self._dirty = list(self._dirty), set()
@@ -205,8 +217,13 @@ class RulesRunner:
         return state
 
     def _set_state(self, rid: str, state: ResidentState) -> None:
+        old = self._states.get(rid)
         self._states[rid] = state
-        self._dirty.add(rid)
+        if old is not None and rid not in self._dirty and _only_slides(old, state):
+            self._soft_dirty.add(rid)
+        else:
+            self._dirty.add(rid)
+            self._soft_dirty.discard(rid)
         self._schedule(rid, state)
 
     def _schedule(self, rid: str, state: ResidentState) -> None:
@@ -238,3 +255,17 @@ class RulesRunner:
             for rid in changed:
                 self._scheduled[rid] = now
                 heapq.heappush(self._heap, (now, rid))
+
+
+def _only_slides(old: ResidentState, new: ResidentState) -> bool:
+    """True when `new` differs from `old` only in last-seen times and the due times of the same live timers."""
+    if (old.low_battery != new.low_battery or old.last_bed_return != new.last_bed_return
+            or old.doses_planned_until != new.doses_planned_until or old.dose_plan != new.dose_plan
+            or old.timers.keys() != new.timers.keys() or old.last_seen.keys() != new.last_seen.keys()):
+        return False
+    for key, timer in new.timers.items():
+        before = old.timers[key]
+        if timer is not before and (timer.fired or before.fired or timer.rule is not before.rule
+                                    or timer.delayed != before.delayed):
+            return False
+    return True

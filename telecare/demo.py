@@ -16,20 +16,27 @@ DEMO_SEED = 7
 
 
 async def seed_fleet(core: bootstrap.Core, residents_n: int) -> None:
-    """Register the demo fleet once; a restarted demo keeps its residents and history."""
+    """Register the demo fleet once; on later starts only re-time the demo roles' care plans to "now"."""
     from devices.fleet import barcelona_fleet, demo_care_plan_overrides
 
-    if await core.registry.all_residents():
+    now = core.clock.now()
+    today = now.astimezone(ZoneInfo("Europe/Madrid")).date()
+    stored = await core.registry.all_residents()
+    if stored:
+        # A restarted demo keeps its residents and history. The night window and dose time that make the
+        # bed-exit and missed-dose alerts appear within minutes were set for the first start: set them anew,
+        # from the fleet's original care plans so nothing accumulates across restarts.
+        fleet, _ = barcelona_fleet(len(stored), seed=DEMO_SEED, today=today)
+        if {r.id for r in fleet} != {r.id for r in stored}:
+            return  # not the demo fleet (e.g. residents imported by hand): leave it alone
+        for original, timed in zip(fleet, demo_care_plan_overrides(fleet, now)):
+            if timed is not original:
+                await core.registry.upsert_resident(timed)
         return
-    today = core.clock.now().astimezone(ZoneInfo("Europe/Madrid")).date()
     residents, devices = barcelona_fleet(residents_n, seed=DEMO_SEED, today=today)
-    residents = demo_care_plan_overrides(residents, core.clock.now())
-    for resident in residents:
-        await core.registry.upsert_resident(resident)
-    # Gateways first: other devices refer to them.
-    for device in sorted(devices, key=lambda d: d.type.value != "gateway"):
-        await core.registry.register_device(device)
-    log.info("seeded %d residents and %d devices", len(residents), len(devices))
+    residents = demo_care_plan_overrides(residents, now)
+    counts = await core.registry.write_batch(residents, devices)
+    log.info("seeded the demo fleet: %s", counts)
 
 
 async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop: asyncio.Event) -> int:
