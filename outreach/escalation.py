@@ -132,7 +132,8 @@ class Escalator:
             resident_id=alert.resident_id, purpose="escalation", caller="automated", mode="automated",
             phone=holder.phone, started_at=now, alert_id=alert.id)
         request = CallRequest(str(call_id), holder.phone, language,
-                              message=KEY_HOLDER_MESSAGE.get(language, KEY_HOLDER_MESSAGE["ca"]), gather_digits=True)
+                              message=KEY_HOLDER_MESSAGE.get(language, KEY_HOLDER_MESSAGE["ca"]), gather_digits=True,
+                              key_prompt="")  # the message asks its own question
         try:
             handle = await self._tel.place_call(request)
         except TelephonyError as err:

@@ -57,7 +57,8 @@ class SimulatedTelephony:
         call_id = f"SIM{next(self._ids):08d}"
         now = self._clock.now()
         text = (prompts_for(request.language).bridging if request.bridge_from
-                else spoken_text(request.message, request.language, request.gather_digits))
+                else spoken_text(request.message, request.language, request.gather_digits,
+                                                    request.key_prompt))
         self._calls[call_id] = PhoneCall(
             call_id, request.call_ref, first, "operator" if request.bridge_from else "resident",
             CallStatus.QUEUED.value, text, request.gather_digits and not request.bridge_from,

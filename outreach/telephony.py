@@ -37,6 +37,9 @@ class CallRequest:
     # Automated call: say `message`, then "press 1 if you are fine, press 2 to talk to someone".
     message: str | None = None
     gather_digits: bool = False
+    # The key instructions after `message`; None means the standard "press 1 if you are fine, press 2 to talk
+    # to someone". Calls to key-holders ask something else, so they say their own (or "" when in `message`).
+    key_prompt: str | None = None
     # Click-to-call: ring the operator at `bridge_from` first, then connect them to `to`.
     bridge_from: str | None = None
     timeout_s: int = 30

@@ -79,7 +79,8 @@ class TwilioTelephony:
         if request.gather_digits:
             gather = response.gather(num_digits=1, timeout=GATHER_TIMEOUT_S, method="POST", action=self.webhook_url(
                 "/twilio/gather", ref=request.call_ref, lang=request.language))
-            gather.say(spoken_text(request.message, request.language, True), language=prompts.voice)
+            gather.say(spoken_text(request.message, request.language, True, request.key_prompt),
+                       language=prompts.voice)
             response.say(prompts.no_input, language=prompts.voice)  # reached only when no key came
         else:
             response.say(request.message or "", language=prompts.voice)

@@ -60,9 +60,10 @@ def prompts_for(language: str | None) -> Prompts:
     return PROMPTS.get(key, PROMPTS[DEFAULT_LANGUAGE])
 
 
-def spoken_text(message: str | None, language: str | None, gather_digits: bool) -> str:
+def spoken_text(message: str | None, language: str | None, gather_digits: bool,
+                key_prompt: str | None = None) -> str:
     """The full text an automated call speaks before listening for a key."""
     parts = [message or ""]
     if gather_digits:
-        parts.append(prompts_for(language).press)
+        parts.append(prompts_for(language).press if key_prompt is None else key_prompt)
     return " ".join(p for p in parts if p).strip()

@@ -51,6 +51,8 @@ def test_prompts_resolve_language_tags_and_fall_back_to_catalan() -> None:
     assert prompts_for("xx") is PROMPTS["ca"] and prompts_for(None) is PROMPTS["ca"]
     assert spoken_text("Hello.", "en", True) == "Hello. Press 1 if you are fine. Press 2 to talk to someone."
     assert spoken_text("Hello.", "en", False) == "Hello."
+    # A key-holder call asks its own question instead of "are you fine".
+    assert spoken_text("Press 1 if you can go now.", "en", True, key_prompt="") == "Press 1 if you can go now."
 
 
 def test_every_language_has_every_phrase_and_a_voice() -> None:
