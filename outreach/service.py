@@ -38,8 +38,8 @@ class OutreachService:
         # Built (and its bus group registered) before anything can publish alerts.
         self.escalator = Escalator(
             db, bus, alerts, telephony, residents, clock, call_log=self.call_log,
-            second_tier_after_s=getattr(settings, "escalation_second_tier_s", 60),
-            keyholders_after_s=getattr(settings, "escalation_keyholders_s", 180))
+            second_tier_after_s=settings.escalation_second_tier_s,
+            keyholders_after_s=settings.escalation_keyholders_s)
         self.dialer.on_escalation_result(self.escalator.on_call_result)
         telephony.set_update_handler(self.dialer.on_update)  # the one place provider updates arrive
         self.scheduler = OutreachScheduler(db, residents, clock, dispatch=self._dispatch,

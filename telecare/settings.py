@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     calls_per_second: float = Field(1.0, gt=0, le=100)
     max_concurrent_calls: int = Field(10, ge=1, le=1000)
     weather_feed_url: str | None = None
+    # Unacknowledged alert: second tier after this many seconds, key-holders called after that many.
+    escalation_second_tier_s: int = Field(60, ge=10, le=3600)
+    escalation_keyholders_s: int = Field(180, ge=30, le=7200)
 
     @field_validator("database_url")
     @classmethod
