@@ -19,6 +19,11 @@
   let source = null;
   let audio = null;
   let resolving = null;
+  const escalations = new Map(); // alert id -> {escalated_tier, state} from outreach's escalator
+  const ESCALATION_LABELS = {
+    2: ["Second tier", "Not acknowledged in time: the second tier has been alerted"],
+    3: ["Key-holders called", "Not acknowledged in time: key-holders are being called"],
+  };
 
   const label = (type) => TYPE_LABELS[type] || type.replace(/_/g, " ");
   const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -73,6 +78,12 @@
     if (a.delayed) {
       what.append(el("span", { class: "badge delayed", title: "The event reached us late: the incident may not be happening now" }, "Delayed"));
     }
+    const esc = escalations.get(a.id);
+    if (esc && a.status === "open") {
+      const [text, hint] = esc.state === "accepted" ? ["Key-holder going", "A key-holder accepted and is on the way"]
+        : ESCALATION_LABELS[Math.min(esc.escalated_tier, 3)] || [null, null];
+      if (text) what.append(el("span", { class: "badge escalated", "data-escalated-tier": esc.escalated_tier, title: hint }, text));
+    }
     if (a.reason) what.append(el("span", { class: "reason" }, a.reason));
     tr.append(what);
 
@@ -102,6 +113,20 @@
     actions.append(box);
     tr.append(actions);
     return tr;
+  }
+
+  // Escalation tiers come from outreach (absent when the web process runs without it).
+  async function refreshEscalations() {
+    let rows;
+    try {
+      const resp = await fetch("/api/escalations");
+      if (!resp.ok) return;
+      rows = await resp.json();
+    } catch (err) { return; }
+    const before = JSON.stringify([...escalations]);
+    escalations.clear();
+    for (const r of rows) if (r.escalated_tier > 1 || r.state === "accepted") escalations.set(r.alert_id, r);
+    if (JSON.stringify([...escalations]) !== before) render();
   }
 
   function render() {
@@ -247,6 +272,7 @@
     $("resolve-form").addEventListener("submit", submitResolve);
     $("resolve-cancel").addEventListener("click", () => $("resolve-dialog").close());
     setInterval(tick, 500);
+    setInterval(refreshEscalations, 5000);
     showApp();
   }
 
