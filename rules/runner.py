@@ -11,6 +11,7 @@ from rules.alert_store import AlertStore
 from rules.directory import Directory
 from rules.engine import evaluate, new_state, next_due, resume, tick
 from rules.model import ResidentState
+from rules.progress import REPLAY_MARGIN, ProgressStore, ProgressTracker
 from rules.state import RuleStateStore
 from telecare.alerts import AlertTrigger
 from telecare.bus import EVENTS, Bus
@@ -44,6 +45,9 @@ class RulesRunner:
         self._directory = Directory(residents, refresh_seconds=refresh_seconds,
                                     device_refresh_seconds=device_refresh_seconds)
         self._store = RuleStateStore(db)
+        self._progress_store = ProgressStore(db)
+        self._progress = ProgressTracker(None)
+        self._replayed: set = set()  # ids evaluated by the start-up replay that may also come on the bus
         self._tick_seconds, self._save_every = tick_seconds, save_every
         self._states: dict[str, ResidentState] = {}
         self._dirty: set[str] = set()
@@ -65,10 +69,26 @@ class RulesRunner:
             # keep their due times, so one that came due while we were down fires once, now.
             self._states.update({rid: resume(s, now) for rid, s in (await self._store.load_all()).items()})
             await self._refresh_registry()
+            await self._replay(now)
             for resident_id in list(self._directory.residents):
                 await self._tick_resident(resident_id, now)
             await self.flush(now)
             self._loaded = True
+
+    async def _replay(self, now: datetime) -> None:
+        """Evaluate events that were stored but never evaluated (we stopped between ingest and rules)."""
+        saved = await self._progress_store.load()
+        self._progress = ProgressTracker(saved)
+        if saved is None:  # first start: nothing was promised before now
+            return
+        replayed = 0
+        async for event in self._progress_store.events_after(saved.processed_through - REPLAY_MARGIN):
+            if not self._progress.already_done(event):
+                await self._evaluate(event)
+                self._replayed.add(event.id)
+                replayed += 1
+        if replayed:
+            log.warning("replayed %d stored events the rules had not evaluated before stopping", replayed)
 
     async def run(self) -> None:
         """Process events and ticks until cancelled; saves pending state on the way out."""
@@ -91,6 +111,12 @@ class RulesRunner:
         """Evaluate one event; raise the alerts it triggers; return them."""
         if not self._loaded:
             await self.start()
+        if self._replayed and getattr(event, "id", None) in self._replayed:
+            self._replayed.discard(event.id)  # stored and published while we replayed: evaluated once already
+            return []
+        return await self._evaluate(event)
+
+    async def _evaluate(self, event: Event) -> list[AlertTrigger]:
         if not isinstance(event, Event):
             RULES_ERRORS.labels("bad_message").inc()
             log.warning("ignored a bus message that is not an event: %s", type(event).__name__)
@@ -116,6 +142,7 @@ class RulesRunner:
             log.error("rule evaluation failed for event %s (resident %s): %s", event.id, rid, type(err).__name__)
             return []
         self._set_state(rid, state)
+        self._progress.seen(event)
         self._counter(event.type).inc()
         if triggers:
             await self._raise(triggers, now)
@@ -157,6 +184,10 @@ class RulesRunner:
         try:
             for start in range(0, len(states), SAVE_CHUNK):
                 await self._store.save_many(states[start:start + SAVE_CHUNK], at)
+            # After the states it covers: a crash in between replays a few events, never skips one.
+            progress = self._progress.take()
+            if progress is not None:
+                await self._progress_store.save(progress, at)
         except StoreError as err:
             self._dirty.update(ids)
             RULES_ERRORS.labels("state_store").inc()

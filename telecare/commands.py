@@ -44,12 +44,14 @@ async def cmd_run(settings: Settings, args: argparse.Namespace, stop: asyncio.Ev
         core = await bootstrap.open_core(settings, stack)
         tasks: list[asyncio.Task] = [asyncio.create_task(bootstrap.maintenance_loop(core))]
         services: list = []
+        if "rules" in parts:  # before ingest: the rules' start-up replay ends before new events flow
+            rules = bootstrap.build_rules(core)
+            await rules.start()
+            tasks.append(asyncio.create_task(rules.run()))
         if "ingest" in parts:
             ingest = bootstrap.build_ingest(core, bootstrap.start_broker(settings, stack))
             await ingest.start()
             services.append(ingest)
-        if "rules" in parts:
-            tasks.append(asyncio.create_task(bootstrap.build_rules(core).run()))
         routers: list = []
         if "outreach" in parts:
             outreach = _build_outreach(core)

@@ -47,9 +47,12 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
         await seed_fleet(core, residents)
 
         tasks: list[asyncio.Task] = [asyncio.create_task(bootstrap.maintenance_loop(core))]
+        # Rules first: their start-up replay of stored-but-unevaluated events ends before new ones flow.
+        rules = bootstrap.build_rules(core)
+        await rules.start()
+        tasks.append(asyncio.create_task(rules.run()))
         ingest = bootstrap.build_ingest(core, mqtt_url)
         await ingest.start()
-        tasks.append(asyncio.create_task(bootstrap.build_rules(core).run()))
         outreach = _build_outreach(core)
         await outreach.start()
 

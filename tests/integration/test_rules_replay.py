@@ -1,0 +1,88 @@
+"""Events stored but never evaluated (a stop between ingest and rules) are replayed once at the next start."""
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import uuid4
+
+from rules.alert_store import AlertStore
+from rules.runner import RulesRunner
+from telecare.alerts import AlertType
+from telecare.bus import EVENTS, InProcessBus
+from telecare.clock import FakeClock
+from telecare.events import Event, EventType
+from tests.integration.test_rules_runner import T0, ListLookup, add_residents, alerts_of, event, home
+
+
+async def _store_event(db, e: Event) -> None:
+    """What ingest's sink does: the event is in the table, whether or not the rules heard of it."""
+    await db.execute(
+        "INSERT INTO events (id, ts, received_at, gateway_id, device_id, resident_id, type, msg_id, battery) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (e.id, e.ts, e.received_at, e.gateway_id, e.device_id, e.resident_id, e.type.value, e.msg_id, e.battery))
+
+
+def _runner(db, lookup, clock, bus=None):
+    bus = bus or InProcessBus()
+    return RulesRunner(db, bus, lookup, AlertStore(db, bus), clock)
+
+
+async def test_help_press_stored_but_not_evaluated_alerts_after_restart(db):
+    await add_residents(db, "r1")
+    resident, devices = home("r1")
+    lookup, clock = ListLookup([resident], devices), FakeClock(T0)
+    first = _runner(db, lookup, clock)
+    await first.start()
+    heartbeat = event("r1", EventType.HEARTBEAT, "pendant", clock)
+    await _store_event(db, heartbeat)
+    await first.process(heartbeat)
+    await first.flush()  # progress saved through the heartbeat; then the process dies
+
+    clock.advance(timedelta(seconds=30))
+    press = event("r1", EventType.HELP_BUTTON, "pendant", clock)
+    await _store_event(db, press)  # committed by ingest, never reached the rules
+
+    second = _runner(db, lookup, clock)
+    await second.start()
+    [alert] = await alerts_of(db, "r1", AlertType.HELP_BUTTON)
+    assert alert["count"] == 1
+    await second.flush()
+
+    third = _runner(db, lookup, clock)  # another restart: nothing is evaluated twice
+    await third.start()
+    [alert] = await alerts_of(db, "r1", AlertType.HELP_BUTTON)
+    assert alert["count"] == 1
+
+
+async def test_event_replayed_and_also_on_the_bus_is_evaluated_once(db):
+    await add_residents(db, "r2")
+    resident, devices = home("r2")
+    lookup, clock = ListLookup([resident], devices), FakeClock(T0)
+    first = _runner(db, lookup, clock)
+    await first.start()
+    beat = event("r2", EventType.HEARTBEAT, "pendant", clock)
+    await _store_event(db, beat)
+    await first.process(beat)
+    await first.flush()
+
+    clock.advance(5)
+    fall = event("r2", EventType.FALL, "fall_sensor", clock)
+    await _store_event(db, fall)
+    bus = InProcessBus()
+    second = _runner(db, lookup, clock, bus)
+    await bus.publish(EVENTS, "r2", fall)  # ingest published it while the runner was starting
+    await second.start()
+    assert await second.process(fall) == []
+    [alert] = await alerts_of(db, "r2", AlertType.FALL)
+    assert alert["count"] == 1
+
+
+async def test_first_start_replays_nothing(db):
+    await add_residents(db, "r3")
+    resident, devices = home("r3")
+    clock = FakeClock(T0)
+    old = Event(uuid4(), "r3-gw", "r3-pendant", "r3", EventType.HELP_BUTTON, T0 - timedelta(days=3),
+                T0 - timedelta(days=3), "old-1")
+    await _store_event(db, old)
+    runner = _runner(db, ListLookup([resident], devices), clock)
+    await runner.start()
+    assert await alerts_of(db, "r3", AlertType.HELP_BUTTON) == []
