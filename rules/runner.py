@@ -11,8 +11,8 @@ from rules.alert_store import AlertStore
 from rules.directory import Directory
 from rules.engine import evaluate, new_state, next_due, resume, tick
 from rules.model import ResidentState
-from rules.progress import REPLAY_MARGIN, ProgressStore, ProgressTracker
-from rules.state import RuleStateStore
+from rules.progress import REPLAY_MARGIN, ProgressTracker
+from rules.saver import StateSaver
 from telecare.alerts import AlertTrigger
 from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
@@ -25,11 +25,6 @@ from telecare.store import Database
 log = logging.getLogger(__name__)
 
 GROUP = "rules"
-SAVE_CHUNK = 2000  # states per upsert statement (keeps one jsonb parameter a few MB at most)
-# A change that only slides deadlines or last-seen times (every heartbeat makes one) is saved at most this
-# often: losing it in a crash costs nothing, since restart re-arms supervision from the restart. A change to
-# which timers exist, a firing or an episode flag is saved at the next tick, so restarts never lose or repeat one.
-SOFT_SAVE_SECONDS = 30.0
 
 
 class RulesRunner:
@@ -44,15 +39,10 @@ class RulesRunner:
         self._bus, self._alerts, self._clock = bus, alerts, clock
         self._directory = Directory(residents, refresh_seconds=refresh_seconds,
                                     device_refresh_seconds=device_refresh_seconds)
-        self._store = RuleStateStore(db)
-        self._progress_store = ProgressStore(db)
-        self._progress = ProgressTracker(None)
+        self._saver = StateSaver(db)
         self._replayed: set = set()  # ids evaluated by the start-up replay that may also come on the bus
         self._tick_seconds, self._save_every = tick_seconds, save_every
         self._states: dict[str, ResidentState] = {}
-        self._dirty: set[str] = set()
-        self._soft_dirty: set[str] = set()
-        self._soft_saved_at: datetime | None = None
         self._heap: list[tuple[datetime, str]] = []
         self._scheduled: dict[str, datetime] = {}  # earliest heap entry per resident; later entries are stale
         self._retry: list[AlertTrigger] = []
@@ -67,7 +57,7 @@ class RulesRunner:
             now = self._clock.now()
             # Supervision restarts from our start (devices were not silent, we were deaf); other timers
             # keep their due times, so one that came due while we were down fires once, now.
-            self._states.update({rid: resume(s, now) for rid, s in (await self._store.load_all()).items()})
+            self._states.update({rid: resume(s, now) for rid, s in (await self._saver.store.load_all()).items()})
             await self._refresh_registry()
             await self._replay(now)
             for resident_id in list(self._directory.residents):
@@ -77,13 +67,13 @@ class RulesRunner:
 
     async def _replay(self, now: datetime) -> None:
         """Evaluate events that were stored but never evaluated (we stopped between ingest and rules)."""
-        saved = await self._progress_store.load()
-        self._progress = ProgressTracker(saved)
+        saved = await self._saver.progress_store.load()
+        self._saver.progress = ProgressTracker(saved)
         if saved is None:  # first start: nothing was promised before now
             return
         replayed = 0
-        async for event in self._progress_store.events_after(saved.processed_through - REPLAY_MARGIN):
-            if not self._progress.already_done(event):
+        async for event in self._saver.progress_store.events_after(saved.processed_through - REPLAY_MARGIN):
+            if not self._saver.progress.already_done(event):
                 await self._evaluate(event)
                 self._replayed.add(event.id)
                 replayed += 1
@@ -97,7 +87,7 @@ class RulesRunner:
         try:
             async for message in self._bus.subscribe(EVENTS, GROUP):
                 await self.process(message.value)
-                if len(self._dirty) >= self._save_every:
+                if self._saver.pending >= self._save_every:
                     await self.flush()
         finally:
             ticker.cancel()
@@ -142,7 +132,7 @@ class RulesRunner:
             log.error("rule evaluation failed for event %s (resident %s): %s", event.id, rid, type(err).__name__)
             return []
         self._set_state(rid, state)
-        self._progress.seen(event)
+        self._saver.progress.seen(event)
         self._counter(event.type).inc()
         if triggers:
             await self._raise(triggers, now)
@@ -165,35 +155,12 @@ class RulesRunner:
                 continue  # superseded by an earlier entry that was already handled
             del self._scheduled[rid]
             fired += await self._tick_resident(rid, now)
-        soft_due = self._soft_saved_at is None or (now - self._soft_saved_at).total_seconds() >= SOFT_SAVE_SECONDS
-        if soft_due:
-            self._soft_saved_at = now
-        await self.flush(now, soft=soft_due)
+        await self.flush(now, soft=self._saver.soft_due(now))
         return fired
 
     async def flush(self, now: datetime | None = None, *, soft: bool = True) -> int:
-        """Save changed states (batched); sliding-only changes too when `soft`. On a DB error keep them dirty."""
-        if soft:
-            self._dirty |= self._soft_dirty
-            self._soft_dirty = set()
-        if not self._dirty:
-            return 0
-        ids, self._dirty = list(self._dirty), set()
-        states = [self._states[i] for i in ids]
-        at = now or self._clock.now()
-        try:
-            for start in range(0, len(states), SAVE_CHUNK):
-                await self._store.save_many(states[start:start + SAVE_CHUNK], at)
-            # After the states it covers: a crash in between replays a few events, never skips one.
-            progress = self._progress.take()
-            if progress is not None:
-                await self._progress_store.save(progress, at)
-        except StoreError as err:
-            self._dirty.update(ids)
-            RULES_ERRORS.labels("state_store").inc()
-            log.error("could not save rule state (%d residents): %s", len(ids), err)
-            return 0
-        return len(states)
+        """Save changed states (batched); sliding-only changes too when `soft`."""
+        return await self._saver.flush(self._states, now or self._clock.now(), soft=soft)
 
     @property
     def pending_alerts(self) -> int:
@@ -244,17 +211,12 @@ class RulesRunner:
         state = self._states.get(rid)
         if state is None:
             state = self._states[rid] = new_state(rid)
-            self._dirty.add(rid)
+            self._saver.changed(rid, None, state)
         return state
 
     def _set_state(self, rid: str, state: ResidentState) -> None:
-        old = self._states.get(rid)
+        self._saver.changed(rid, self._states.get(rid), state)
         self._states[rid] = state
-        if old is not None and rid not in self._dirty and _only_slides(old, state):
-            self._soft_dirty.add(rid)
-        else:
-            self._dirty.add(rid)
-            self._soft_dirty.discard(rid)
         self._schedule(rid, state)
 
     def _schedule(self, rid: str, state: ResidentState) -> None:
@@ -287,16 +249,3 @@ class RulesRunner:
                 self._scheduled[rid] = now
                 heapq.heappush(self._heap, (now, rid))
 
-
-def _only_slides(old: ResidentState, new: ResidentState) -> bool:
-    """True when `new` differs from `old` only in last-seen times and the due times of the same live timers."""
-    if (old.low_battery != new.low_battery or old.last_bed_return != new.last_bed_return
-            or old.doses_planned_until != new.doses_planned_until or old.dose_plan != new.dose_plan
-            or old.timers.keys() != new.timers.keys() or old.last_seen.keys() != new.last_seen.keys()):
-        return False
-    for key, timer in new.timers.items():
-        before = old.timers[key]
-        if timer is not before and (timer.fired or before.fired or timer.rule is not before.rule
-                                    or timer.delayed != before.delayed):
-            return False
-    return True

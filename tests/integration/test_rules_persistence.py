@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rules.alert_store import AlertStore
-from rules.runner import SOFT_SAVE_SECONDS, RulesRunner
+from rules.runner import RulesRunner
+from rules.saver import SOFT_SAVE_SECONDS
 from rules.state import RuleStateStore
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
