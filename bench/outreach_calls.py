@@ -17,8 +17,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The fake Twilio server lives with the tests (tests/fakes): this benchmark runs from a source checkout,
+# as a script or through `telecare bench outreach`, so the repository root goes on the path either way.
+_REPO = Path(__file__).resolve().parents[1]
+if str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
 
 from devices.registry import Registry  # noqa: E402
 from outreach.call_log import CallLog  # noqa: E402
@@ -28,6 +31,7 @@ from outreach.planning import PlannedCall  # noqa: E402
 from outreach.task_records import NewCampaign  # noqa: E402
 from outreach.tasks import TaskStore  # noqa: E402
 from rules.alert_store import AlertStore  # noqa: E402
+from telecare.errors import TelecareError  # noqa: E402
 from telecare.bus import InProcessBus  # noqa: E402
 from telecare.clock import SystemClock  # noqa: E402
 from telecare.people import Resident  # noqa: E402
@@ -59,7 +63,10 @@ async def _campaign(db: Database, n: int, now: datetime) -> None:
 async def measure(db: Database, n: int, cps: float) -> dict[str, float | int | bool]:
     """Dial the whole campaign against a fresh fake Twilio and measure what it received."""
     from outreach.twilio_telephony import TwilioTelephony
-    from tests.fakes.fake_twilio import FakeTwilio
+    try:
+        from tests.fakes.fake_twilio import FakeTwilio
+    except ModuleNotFoundError as err:
+        raise TelecareError("telecare bench outreach needs a source checkout (tests/fakes/fake_twilio.py)") from err
 
     clock = SystemClock()
     await _campaign(db, n, clock.now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from telecare.alerts import AlertType
@@ -46,42 +46,51 @@ def next_due(state: ResidentState) -> datetime | None:
     return min(dues) if dues else None
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt is not None else None
+def _ts(dt: datetime | None) -> float | None:
+    return dt.timestamp() if dt is not None else None
 
 
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+def _from_ts(value: float | str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):  # version 1 stored ISO 8601 text
+        return datetime.fromisoformat(value)
+    return datetime.fromtimestamp(value, timezone.utc)
 
 
 def state_to_dict(state: ResidentState) -> dict[str, Any]:
-    """JSON-ready form of a state (what rule_state.state holds)."""
+    """JSON-ready form of a state (what rule_state.state holds); instants as epoch seconds (cheap to write)."""
     return {
-        "v": 1,
+        "v": 2,
         "resident_id": state.resident_id,
-        "timers": {k: {"rule": t.rule.value, "due": t.due.isoformat(), "since": t.since.isoformat(),
-                       "device": t.device_id, "delayed": t.delayed, "fired": t.fired}
+        "timers": {k: [t.rule.value, t.due.timestamp(), t.since.timestamp(), t.device_id, t.delayed, t.fired]
                    for k, t in state.timers.items()},
-        "last_seen": {k: v.isoformat() for k, v in state.last_seen.items()},
+        "last_seen": {k: v.timestamp() for k, v in state.last_seen.items()},
         "low_battery": sorted(state.low_battery),
-        "last_bed_return": _iso(state.last_bed_return),
-        "doses_planned_until": _iso(state.doses_planned_until),
+        "last_bed_return": _ts(state.last_bed_return),
+        "doses_planned_until": _ts(state.doses_planned_until),
         "dose_plan": list(state.dose_plan),
     }
 
 
+def _timer(data: Any) -> Timer:
+    if isinstance(data, list):
+        rule, due, since, device, delayed, fired = data
+    else:  # version 1: an object with ISO 8601 instants
+        rule, due, since = data["rule"], data["due"], data["since"]
+        device, delayed, fired = data.get("device"), data.get("delayed"), data.get("fired")
+    return Timer(AlertType(rule), _from_ts(due), _from_ts(since), device, bool(delayed), bool(fired))
+
+
 def state_from_dict(data: Mapping[str, Any]) -> ResidentState:
-    """Inverse of state_to_dict."""
-    timers = {k: Timer(AlertType(t["rule"]), datetime.fromisoformat(t["due"]), datetime.fromisoformat(t["since"]),
-                       t.get("device"), bool(t.get("delayed")), bool(t.get("fired")))
-              for k, t in data.get("timers", {}).items()}
+    """Inverse of state_to_dict (reads version 1 rows too)."""
     return ResidentState(
         resident_id=data["resident_id"],
-        timers=timers,
-        last_seen={k: datetime.fromisoformat(v) for k, v in data.get("last_seen", {}).items()},
+        timers={k: _timer(t) for k, t in data.get("timers", {}).items()},
+        last_seen={k: _from_ts(v) for k, v in data.get("last_seen", {}).items()},
         low_battery=frozenset(data.get("low_battery", ())),
-        last_bed_return=_dt(data.get("last_bed_return")),
-        doses_planned_until=_dt(data.get("doses_planned_until")),
+        last_bed_return=_from_ts(data.get("last_bed_return")),
+        doses_planned_until=_from_ts(data.get("doses_planned_until")),
         dose_plan=tuple(data.get("dose_plan", ())),
     )
 

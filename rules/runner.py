@@ -139,7 +139,7 @@ class RulesRunner:
         return triggers
 
     async def tick(self) -> list[AlertTrigger]:
-        """Fire every timer due by clock.now(); retry failed alerts; save changed states."""
+        """Fire every timer due by clock.now(); retry failed alerts; save changed states when due."""
         if not self._loaded:
             await self.start()
         if self._directory.due_for_refresh():
@@ -155,12 +155,13 @@ class RulesRunner:
                 continue  # superseded by an earlier entry that was already handled
             del self._scheduled[rid]
             fired += await self._tick_resident(rid, now)
-        await self.flush(now, soft=self._saver.soft_due(now))
+        if self._saver.due(now):
+            await self.flush(now)
         return fired
 
-    async def flush(self, now: datetime | None = None, *, soft: bool = True) -> int:
-        """Save changed states (batched); sliding-only changes too when `soft`."""
-        return await self._saver.flush(self._states, now or self._clock.now(), soft=soft)
+    async def flush(self, now: datetime | None = None) -> int:
+        """Save every changed state now (batched), with the progress through the events table."""
+        return await self._saver.flush(self._states, now or self._clock.now())
 
     @property
     def pending_alerts(self) -> int:

@@ -15,10 +15,10 @@ from telecare.store import Database
 log = logging.getLogger(__name__)
 
 SAVE_CHUNK = 2000  # states per upsert statement (keeps one jsonb parameter a few MB at most)
-# A change that only slides deadlines or last-seen times (every heartbeat makes one) is saved at most this
-# often: losing it in a crash costs nothing, since restart re-arms supervision from the restart. A change to
-# which timers exist, a firing or an episode flag is saved at the next tick, so restarts never lose or repeat one.
-SOFT_SAVE_SECONDS = 30.0
+# Changed states are saved together with the rules' progress through the events table at most this often:
+# what a crash loses in between is replayed from the table at the next start. A state in which a timer
+# fired is saved at the next tick, so a restart never fires that timer again.
+SAVE_SECONDS = 5.0
 
 
 class StateSaver:
@@ -29,34 +29,27 @@ class StateSaver:
         self.progress_store = ProgressStore(db)
         self.progress = ProgressTracker(None)
         self._dirty: set[str] = set()
-        self._soft: set[str] = set()
-        self._soft_saved_at: datetime | None = None
+        self._urgent = False
+        self._saved_at: datetime | None = None
 
     @property
     def pending(self) -> int:
-        """States waiting for the next save (sliding-only ones not counted)."""
+        """States waiting for the next save."""
         return len(self._dirty)
 
     def changed(self, rid: str, old: ResidentState | None, new: ResidentState) -> None:
         """Note a new state for a resident."""
-        if old is not None and rid not in self._dirty and only_slides(old, new):
-            self._soft.add(rid)
-        else:
-            self._dirty.add(rid)
-            self._soft.discard(rid)
+        self._dirty.add(rid)
+        if not self._urgent and fired_timer(old, new):
+            self._urgent = True
 
-    def soft_due(self, now: datetime) -> bool:
-        """True (once per interval) when sliding-only changes should be saved too."""
-        if self._soft_saved_at is not None and (now - self._soft_saved_at).total_seconds() < SOFT_SAVE_SECONDS:
-            return False
-        self._soft_saved_at = now
-        return True
+    def due(self, now: datetime) -> bool:
+        """True when a timer fired since the last save, or the save interval has passed."""
+        return self._urgent or self._saved_at is None or (now - self._saved_at).total_seconds() >= SAVE_SECONDS
 
-    async def flush(self, states: Mapping[str, ResidentState], at: datetime, *, soft: bool = True) -> int:
+    async def flush(self, states: Mapping[str, ResidentState], at: datetime) -> int:
         """Save changed states (batched), then the progress they cover. On a DB error keep them for next time."""
-        if soft:
-            self._dirty |= self._soft
-            self._soft = set()
+        self._saved_at, self._urgent = at, False
         if not self._dirty:
             return 0
         ids, self._dirty = list(self._dirty), set()
@@ -70,21 +63,18 @@ class StateSaver:
                 await self.progress_store.save(progress, at)
         except StoreError as err:
             self._dirty.update(ids)
+            self._urgent = True
             RULES_ERRORS.labels("state_store").inc()
             log.error("could not save rule state (%d residents): %s", len(ids), err)
             return 0
         return len(batch)
 
 
-def only_slides(old: ResidentState, new: ResidentState) -> bool:
-    """True when `new` differs from `old` only in last-seen times and the due times of the same live timers."""
-    if (old.low_battery != new.low_battery or old.last_bed_return != new.last_bed_return
-            or old.doses_planned_until != new.doses_planned_until or old.dose_plan != new.dose_plan
-            or old.timers.keys() != new.timers.keys() or old.last_seen.keys() != new.last_seen.keys()):
-        return False
+def fired_timer(old: ResidentState | None, new: ResidentState) -> bool:
+    """True when `new` has a fired timer that `old` did not have fired."""
     for key, timer in new.timers.items():
-        before = old.timers[key]
-        if timer is not before and (timer.fired or before.fired or timer.rule is not before.rule
-                                    or timer.delayed != before.delayed):
-            return False
-    return True
+        if timer.fired:
+            before = old.timers.get(key) if old is not None else None
+            if before is None or not before.fired:
+                return True
+    return False
