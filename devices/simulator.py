@@ -6,7 +6,7 @@ import heapq
 import itertools
 import json
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from devices.daylife import SimEvent, plan_day
