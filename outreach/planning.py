@@ -1,6 +1,8 @@
 """Pure call planning: which residents to call on which local day, inside which calling window."""
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -11,6 +13,9 @@ from telecare.people import Resident, RiskFlag
 
 # Follow-up level -> days between successful contacts (Barcelona: every 15/30/45 days).
 FOLLOW_UP_DAYS: dict[int, int] = {1: 15, 2: 30, 3: 45}
+# Residents never called yet are spread over the shortest follow-up interval, but a small service (or a
+# handful of new enrolments) still gets every first call the same day.
+MIN_FIRST_CALLS_PER_DAY = 50
 # Lower priority number = called first. Risk weights are subtracted from the base.
 BASE_PRIORITY = 100
 RISK_WEIGHTS: dict[RiskFlag, int] = {
@@ -182,9 +187,23 @@ def plan_calls(residents: Iterable[Resident], last_contact: Mapping[str, datetim
         raise ValueError("plan_calls needs an aware `now`")
     unreached = unreached or {}
     out: list[PlannedCall] = []
+    first_calls: list[PlannedCall] = []
+    never_contacted = 0
     for resident in residents:
+        if resident.id not in last_contact:
+            never_contacted += 1
         for planned in plan_resident(resident, last_contact.get(resident.id), now, unreached.get(resident.id)):
-            if planned.dedupe_key not in existing_keys:
-                out.append(planned)
+            if planned.dedupe_key in existing_keys:
+                continue
+            (first_calls if planned.dedupe_key.endswith(":first") else out).append(planned)
+    out += _spread_first_calls(first_calls, never_contacted)
     out.sort(key=lambda p: (p.due_date, p.priority, p.not_before, p.resident_id))
     return out
+
+
+def _spread_first_calls(first_calls: list[PlannedCall], never_contacted: int) -> list[PlannedCall]:
+    """A service starting up (or taking over many residents) has no call history: rather than calling
+    everyone on day one, spread the first calls over the shortest follow-up interval, highest risk first."""
+    quota = max(MIN_FIRST_CALLS_PER_DAY, math.ceil(never_contacted / min(FOLLOW_UP_DAYS.values())))
+    first_calls.sort(key=lambda p: (p.priority, p.resident_id))
+    return first_calls[:quota]

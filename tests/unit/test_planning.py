@@ -186,3 +186,19 @@ def test_unreached_follow_up_is_retried_later_not_dropped() -> None:
     # Never reached at all: the first call is retried too.
     [first] = plan_calls([r], {}, {"follow_up:r1:first"}, madrid(2026, 11, 20), {"r1": madrid(2026, 11, 18)})
     assert first.dedupe_key == "follow_up:r1:first:retry:2026-11-20"
+
+
+def test_first_calls_of_a_large_new_service_are_spread_risk_first():
+    from outreach.planning import FOLLOW_UP_DAYS, MIN_FIRST_CALLS_PER_DAY
+    from telecare.people import Resident, RiskFlag
+
+    now = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)  # a Monday, 09:00 in Madrid
+    residents = [Resident(f"r{i:05d}", "Someone", risk_flags=frozenset({RiskFlag.LIVES_ALONE}) if i % 10 == 0
+                          else frozenset()) for i in range(3000)]
+    plans = plan_calls(residents, {}, set(), now)
+    quota = max(MIN_FIRST_CALLS_PER_DAY, -(-3000 // min(FOLLOW_UP_DAYS.values())))
+    assert len(plans) == quota == 200
+    assert all(p.resident_id in {r.id for r in residents if r.risk_flags} for p in plans[:200])
+    # The next day, those planned are not planned again and the next batch comes.
+    nxt = plan_calls(residents, {}, {p.dedupe_key for p in plans}, now + timedelta(days=1))
+    assert len(nxt) == 200 and not {p.resident_id for p in nxt} & {p.resident_id for p in plans}
