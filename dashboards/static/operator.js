@@ -272,6 +272,7 @@
     $("resolve-form").addEventListener("submit", submitResolve);
     $("resolve-cancel").addEventListener("click", () => $("resolve-dialog").close());
     setInterval(tick, 500);
+    refreshEscalations();
     setInterval(refreshEscalations, 5000);
     showApp();
   }

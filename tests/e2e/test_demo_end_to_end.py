@@ -28,6 +28,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     http_port, mqtt_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECARE_")}
     env["TELECARE_LOG_LEVEL"] = "WARNING"
+    env["TELECARE_ESCALATION_SECOND_TIER_S"] = "10"  # the shortest allowed, so the test sees a step
     log_path = data_dir / "demo.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -146,6 +147,43 @@ async def test_bad_input_is_counted_and_harmless(demo):
 
 async def _ge(value_coro, minimum: float) -> bool:
     return (await value_coro) >= minimum
+
+
+async def test_unacknowledged_alert_escalates_and_the_operator_sees_it(demo):
+    from tests.e2e.browser import browser_page
+
+    base = demo["base"]
+    pendant = (await _devices(base, "pendant"))[1]
+    publisher = MqttPublisher(demo["mqtt"], "e2e-escalation")
+    await publisher.connect()
+    try:
+        await publisher.publish(f"telecare/v1/{pendant['gateway_id']}/{pendant['id']}/help_button",
+                                _payload("e2e-esc-1"))
+    finally:
+        await publisher.disconnect()
+    [alert] = await eventually(lambda: _matching(base, lambda a: [
+        x for x in a if x["resident_id"] == pendant["resident_id"] and x["type"] == "help_button"]), timeout=15)
+
+    async def second_tier():
+        async with httpx.AsyncClient(base_url=base) as client:
+            rows = (await client.get("/api/escalations", params={"alert_id": alert["id"]})).json()
+        return [r for r in rows if r["escalated_tier"] >= 2]
+
+    await eventually(second_tier, timeout=30, interval=0.5)
+    async with browser_page() as page:
+        await page.context.add_cookies([{"name": "telecare_user", "value": "Anna", "url": base}])
+        await page.goto(base + "/")
+        badge = page.locator(f'tr[data-alert-id="{alert["id"]}"] .badge.escalated')
+        await badge.wait_for(timeout=10_000)
+        assert await badge.inner_text() == "Second tier"
+    async with httpx.AsyncClient(base_url=base) as client:
+        still = (await client.get("/api/alerts", params={"status": "open"})).json()
+    assert any(a["id"] == alert["id"] for a in still), "escalation never acknowledges or closes an alert"
+
+
+async def _devices(base: str, device_type: str) -> list[dict]:
+    async with httpx.AsyncClient(base_url=base) as client:
+        return [d for d in (await client.get("/api/devices")).json() if d["type"] == device_type]
 
 
 def test_ctrl_c_stops_cleanly(demo):
