@@ -79,7 +79,24 @@
           start);
       }));
       $("empty").hidden = items.length > 0;
+      if (!items.length) explainEmpty();
     }
+
+    // Calls are assigned to a named caller or a team: when the filter finds none, say what the service
+    // has today and offer the whole list, with the assignees as suggestions for the fields.
+    async function explainEmpty() {
+      let all = [];
+      try { all = await api("GET", "/api/worklist"); } catch (err) { return; }
+      const names = [...new Set(all.map((it) => it.assigned_to).filter(Boolean))].sort();
+      $("assignees").replaceChildren(...names.map((n) => el("option", { value: n })));
+      const filtered = caller.value.trim() || team.value.trim();
+      $("show-all").hidden = !(filtered && all.length);
+      $("empty-text").textContent = !all.length ? "No calls are due today."
+        : filtered ? `No calls due for ${filtered} today; ${all.length} are due for the service.`
+        : "No calls due today.";
+    }
+
+    $("show-all").addEventListener("click", () => { caller.value = ""; team.value = ""; load(); });
 
     async function startCall(item) {
       const who = caller.value.trim() || currentUser();
