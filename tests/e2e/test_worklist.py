@@ -73,3 +73,18 @@ async def test_worklist_lists_the_due_call_one_click_starts_it_one_tap_records_i
 
 async def _status(db, rid):
     return await db.fetchval("SELECT status FROM call_tasks WHERE resident_id = %s", (rid,))
+
+
+async def test_a_caller_with_no_calls_is_offered_the_services_list(db):
+    app, _ = await _app(db)
+    async with serve(app) as base, browser_page() as page:
+        await page.goto(base + "/care/worklist")
+        await page.fill("#caller", "Nobody")
+        await page.click("#who button[type=submit]")
+        await page.locator("#show-all").wait_for(state="visible")
+        assert "2 are due for the service" in await page.locator("#empty-text").inner_text()
+        suggestions = await page.eval_on_selector_all("#assignees option", "os => os.map(o => o.value)")
+        assert suggestions == ["Anna", "Pere"]
+        await page.click("#show-all")
+        await page.locator("[data-task-id]").nth(1).wait_for()
+        assert await page.locator("[data-task-id]").count() == 2
