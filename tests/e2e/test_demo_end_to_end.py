@@ -50,7 +50,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     else:
         proc.kill()
         unavailable(f"telecare demo did not become healthy:\n{log_path.read_text()[-4000:]}")
-    yield {"base": base, "mqtt": f"mqtt://127.0.0.1:{mqtt_port}", "proc": proc, "log": log_path}
+    yield {"base": base, "mqtt": f"mqtt://127.0.0.1:{mqtt_port}", "proc": proc, "log": log_path,
+           "data_dir": data_dir}
     if proc.poll() is None:
         proc.kill()
 
@@ -195,3 +196,6 @@ def test_ctrl_c_stops_cleanly(demo):
         proc.kill()
         pytest.fail("telecare demo did not stop within 30 s of Ctrl-C")
     assert code == 0, Path(demo["log"]).read_text()[-3000:]
+    # The embedded PostgreSQL and broker it started are gone too.
+    leftovers = subprocess.run(["pgrep", "-f", str(demo["data_dir"])], capture_output=True, text=True).stdout
+    assert leftovers.strip() == "", f"processes left running: {leftovers}"
