@@ -51,7 +51,8 @@ async def test_worklist_lists_the_due_call_one_click_starts_it_one_tap_records_i
         await page.fill("#caller", "Anna")
         await page.click("#who button[type=submit]")
         item = page.locator("[data-task-id]")
-        await item.first.wait_for()
+        # The unfiltered list from page load may still be on screen: wait for the filtered one.
+        await page.wait_for_function("document.querySelectorAll('[data-task-id]').length === 1")
         assert await item.count() == 1  # Anna's call only, not Pere's
         assert "Montserrat Puig" in await item.first.inner_text()
         assert "lives alone" in await item.first.inner_text()
