@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rules.alert_store import AlertStore
-from rules.runner import RulesRunner
 from rules.saver import SAVE_SECONDS
 from rules.state import RuleStateStore
 from telecare.alerts import AlertType
-from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.events import EventType
+from tests.integration.test_rules_replay import _runner
 from tests.integration.test_rules_runner import T0, ListLookup, add_residents, alerts_of, event, home
 
 
@@ -18,16 +16,11 @@ async def _stored(db, rid):
     return await RuleStateStore(db).load(rid)
 
 
-def _runner(db, resident, devices, clock):
-    bus = InProcessBus()
-    return RulesRunner(db, bus, ListLookup([resident], devices), AlertStore(db, bus), clock)
-
-
 async def test_changes_saved_on_the_interval_and_a_firing_at_once(db):
     await add_residents(db, "r1")
     resident, devices = home("r1")
     clock = FakeClock(T0)
-    runner = _runner(db, resident, devices, clock)
+    runner = _runner(db, ListLookup([resident], devices), clock)
     await runner.start()
     await runner.process(event("r1", EventType.BED_EXIT, "bed_sensor", clock))  # night: arms a bed-exit timer
     clock.advance(1)
@@ -46,7 +39,7 @@ async def test_changes_saved_on_the_interval_and_a_firing_at_once(db):
     bed = [t for t in (await _stored(db, "r1")).timers.values() if t.rule is AlertType.BED_EXIT_NO_RETURN]
     assert bed[0].fired
 
-    again = _runner(db, resident, devices, clock)  # a restart right after does not fire it again
+    again = _runner(db, ListLookup([resident], devices), clock)  # a restart right after does not fire it again
     await again.start()
     await again.tick()
     [alert] = await alerts_of(db, "r1", AlertType.BED_EXIT_NO_RETURN)
@@ -57,7 +50,7 @@ async def test_shutdown_saves_everything(db):
     await add_residents(db, "r2")
     resident, devices = home("r2")
     clock = FakeClock(T0)
-    runner = _runner(db, resident, devices, clock)
+    runner = _runner(db, ListLookup([resident], devices), clock)
     await runner.start()
     await runner.tick()
     clock.advance(timedelta(seconds=3))
