@@ -11,7 +11,7 @@ from rules.alert_store import AlertStore
 from rules.directory import Directory
 from rules.engine import evaluate, new_state, next_due, resume, tick
 from rules.model import ResidentState
-from rules.progress import REPLAY_MARGIN, ProgressTracker
+from rules.replay import Replayer
 from rules.saver import StateSaver
 from telecare.alerts import AlertTrigger
 from telecare.bus import EVENTS, Bus
@@ -32,7 +32,7 @@ class RulesRunner:
 
     def __init__(self, db: Database, bus: Bus, residents: ResidentLookup, alerts: AlertStore, clock: Clock, *,
                  tick_seconds: float = 1.0, refresh_seconds: float = 300.0, device_refresh_seconds: float = 5.0,
-                 save_every: int = 5000) -> None:
+                 save_every: int = 5000, catch_up_after_s: float = 2.0) -> None:
         register = getattr(bus, "register", None)
         if register is not None:  # before run(): events published meanwhile wait in our group's queue
             register(EVENTS, GROUP)
@@ -40,7 +40,7 @@ class RulesRunner:
         self._directory = Directory(residents, refresh_seconds=refresh_seconds,
                                     device_refresh_seconds=device_refresh_seconds)
         self._saver = StateSaver(db)
-        self._replayed: set = set()  # ids evaluated by the start-up replay that may also come on the bus
+        self._replayer = Replayer(self._saver.progress_store, catch_up_after_s=catch_up_after_s)
         self._tick_seconds, self._save_every = tick_seconds, save_every
         self._states: dict[str, ResidentState] = {}
         self._heap: list[tuple[datetime, str]] = []
@@ -59,31 +59,19 @@ class RulesRunner:
             # keep their due times, so one that came due while we were down fires once, now.
             self._states.update({rid: resume(s, now) for rid, s in (await self._saver.store.load_all()).items()})
             await self._refresh_registry()
-            await self._replay(now)
+            self._saver.progress = await self._replayer.load(now)
+            await self._replayer.replay(self._saver.progress, self._evaluate)
             for resident_id in list(self._directory.residents):
                 await self._tick_resident(resident_id, now)
             await self.flush(now)
             self._loaded = True
 
-    async def _replay(self, now: datetime) -> None:
-        """Evaluate events that were stored but never evaluated (we stopped between ingest and rules)."""
-        saved = await self._saver.progress_store.load()
-        self._saver.progress = ProgressTracker(saved)
-        if saved is None:  # first start: nothing was promised before now
-            return
-        replayed = 0
-        async for event in self._saver.progress_store.events_after(saved.processed_through - REPLAY_MARGIN):
-            if not self._saver.progress.already_done(event):
-                await self._evaluate(event)
-                self._replayed.add(event.id)
-                replayed += 1
-        if replayed:
-            log.warning("replayed %d stored events the rules had not evaluated before stopping", replayed)
-
     async def run(self) -> None:
         """Process events and ticks until cancelled; saves pending state on the way out."""
         await self.start()
         ticker = asyncio.create_task(self._tick_loop(), name="rules-ticker")
+        catch_up = asyncio.create_task(self._replayer.catch_up(self._saver.progress, self._evaluate),
+                                       name="rules-catch-up")
         try:
             async for message in self._bus.subscribe(EVENTS, GROUP):
                 await self.process(message.value)
@@ -91,7 +79,8 @@ class RulesRunner:
                     await self.flush()
         finally:
             ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
+            catch_up.cancel()
+            await asyncio.gather(ticker, catch_up, return_exceptions=True)
             try:
                 await self.flush()
             except Exception as err:  # noqa: BLE001 - shutting down: report, do not mask the reason we stop
@@ -101,9 +90,8 @@ class RulesRunner:
         """Evaluate one event; raise the alerts it triggers; return them."""
         if not self._loaded:
             await self.start()
-        if self._replayed and getattr(event, "id", None) in self._replayed:
-            self._replayed.discard(event.id)  # stored and published while we replayed: evaluated once already
-            return []
+        if not self._replayer.from_bus(getattr(event, "id", None)):
+            return []  # already evaluated from the table
         return await self._evaluate(event)
 
     async def _evaluate(self, event: Event) -> list[AlertTrigger]:
@@ -162,6 +150,11 @@ class RulesRunner:
     async def flush(self, now: datetime | None = None) -> int:
         """Save every changed state now (batched), with the progress through the events table."""
         return await self._saver.flush(self._states, now or self._clock.now())
+
+    @property
+    def caught_up(self) -> bool:
+        """True once events stored around start but missed by the bus have been evaluated."""
+        return self._replayer.caught_up
 
     @property
     def pending_alerts(self) -> int:

@@ -1,6 +1,7 @@
 """Events stored but never evaluated (a stop between ingest and rules) are replayed once at the next start."""
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from uuid import uuid4
 
@@ -10,6 +11,7 @@ from telecare.alerts import AlertType
 from telecare.bus import EVENTS, InProcessBus
 from telecare.clock import FakeClock
 from telecare.events import Event, EventType
+from tests.conftest import eventually
 from tests.integration.test_rules_runner import T0, ListLookup, add_residents, alerts_of, event, home
 
 
@@ -86,3 +88,33 @@ async def test_first_start_replays_nothing(db):
     runner = _runner(db, ListLookup([resident], devices), clock)
     await runner.start()
     assert await alerts_of(db, "r3", AlertType.HELP_BUTTON) == []
+
+
+async def test_event_committed_before_the_postgres_bus_listens_is_caught_up_once(db):
+    from telecare.pgbus import PostgresBus
+
+    await add_residents(db, "r4")
+    resident, devices = home("r4")
+    lookup, clock = ListLookup([resident], devices), FakeClock(T0)
+    first = _runner(db, lookup, clock)
+    await first.start()
+    beat = event("r4", EventType.HEARTBEAT, "pendant", clock)
+    await _store_event(db, beat)
+    await first.process(beat)
+    await first.flush()
+
+    bus = PostgresBus(db)
+    runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, catch_up_after_s=0.3)
+    await runner.start()  # replay done; the bus starts listening only when run() subscribes
+    clock.advance(1)
+    fall = event("r4", EventType.FALL, "fall_sensor", clock)
+    await _store_event(db, fall)
+    await bus.publish(EVENTS, "r4", fall)  # NOTIFY with nobody listening: lost
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: runner.caught_up, timeout=10)
+        [alert] = await alerts_of(db, "r4", AlertType.FALL)
+        assert alert["count"] == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,81 @@
+"""Events stored but not evaluated: replayed at start, caught up once the bus is live, never evaluated twice."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from uuid import UUID
+
+from rules.progress import REPLAY_MARGIN, Progress, ProgressStore, ProgressTracker
+from telecare.events import Event
+
+log = logging.getLogger(__name__)
+
+Evaluate = Callable[[Event], Awaitable[object]]
+
+
+class Replayer:
+    """Keeps the ids evaluated from the table so their bus copies are skipped, and vice versa."""
+
+    def __init__(self, store: ProgressStore, *, catch_up_after_s: float = 2.0) -> None:
+        self._store = store
+        self._catch_up_after_s = catch_up_after_s
+        self._from_table: set[UUID] = set()
+        # Ids evaluated since start, until the catch-up pass: a bus that starts listening only when we
+        # subscribe (PostgreSQL NOTIFY) loses what was committed between the replay and that moment.
+        self._since_start: set[UUID] | None = set()
+        self._catch_up_from: datetime | None = None
+        self._saved: Progress | None = None
+
+    async def load(self, now: datetime) -> ProgressTracker:
+        """At start: the saved progress, as the tracker to go on with."""
+        self._saved = await self._store.load()
+        self._catch_up_from = now - REPLAY_MARGIN
+        return ProgressTracker(self._saved)
+
+    async def replay(self, tracker: ProgressTracker, evaluate: Evaluate) -> None:
+        """At start, after load(): evaluate what was stored after the saved progress."""
+        if self._saved is None:  # first start: nothing was promised before now
+            return
+        count = await self._evaluate_missing(self._saved.processed_through - REPLAY_MARGIN, tracker, evaluate)
+        if count:
+            log.warning("replayed %d stored events the rules had not evaluated before stopping", count)
+
+    @property
+    def caught_up(self) -> bool:
+        """True once the catch-up pass after start has run."""
+        return self._since_start is None
+
+    def from_bus(self, event_id: UUID | None) -> bool:
+        """Note an event arriving on the bus; False when it was already evaluated from the table."""
+        if event_id in self._from_table:
+            self._from_table.discard(event_id)
+            return False
+        if self._since_start is not None:
+            self._since_start.add(event_id)
+        return True
+
+    async def catch_up(self, tracker: ProgressTracker, evaluate: Evaluate) -> None:
+        """Once the subscription is surely live, evaluate events stored since start that the bus missed."""
+        await asyncio.sleep(self._catch_up_after_s)
+        if self._catch_up_from is not None:
+            count = await self._evaluate_missing(self._catch_up_from, tracker, evaluate)
+            if count:
+                log.warning("caught up %d stored events the bus did not deliver at start", count)
+        self._since_start = None
+        await asyncio.sleep(self._catch_up_after_s)
+        self._from_table.clear()  # their bus copies, if any, have arrived by now
+
+    async def _evaluate_missing(self, since: datetime, tracker: ProgressTracker, evaluate: Evaluate) -> int:
+        count = 0
+        async for event in self._store.events_after(since):
+            if tracker.already_done(event) or (self._since_start is not None and event.id in self._since_start):
+                continue
+            # Marked before awaiting: the bus may bring the same event meanwhile.
+            self._from_table.add(event.id)
+            if self._since_start is not None:
+                self._since_start.add(event.id)
+            await evaluate(event)
+            count += 1
+        return count
