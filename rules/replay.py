@@ -56,10 +56,14 @@ class Replayer:
             self._since_start.add(event_id)
         return True
 
+    def not_needed(self) -> None:
+        """The bus kept everything published since we registered: no catch-up pass."""
+        self._since_start = None
+
     async def catch_up(self, tracker: ProgressTracker, evaluate: Evaluate) -> None:
         """Once the subscription is surely live, evaluate events stored since start that the bus missed."""
         await asyncio.sleep(self._catch_up_after_s)
-        if self._catch_up_from is not None:
+        if self._since_start is not None and self._catch_up_from is not None:
             count = await self._evaluate_missing(self._catch_up_from, tracker, evaluate)
             if count:
                 log.warning("caught up %d stored events the bus did not deliver at start", count)

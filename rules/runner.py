@@ -41,6 +41,8 @@ class RulesRunner:
                                     device_refresh_seconds=device_refresh_seconds)
         self._saver = StateSaver(db)
         self._replayer = Replayer(self._saver.progress_store, catch_up_after_s=catch_up_after_s)
+        if getattr(bus, "keeps_from_register", False):
+            self._replayer.not_needed()
         self._tick_seconds, self._save_every = tick_seconds, save_every
         self._states: dict[str, ResidentState] = {}
         self._heap: list[tuple[datetime, str]] = []

@@ -21,6 +21,10 @@ class Message:
 class Bus(Protocol):
     """Publish keyed messages to topics; consumer groups each see every message once."""
 
+    # True when everything published after register(topic, group) reaches that group's subscriber;
+    # False when delivery starts only once subscribe() is listening (consumers then catch up themselves).
+    keeps_from_register: bool
+
     async def publish(self, topic: str, key: str, value: Any) -> None:
         """Hand a message to the bus; may wait when consumers are behind (back-pressure)."""
         ...
@@ -34,6 +38,8 @@ class Bus(Protocol):
 
 class InProcessBus:
     """asyncio queues: one bounded queue per (topic, group); publishing fans out to every group."""
+
+    keeps_from_register = True
 
     def __init__(self, max_pending: int = 10_000) -> None:
         self._max_pending = max_pending

@@ -33,6 +33,8 @@ def _channel(topic: str) -> str:
 class PostgresBus:
     """Bus protocol on NOTIFY: `{"k": key, "v": <topic codec JSON>}` per message."""
 
+    keeps_from_register = False  # LISTEN starts with subscribe()
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
