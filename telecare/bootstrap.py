@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from telecare.bus import Bus, InProcessBus
@@ -134,6 +133,14 @@ def build_telephony(core: Core):
     return SimulatedTelephony(core.clock)
 
 
+def build_outreach(core: Core):
+    """Outreach (planning, scheduler, dialer, escalation) with this process's telephony."""
+    from outreach.service import OutreachService
+
+    return OutreachService(core.db, core.bus, core.alerts, core.registry, build_telephony(core),
+                           core.clock, core.settings)
+
+
 def build_web(core: Core, routers: list[Any]):
     """The FastAPI app with every component's routes."""
     from dashboards.app import WebDeps, create_app
@@ -168,5 +175,65 @@ async def serve_web(app: Any, host: str, port: int, started: asyncio.Event | Non
         await asyncio.wait({task}, timeout=5)
 
 
-def data_dir_of(settings: Settings) -> Path:
-    return settings.data_dir.resolve()
+# Start order: the rules' start-up replay of stored-but-unevaluated events ends before ingest publishes
+# new ones; outreach before web, whose app mounts outreach's routes.
+PARTS = ("rules", "ingest", "outreach", "web")
+
+
+@dataclass
+class Running:
+    """The background tasks and started services of one process."""
+
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    services: list[Any] = field(default_factory=list)
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        """Block until Ctrl-C, or until a background task dies (then re-raise its error)."""
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *self.tasks], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        for task in done:
+            if task is not stopper and not task.cancelled() and task.exception():
+                raise task.exception()  # type: ignore[misc]
+
+    async def stop(self) -> None:
+        """Cancel the tasks, then stop the services in reverse start order."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+        for service in reversed(self.services):
+            await service.stop()
+
+
+async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Running:
+    """Start the named parts in PARTS order; returns once the web server (if any) is serving."""
+    running = Running([asyncio.create_task(maintenance_loop(core))])
+    routers: list[Any] = []
+    for part in (p for p in PARTS if p in parts):
+        if part == "rules":
+            rules = build_rules(core)
+            await rules.start()
+            running.tasks.append(asyncio.create_task(rules.run()))
+        elif part == "ingest":
+            if mqtt_url is None:
+                raise ConfigError("ingest needs an MQTT broker URL")
+            ingest = build_ingest(core, mqtt_url)
+            await ingest.start()
+            running.services.append(ingest)
+        elif part == "outreach":
+            outreach = build_outreach(core)
+            await outreach.start()
+            running.services.append(outreach)
+            routers = outreach.routers()
+        else:
+            ready = asyncio.Event()
+            web = asyncio.create_task(serve_web(build_web(core, routers), core.settings.http_host,
+                                                core.settings.http_port, ready))
+            running.tasks.append(web)
+            await asyncio.wait([asyncio.create_task(ready.wait()), web], return_when=asyncio.FIRST_COMPLETED)
+            if web.done():
+                await running.stop()
+                await web  # re-raises why the server could not start
+    return running

@@ -4,30 +4,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
 
 from telecare import bootstrap
 from telecare.settings import Settings
 
 log = logging.getLogger("telecare")
-
-
-async def _wait_or_fail(stop: asyncio.Event, tasks: list[asyncio.Task]) -> None:
-    """Block until Ctrl-C, or until a background task dies (then re-raise its error)."""
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    for task in done:
-        if task is not stopper and not task.cancelled() and task.exception():
-            raise task.exception()  # type: ignore[misc]
-
-
-async def _cancel(tasks: list[asyncio.Task]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 async def cmd_demo(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
@@ -39,43 +21,18 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace, stop: asyncio.E
 
 async def cmd_run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
     """One part of the platform as its own process (or `all` of them)."""
-    parts = {"ingest", "rules", "web", "outreach"} if args.part == "all" else {args.part}
+    parts = set(bootstrap.PARTS) if args.part == "all" else {args.part}
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack)
-        tasks: list[asyncio.Task] = [asyncio.create_task(bootstrap.maintenance_loop(core))]
-        services: list = []
-        if "rules" in parts:  # before ingest: the rules' start-up replay ends before new events flow
-            rules = bootstrap.build_rules(core)
-            await rules.start()
-            tasks.append(asyncio.create_task(rules.run()))
-        if "ingest" in parts:
-            ingest = bootstrap.build_ingest(core, bootstrap.start_broker(settings, stack))
-            await ingest.start()
-            services.append(ingest)
-        routers: list = []
-        if "outreach" in parts:
-            outreach = _build_outreach(core)
-            await outreach.start()
-            services.append(outreach)
-            routers = outreach.routers()
+        mqtt_url = bootstrap.start_broker(settings, stack) if "ingest" in parts else None
+        running = await bootstrap.start_parts(core, parts, mqtt_url)
         if "web" in parts:
-            app = bootstrap.build_web(core, routers)
-            tasks.append(asyncio.create_task(bootstrap.serve_web(app, settings.http_host, settings.http_port)))
             log.info("web on http://%s:%d/", settings.http_host, settings.http_port)
         try:
-            await _wait_or_fail(stop, tasks)
+            await running.wait(stop)
         finally:
-            await _cancel(tasks)
-            for service in reversed(services):
-                await service.stop()
+            await running.stop()
     return 0
-
-
-def _build_outreach(core: bootstrap.Core):
-    from outreach.service import OutreachService
-
-    return OutreachService(core.db, core.bus, core.alerts, core.registry, bootstrap.build_telephony(core),
-                           core.clock, core.settings)
 
 
 async def cmd_db(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
@@ -104,11 +61,11 @@ async def cmd_simulate(settings: Settings, args: argparse.Namespace, stop: async
     """Run the simulated homes against any broker until Ctrl-C."""
     from devices.simulator import simulate
 
-    task = asyncio.create_task(simulate(args.mqtt, args.residents, args.seed))
+    running = bootstrap.Running([asyncio.create_task(simulate(args.mqtt, args.residents, args.seed))])
     try:
-        await _wait_or_fail(stop, [task])
+        await running.wait(stop)
     finally:
-        await _cancel([task])
+        await running.stop()
     return 0
 
 
@@ -134,12 +91,6 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
         from bench.outreach_calls import run_calls_bench
         from bench.outreach_plan import run_plan_bench
 
-        plan = run_plan_bench(args.residents)
-        if asyncio.iscoroutine(plan):
-            plan = await plan
-        calls = run_calls_bench(args.calls, args.cps)
-        if asyncio.iscoroutine(calls):
-            calls = await calls
-        result = {"plan": plan, "calls": calls}
+        result = {"plan": run_plan_bench(args.residents), "calls": await run_calls_bench(args.calls, args.cps)}
     print(json.dumps(result, indent=2, default=str))
     return 0

@@ -7,7 +7,6 @@ from contextlib import AsyncExitStack
 from zoneinfo import ZoneInfo
 
 from telecare import bootstrap
-from telecare.commands import _build_outreach, _cancel, _wait_or_fail
 from telecare.settings import Settings
 
 log = logging.getLogger("telecare.demo")
@@ -46,31 +45,14 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
         mqtt_url = bootstrap.start_broker(settings, stack)
         await seed_fleet(core, residents)
 
-        tasks: list[asyncio.Task] = [asyncio.create_task(bootstrap.maintenance_loop(core))]
-        # Rules first: their start-up replay of stored-but-unevaluated events ends before new ones flow.
-        rules = bootstrap.build_rules(core)
-        await rules.start()
-        tasks.append(asyncio.create_task(rules.run()))
-        ingest = bootstrap.build_ingest(core, mqtt_url)
-        await ingest.start()
-        outreach = _build_outreach(core)
-        await outreach.start()
-
-        app = bootstrap.build_web(core, outreach.routers())
-        web_ready = asyncio.Event()
-        tasks.append(asyncio.create_task(
-            bootstrap.serve_web(app, settings.http_host, settings.http_port, web_ready)))
-        waiter = asyncio.create_task(web_ready.wait())
-        await asyncio.wait([waiter, tasks[-1]], return_when=asyncio.FIRST_COMPLETED)
-        if not web_ready.is_set():
-            await tasks[-1]
+        running = await bootstrap.start_parts(core, set(bootstrap.PARTS), mqtt_url)
 
         if simulator:
             from devices.simulator import Simulator
 
             sim = Simulator(mqtt_url, await core.registry.all_residents(), await core.registry.all_devices(),
                             core.clock, seed=DEMO_SEED)
-            tasks.append(asyncio.create_task(sim.run()))
+            running.tasks.append(asyncio.create_task(sim.run()))
 
         base = f"http://{settings.http_host}:{settings.http_port}"
         print(
@@ -86,10 +68,8 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
             flush=True,
         )
         try:
-            await _wait_or_fail(stop, tasks)
+            await running.wait(stop)
         finally:
             log.info("stopping")
-            await _cancel(tasks)
-            await outreach.stop()
-            await ingest.stop()
+            await running.stop()
     return 0
