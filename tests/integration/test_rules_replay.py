@@ -28,16 +28,22 @@ def _runner(db, lookup, clock, bus=None):
     return RulesRunner(db, bus, lookup, AlertStore(db, bus), clock)
 
 
-async def test_help_press_stored_but_not_evaluated_alerts_after_restart(db):
-    await add_residents(db, "r1")
-    resident, devices = home("r1")
+async def _after_a_saved_heartbeat(db, rid: str) -> tuple[ListLookup, FakeClock]:
+    """A resident whose runner evaluated and saved a heartbeat, then stopped."""
+    await add_residents(db, rid)
+    resident, devices = home(rid)
     lookup, clock = ListLookup([resident], devices), FakeClock(T0)
     first = _runner(db, lookup, clock)
     await first.start()
-    heartbeat = event("r1", EventType.HEARTBEAT, "pendant", clock)
-    await _store_event(db, heartbeat)
-    await first.process(heartbeat)
-    await first.flush()  # progress saved through the heartbeat; then the process dies
+    beat = event(rid, EventType.HEARTBEAT, "pendant", clock)
+    await _store_event(db, beat)
+    await first.process(beat)
+    await first.flush()  # progress saved through the heartbeat
+    return lookup, clock
+
+
+async def test_help_press_stored_but_not_evaluated_alerts_after_restart(db):
+    lookup, clock = await _after_a_saved_heartbeat(db, "r1")  # then the process dies
 
     clock.advance(timedelta(seconds=30))
     press = event("r1", EventType.HELP_BUTTON, "pendant", clock)
@@ -56,15 +62,7 @@ async def test_help_press_stored_but_not_evaluated_alerts_after_restart(db):
 
 
 async def test_event_replayed_and_also_on_the_bus_is_evaluated_once(db):
-    await add_residents(db, "r2")
-    resident, devices = home("r2")
-    lookup, clock = ListLookup([resident], devices), FakeClock(T0)
-    first = _runner(db, lookup, clock)
-    await first.start()
-    beat = event("r2", EventType.HEARTBEAT, "pendant", clock)
-    await _store_event(db, beat)
-    await first.process(beat)
-    await first.flush()
+    lookup, clock = await _after_a_saved_heartbeat(db, "r2")
 
     clock.advance(5)
     fall = event("r2", EventType.FALL, "fall_sensor", clock)
@@ -93,15 +91,7 @@ async def test_first_start_replays_nothing(db):
 async def test_event_committed_before_the_postgres_bus_listens_is_caught_up_once(db):
     from telecare.pgbus import PostgresBus
 
-    await add_residents(db, "r4")
-    resident, devices = home("r4")
-    lookup, clock = ListLookup([resident], devices), FakeClock(T0)
-    first = _runner(db, lookup, clock)
-    await first.start()
-    beat = event("r4", EventType.HEARTBEAT, "pendant", clock)
-    await _store_event(db, beat)
-    await first.process(beat)
-    await first.flush()
+    lookup, clock = await _after_a_saved_heartbeat(db, "r4")
 
     bus = PostgresBus(db)
     runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, catch_up_after_s=0.3)
