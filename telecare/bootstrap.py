@@ -160,7 +160,14 @@ async def serve_web(app: Any, host: str, port: int, started: asyncio.Event | Non
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # the CLI owns Ctrl-C
-    task = asyncio.create_task(server.serve())
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        except SystemExit as err:  # uvicorn exits the process when it cannot bind; stop cleanly instead
+            raise ConfigError(f"web server could not start on {host}:{port} (port in use?)") from err
+
+    task = asyncio.create_task(serve())
     try:
         while not server.started:
             if task.done():
