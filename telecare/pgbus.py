@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
-from telecare.alerts import AlertChange, decode_alert_change, encode_alert_change
+from telecare.alerts import decode_alert_change, encode_alert_change
 from telecare.bus import ALERTS, EVENTS, Message
 from telecare.events import Event, decode_event, encode_event
 from telecare.store import Database
@@ -43,7 +44,7 @@ class PostgresBus:
         body = encode(value).decode()
         if isinstance(value, Event) and len(body) > _MAX_PAYLOAD:
             # The stored event keeps the full value; the bus carries the facts the rules need.
-            body = encode(_without_value(value)).decode()
+            body = encode(replace(value, value=None)).decode()
         payload = json.dumps({"k": key, "v": json.loads(body)}, separators=(",", ":"))
         if len(payload) > _MAX_PAYLOAD:
             log.warning("bus message on %s too large (%d bytes); dropped", topic, len(payload))
@@ -65,11 +66,3 @@ class PostgresBus:
     async def close(self) -> None:
         return None
 
-
-def _without_value(event: Event) -> Event:
-    from dataclasses import replace
-
-    return replace(event, value=None)
-
-
-__all__ = ["PostgresBus", "AlertChange"]
