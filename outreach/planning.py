@@ -16,6 +16,7 @@ FOLLOW_UP_DAYS: dict[int, int] = {1: 15, 2: 30, 3: 45}
 # Residents never called yet are spread over the shortest follow-up interval, but a small service (or a
 # handful of new enrolments) still gets every first call the same day.
 MIN_FIRST_CALLS_PER_DAY = 50
+FIRST_CALL = "first"  # the last part of a never-contacted resident's follow-up key
 # Lower priority number = called first. Risk weights are subtracted from the base.
 BASE_PRIORITY = 100
 RISK_WEIGHTS: dict[RiskFlag, int] = {
@@ -157,7 +158,7 @@ def plan_resident(resident: Resident, last_contact: datetime | None, now: dateti
     # same key, so an overdue call is never planned twice.
     due = date.min if last_contact is None else local_date(resident, last_contact) + timedelta(days=interval)
     if due <= day:
-        key = f"follow_up:{resident.id}:{'first' if last_contact is None else due.isoformat()}"
+        key = f"follow_up:{resident.id}:{FIRST_CALL if last_contact is None else due.isoformat()}"
         reason = ("first follow-up call" if last_contact is None
                   else f"follow-up level {plan.follow_up_level} (every {interval} days)")
         if unreached_at is not None and local_date(resident, unreached_at) >= due:
@@ -195,7 +196,7 @@ def plan_calls(residents: Iterable[Resident], last_contact: Mapping[str, datetim
         for planned in plan_resident(resident, last_contact.get(resident.id), now, unreached.get(resident.id)):
             if planned.dedupe_key in existing_keys:
                 continue
-            (first_calls if planned.dedupe_key.endswith(":first") else out).append(planned)
+            (first_calls if planned.dedupe_key.endswith(f":{FIRST_CALL}") else out).append(planned)
     out += _spread_first_calls(first_calls, never_contacted)
     out.sort(key=lambda p: (p.due_date, p.priority, p.not_before, p.resident_id))
     return out
