@@ -24,11 +24,11 @@ from urllib.parse import urlsplit, urlunsplit
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devices.fleet import barcelona_fleet, device_id, resident_id  # noqa: E402
+from demo.fleet import barcelona_fleet, device_id, resident_id  # noqa: E402
 from devices.registry import Registry  # noqa: E402
 from ingest.service import IngestService  # noqa: E402
 from ingest.topics import DEVICE_FILTER, device_topic, shared  # noqa: E402
-from rules.alert_store import AlertStore  # noqa: E402
+from alerts.store import AlertStore  # noqa: E402
 from rules.runner import RulesRunner  # noqa: E402
 from telecare import metrics  # noqa: E402
 from telecare.bus import ALERTS, EVENTS, InProcessBus  # noqa: E402
@@ -96,7 +96,7 @@ async def _services(stack: AsyncExitStack) -> tuple[Database, str]:
     await maintain(db, datetime.now(timezone.utc))
     mqtt_url = os.environ.get("TELECARE_MQTT_URL")
     if not mqtt_url:
-        from ingest.broker import EmbeddedBroker, free_port
+        from demo.broker import EmbeddedBroker, free_port
 
         broker = EmbeddedBroker(tmp / "mqtt", free_port())
         mqtt_url = broker.start()

@@ -30,7 +30,7 @@ from outreach.pacing import max_in_window  # noqa: E402
 from outreach.planning import PlannedCall  # noqa: E402
 from outreach.task_records import NewCampaign  # noqa: E402
 from outreach.tasks import TaskStore  # noqa: E402
-from rules.alert_store import AlertStore  # noqa: E402
+from alerts.store import AlertStore  # noqa: E402
 from telecare.errors import TelecareError  # noqa: E402
 from telecare.bus import InProcessBus  # noqa: E402
 from telecare.clock import SystemClock  # noqa: E402

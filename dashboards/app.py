@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -13,14 +13,14 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from telecare.alerts import AlertChange
+from telecare.alerts import AlertSink, AlertChange
 from telecare.bus import Bus
 from telecare.clock import Clock
+from telecare.health import Health
 from telecare.errors import ConflictError, InvalidInput, NotFound, StoreError
 from telecare.metrics import HTTP_ERRORS
 from telecare.people import ResidentLookup
 from telecare.store import Database
-from rules.alert_store import AlertStore
 
 from dashboards.audit import AuditLog
 from dashboards.live import LiveHub
@@ -39,12 +39,13 @@ class WebDeps:
 
     db: Database
     bus: Bus
-    alerts: AlertStore
+    alerts: AlertSink
     clock: Clock
     extra_routers: tuple[APIRouter, ...] = ()
     # Accepted so the composition root can pass what docs/architecture.md lists; the app itself reads
     # resident cards straight from the tables (dashboards.queries) because it needs audit-scoped columns.
     residents: ResidentLookup | None = None
+    health: Health = field(default_factory=Health)
 
 
 def _error(request: Request, status: int, detail: Any) -> JSONResponse:
@@ -104,7 +105,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(alert_routes.router(deps, queries, hub))
     app.include_router(resident_routes.router(deps, queries, audit))
-    app.include_router(system_routes.router(queries, hub))
+    app.include_router(system_routes.router(queries, hub, deps.health))
     for extra in deps.extra_routers:
         app.include_router(extra)
     if not any(getattr(r, "path", None) == "/api/escalations" for r in app.routes):

@@ -48,9 +48,7 @@ class LiveHub:
 
     def start(self) -> None:
         """Register the bus group (so nothing is lost) and start consuming."""
-        register = getattr(self._bus, "register", None)
-        if register is not None:
-            register(ALERTS, self._group)
+        self._bus.register(ALERTS, self._group)
         self._task = asyncio.create_task(self._run(), name="dashboards-live")
 
     async def stop(self) -> None:

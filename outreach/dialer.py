@@ -11,7 +11,7 @@ from outreach.call_log import UNREACHED, CallLog, CallRecord, automated_outcome
 from outreach.pacing import PaceLimits, Pacer
 from outreach.telephony import FINAL_STATUSES, CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
 from outreach.task_records import welfare_trigger
-from rules.alert_store import AlertStore
+from telecare.alerts import AlertSink
 from telecare.clock import Clock
 from telecare.errors import NotFound, TelecareError, TelephonyError
 from telecare.metrics import OUTREACH_ACTIVE_CALLS, OUTREACH_BAD_UPDATES, OUTREACH_CALLS, OUTREACH_OUTCOMES
@@ -33,7 +33,7 @@ class Dialer:
     injectable so tests drive pacing with a FakeClock.
     """
 
-    def __init__(self, db: Database, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertStore,
+    def __init__(self, db: Database, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertSink,
                  residents: ResidentLookup, clock: Clock, *, cps: float = 1.0, max_concurrent: int = 10,
                  call_timeout_s: int = 30, final_grace_s: float = 120.0, batch: int = 200,
                  margin_s: float = 0.0, sleep: Sleep | None = None) -> None:

@@ -11,8 +11,7 @@ from outreach.call_log import CallLog, CallRecord
 from outreach.escalation_steps import (EscalationPolicy, EscalationState, Step, after_call, arm,  # noqa: F401
                                        next_escalation_step, rearm)
 from outreach.telephony import CallRejected, CallRequest, Telephony
-from rules.alert_store import AlertStore
-from telecare.alerts import Alert, AlertChange, AlertChangeKind, AlertStatus, Severity, alert_from_row
+from telecare.alerts import AlertSink, Alert, AlertChange, AlertChangeKind, AlertStatus, Severity, alert_from_row
 from telecare.bus import ALERTS, Bus
 from telecare.clock import Clock
 from telecare.errors import TelecareError, TelephonyError
@@ -39,7 +38,7 @@ _ALERT_COLS = """a.id, a.resident_id, a.type, a.severity, a.status, a.raised_at,
 class Escalator:
     """Consumes alert changes and clock ticks; persists each step; calls key-holders. It never writes alerts."""
 
-    def __init__(self, db: Database, bus: Bus, alerts: AlertStore, telephony: Telephony, residents: ResidentLookup,
+    def __init__(self, db: Database, bus: Bus, alerts: AlertSink, telephony: Telephony, residents: ResidentLookup,
                  clock: Clock, *, second_tier_after_s: float = 60, keyholders_after_s: float = 180,
                  call_wait_s: float = 90, tick_s: float = 1.0, call_log: CallLog | None = None) -> None:
         self._db, self._bus, self._alerts, self._tel = db, bus, alerts, telephony
@@ -50,9 +49,7 @@ class Escalator:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
-        register = getattr(bus, "register", None)
-        if register:  # before anything runs, so no alert change published meanwhile is lost
-            register(ALERTS, "escalation")
+        bus.register(ALERTS, "escalation")  # before anything runs, so no alert change published meanwhile is lost
 
     async def handle(self, change: AlertChange) -> None:
         """Arm on raise, re-arm on new events, stop on acknowledge/resolve; then take any due step."""

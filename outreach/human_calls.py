@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 from outreach.call_log import CallLog, CallRecord
 from outreach.task_records import welfare_trigger
 from outreach.telephony import CallRequest, Telephony
-from rules.alert_store import AlertStore
-from telecare.alerts import AlertTrigger, AlertType, Severity
+from telecare.alerts import AlertSink, AlertTrigger, AlertType, Severity
 from telecare.clock import Clock
 from telecare.errors import ConflictError, InvalidInput, TelephonyError
 from telecare.metrics import OUTREACH_CALLS, OUTREACH_OUTCOMES
@@ -59,9 +58,9 @@ class StartedCall:
 
 
 class HumanCalls:
-    """The care team's side of outreach; every write goes through TaskStore, CallLog or AlertStore."""
+    """The care team's side of outreach; every write goes through TaskStore, CallLog or AlertSink."""
 
-    def __init__(self, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertStore,
+    def __init__(self, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertSink,
                  residents: ResidentLookup, clock: Clock) -> None:
         self._tasks, self._log, self._tel = tasks, call_log, telephony
         self._alerts, self._residents, self._clock = alerts, residents, clock

@@ -1,12 +1,7 @@
-"""OutreachService: wires tasks, call log, dialer, human calls, escalation, scheduler and the care-team routes."""
+"""OutreachService: wires tasks, call log, dialer, human calls, escalation and the scheduler."""
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from fastapi import APIRouter
-
-from outreach import web
 from outreach.call_log import CallLog
 from outreach.dialer import Dialer
 from outreach.escalation import Escalator
@@ -14,7 +9,7 @@ from outreach.human_calls import HumanCalls
 from outreach.scheduler import OutreachScheduler
 from outreach.tasks import TaskStore
 from outreach.telephony import Telephony
-from rules.alert_store import AlertStore
+from telecare.alerts import AlertSink
 from telecare.bus import Bus
 from telecare.clock import Clock
 from telecare.people import ResidentLookup
@@ -25,9 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class OutreachService:
-    """The outreach part of a process. Build it in the composition root; `start()`, `routers()`, `stop()`."""
+    """The outreach part of a process. Build it in the composition root; `start()`, `stop()`."""
 
-    def __init__(self, db: Database, bus: Bus, alerts: AlertStore, residents: ResidentLookup, telephony: Telephony,
+    def __init__(self, db: Database, bus: Bus, alerts: AlertSink, residents: ResidentLookup, telephony: Telephony,
                  clock: Clock, settings: Settings) -> None:
         self.telephony = telephony
         self.tasks = TaskStore(db)
@@ -44,7 +39,7 @@ class OutreachService:
         telephony.set_update_handler(self.dialer.on_update)  # the one place provider updates arrive
         self.scheduler = OutreachScheduler(db, residents, clock, dispatch=self._dispatch,
                                            weather_feed_url=settings.weather_feed_url)
-        self._deps = web.CareDeps(db, self.tasks, self.call_log, self.human_calls, residents, clock, self.escalator)
+        self.residents, self.clock, self.db = residents, clock, db
 
     async def _dispatch(self) -> None:
         await self.dialer.dispatch()
@@ -66,23 +61,3 @@ class OutreachService:
         await self.escalator.stop()
         await self.dialer.stop()
         await self.telephony.close()
-
-    def routers(self) -> list[APIRouter]:
-        """Care-team routes, plus the phone simulator page or the Twilio webhooks for the telephony in use."""
-        out: list[APIRouter] = [web.router(self._deps)]
-        out.extend(_telephony_routers(self.telephony, self.dialer.on_update))
-        return out
-
-
-def _telephony_routers(telephony: Any, on_update: Any) -> list[APIRouter]:
-    """Imported lazily: only the adapter in use is loaded (twilio stays out of simulator processes)."""
-    kind = type(telephony).__name__
-    if kind == "SimulatedTelephony":
-        from outreach.phone_page import router as phone_router
-
-        return [phone_router(telephony)]
-    if kind == "TwilioTelephony":
-        from outreach.webhooks import router as webhook_router
-
-        return [webhook_router(telephony, on_update)]
-    return []

@@ -37,7 +37,7 @@ SAFE_MESSAGES: dict[int, str] = {
 
 
 class TwilioTelephony:
-    """Places calls through Twilio's REST API; updates come back through `outreach.webhooks`."""
+    """Places calls through Twilio's REST API; updates come back through `dashboards.routes.twilio_webhooks`."""
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str, public_base_url: str, *,
                  base_url: str | None = None, clock: Clock, machine_detection: bool = False) -> None:

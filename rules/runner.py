@@ -7,13 +7,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from rules.alert_store import AlertStore
 from rules.directory import Directory
 from rules.engine import evaluate, new_state, next_due, resume, tick
 from rules.model import ResidentState
 from rules.replay import Replayer
 from rules.saver import StateSaver
-from telecare.alerts import AlertTrigger
+from telecare.alerts import AlertSink, AlertTrigger
 from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
 from telecare.errors import StoreError
@@ -30,18 +29,16 @@ GROUP = "rules"
 class RulesRunner:
     """Consumes bus `events` (group "rules"), ticks timers from the clock, persists state, raises alerts."""
 
-    def __init__(self, db: Database, bus: Bus, residents: ResidentLookup, alerts: AlertStore, clock: Clock, *,
+    def __init__(self, db: Database, bus: Bus, residents: ResidentLookup, alerts: AlertSink, clock: Clock, *,
                  tick_seconds: float = 1.0, refresh_seconds: float = 300.0, device_refresh_seconds: float = 5.0,
                  save_every: int = 5000, catch_up_after_s: float = 2.0) -> None:
-        register = getattr(bus, "register", None)
-        if register is not None:  # before run(): events published meanwhile wait in our group's queue
-            register(EVENTS, GROUP)
+        bus.register(EVENTS, GROUP)  # before run(): events published meanwhile wait in our group's queue
         self._bus, self._alerts, self._clock = bus, alerts, clock
         self._directory = Directory(residents, refresh_seconds=refresh_seconds,
                                     device_refresh_seconds=device_refresh_seconds)
         self._saver = StateSaver(db)
         self._replayer = Replayer(self._saver.progress_store, catch_up_after_s=catch_up_after_s)
-        if getattr(bus, "keeps_from_register", False):
+        if bus.keeps_from_register:
             self._replayer.not_needed()
         self._tick_seconds, self._save_every = tick_seconds, save_every
         self._states: dict[str, ResidentState] = {}

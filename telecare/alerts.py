@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 
@@ -156,3 +156,28 @@ def decode_alert_change(raw: bytes) -> AlertChange:
         if a.get(key):
             a[key] = datetime.fromisoformat(a[key])
     return AlertChange(AlertChangeKind(data["kind"]), alert_from_row(a))
+
+
+class AlertSink(Protocol):
+    """The one way components raise and change alerts; `alerts.store.AlertStore` is the real one."""
+
+    async def raise_or_attach(self, trigger: AlertTrigger, now: datetime) -> AlertChange:
+        """Open an alert, or attach the trigger to the active one of the same resident and type."""
+        ...
+
+    async def acknowledge(self, alert_id: int, by: str, now: datetime) -> AlertChange:
+        """Mark an open alert as taken by `by`."""
+        ...
+
+    async def resolve(self, alert_id: int, by: str, outcome: Outcome, note: str, now: datetime) -> AlertChange:
+        """Close an active alert with an outcome and a note."""
+        ...
+
+    async def get(self, alert_id: int) -> Alert:
+        """One alert, or NotFound."""
+        ...
+
+    async def list(self, status: AlertStatus | None = None, resident_id: str | None = None,
+                   limit: int = 500) -> list[Alert]:
+        """Alerts, most urgent first for active ones; newest first otherwise."""
+        ...

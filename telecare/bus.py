@@ -29,6 +29,10 @@ class Bus(Protocol):
         """Hand a message to the bus; may wait when consumers are behind (back-pressure)."""
         ...
 
+    def register(self, topic: str, group: str) -> None:
+        """Declare a consumer group before its consumer starts (see keeps_from_register)."""
+        ...
+
     def subscribe(self, topic: str, group: str) -> AsyncIterator[Message]:
         """Messages of `topic` for consumer `group`; consumers sharing a group split them."""
         ...

@@ -100,7 +100,7 @@ def mqtt_url(tmp_root: Path) -> Iterator[str]:
     if url:
         yield url
         return
-    from ingest.broker import EmbeddedBroker, free_port
+    from demo.broker import EmbeddedBroker, free_port
 
     broker = EmbeddedBroker(tmp_root / "mqtt", free_port())
     try:

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from telecare.health import Health
 from telecare.metrics import REGISTRY
 
 from dashboards.live import LiveHub
@@ -21,7 +22,7 @@ HEALTH_TIMEOUT_SECONDS = 3.0
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
-def router(queries: ResidentQueries, hub: LiveHub) -> APIRouter:
+def router(queries: ResidentQueries, hub: LiveHub, health: Health) -> APIRouter:
     """/, /metrics and /healthz."""
     api = APIRouter(tags=["system"])
 
@@ -38,15 +39,18 @@ def router(queries: ResidentQueries, hub: LiveHub) -> APIRouter:
     async def metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    @api.get("/healthz", summary="Liveness and database reachability")
+    @api.get("/healthz", summary="Each part's real state and database reachability (503 unless all are ok)")
     async def healthz() -> JSONResponse:
         try:
             database_ok = await asyncio.wait_for(queries.ping(), HEALTH_TIMEOUT_SECONDS)
         except Exception:  # noqa: BLE001 - whatever the failure (closed pool, timeout, refused), it is "down"
             log.warning("health check: database unavailable")
             database_ok = False
-        body = {"status": "ok" if database_ok else "unavailable", "database": "up" if database_ok else "down",
+        healthy = database_ok and health.ok
+        body = {"status": "ok" if healthy else "unavailable", "database": "up" if database_ok else "down",
+                "parts": {p.part: {"state": p.state.value, "detail": p.detail, "since": p.since.isoformat()}
+                          for p in health.parts()},
                 "live_clients": hub.client_count}
-        return JSONResponse(body, status_code=200 if database_ok else 503)
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     return api

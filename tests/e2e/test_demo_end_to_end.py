@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.broker import free_port
+from demo.broker import free_port
 from telecare.mqtt import MqttPublisher
 from tests.conftest import eventually, unavailable
 
@@ -32,7 +32,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     log_path = data_dir / "demo.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "telecare.cli", "demo", "--no-simulator", "--residents", "6",
+            [sys.executable, "-m", "entrypoints.cli", "demo", "--no-simulator", "--residents", "6",
              "--http-port", str(http_port), "--mqtt-port", str(mqtt_port), "--data-dir", str(data_dir)],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 import httpx
 from fastapi import FastAPI
 
-from outreach import phone_page
-from outreach.simulated_telephony import SimulatedTelephony
+from dashboards.routes import phones as phone_page
+from demo.simulated_telephony import SimulatedTelephony
 from outreach.telephony import CallRequest, CallStatus, CallUpdate
 from telecare.clock import FakeClock
 from tests.conftest import eventually

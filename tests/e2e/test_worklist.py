@@ -10,13 +10,14 @@ from devices.registry import Registry
 from outreach.call_log import CallFilter
 from outreach.service import OutreachService
 from outreach.planning import PlannedCall
-from outreach.simulated_telephony import SimulatedTelephony
-from rules.alert_store import AlertStore
+from demo.simulated_telephony import SimulatedTelephony
+from alerts.store import AlertStore
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.people import Resident, RiskFlag
 from telecare.settings import load_settings
 from tests.e2e.browser import browser_page, serve
+from entrypoints.bootstrap import outreach_routers
 
 pytestmark = pytest.mark.e2e
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -40,7 +41,7 @@ async def _app(db):
                     "wl:r2", "birthday"),
     ], NOW)
     app = create_app(WebDeps(db=db, bus=bus, alerts=alerts, clock=clock, residents=registry,
-                             extra_routers=tuple(service.routers())))
+                             extra_routers=tuple(outreach_routers(service))))
     return app, service
 
 

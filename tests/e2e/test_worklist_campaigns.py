@@ -9,14 +9,15 @@ from dashboards.app import WebDeps, create_app
 from devices.registry import Registry
 from outreach.dialer import Dialer
 from outreach.service import OutreachService
-from outreach.simulated_telephony import SimulatedTelephony
-from rules.alert_store import AlertStore
+from demo.simulated_telephony import SimulatedTelephony
+from alerts.store import AlertStore
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.people import Resident, RiskFlag
 from telecare.settings import load_settings
 from tests.conftest import eventually
 from tests.e2e.browser import browser_page, serve
+from entrypoints.bootstrap import outreach_routers
 
 pytestmark = pytest.mark.e2e
 NOW = datetime(2026, 7, 15, 9, 0, tzinfo=timezone.utc)  # 11:00 in Barcelona, inside the sample's validity
@@ -35,7 +36,7 @@ async def test_sample_heat_warning_creates_a_campaign_and_progress_updates_live(
     service = OutreachService(db, bus, alerts, registry, sim, clock, load_settings(database_url=None,
                                                                                    calls_per_second=100))
     app = create_app(WebDeps(db=db, bus=bus, alerts=alerts, clock=clock, residents=registry,
-                             extra_routers=tuple(service.routers())))
+                             extra_routers=tuple(outreach_routers(service))))
     async with serve(app) as base, browser_page() as page:
         await page.goto(base + "/care/campaigns")
         await page.get_by_role("button", name="Use the sample Barcelona heat warning").click()

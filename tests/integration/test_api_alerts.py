@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from dashboards.app import WebDeps, create_app
-from rules.alert_store import AlertStore
+from alerts.store import AlertStore
 from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from dashboards.app import WebDeps, create_app
-from rules.alert_store import AlertStore
+from alerts.store import AlertStore
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.metrics import REGISTRY

@@ -9,7 +9,7 @@ import httpx
 
 from dashboards.app import WebDeps, create_app
 from dashboards.live import RELOAD, LiveHub
-from rules.alert_store import AlertStore
+from alerts.store import AlertStore
 from telecare.alerts import AlertChange, AlertTrigger, AlertType, Severity
 from telecare.bus import ALERTS, InProcessBus
 from telecare.clock import FakeClock

@@ -12,13 +12,14 @@ from fastapi import FastAPI
 from devices.registry import Registry
 from outreach.planning import PlannedCall
 from outreach.service import OutreachService
-from outreach.simulated_telephony import SimulatedTelephony
-from rules.alert_store import AlertStore
+from demo.simulated_telephony import SimulatedTelephony
+from alerts.store import AlertStore
 from telecare.alerts import AlertType
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.people import Resident, RiskFlag
 from telecare.settings import load_settings
+from entrypoints.bootstrap import outreach_routers
 
 NOW = datetime(2026, 7, 15, 9, 0, tzinfo=timezone.utc)  # 11:00 in Barcelona
 
@@ -39,7 +40,7 @@ async def api(db):
         PlannedCall(f"r{i}", "follow_up", "human", NOW.date(), NOW - timedelta(hours=1), NOW + timedelta(hours=8),
                     10 + i, "team-a", f"k{i}", "follow-up") for i in range(3)], NOW)
     app = FastAPI()
-    for r in service.routers():
+    for r in outreach_routers(service):
         app.include_router(r)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://care") as client:
         yield {"client": client, "service": service, "alerts": alerts, "db": db, "clock": clock, "sim": sim}

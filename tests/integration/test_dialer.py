@@ -10,12 +10,12 @@ from outreach.call_log import CallFilter, CallLog
 from outreach.dialer import Dialer
 from outreach.pacing import max_in_window
 from outreach.planning import PlannedCall
-from outreach.simulated_telephony import (SimulatedTelephony, answer_and_press, answer_silent, busy,
+from demo.simulated_telephony import (SimulatedTelephony, answer_and_press, answer_silent, busy,
                                           invalid_number, no_answer)
 from outreach.task_records import NewCampaign
 from outreach.tasks import TaskStore
 from outreach.telephony import CallStatus, CallUpdate
-from rules.alert_store import AlertStore
+from alerts.store import AlertStore
 from telecare.alerts import AlertType
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock

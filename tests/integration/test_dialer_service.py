@@ -7,15 +7,16 @@ from devices.registry import Registry
 from outreach.call_log import CallFilter
 from outreach.planning import PlannedCall
 from outreach.service import OutreachService
-from outreach.simulated_telephony import SimulatedTelephony
+from demo.simulated_telephony import SimulatedTelephony
 from outreach.task_records import NewCampaign
-from rules.alert_store import AlertStore
+from alerts.store import AlertStore
 from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.bus import InProcessBus
 from telecare.clock import SystemClock
 from telecare.people import Resident
 from telecare.settings import load_settings
 from tests.conftest import eventually
+from entrypoints.bootstrap import outreach_routers
 
 
 async def test_service_dials_a_campaign_and_arms_escalation_end_to_end(db):
@@ -43,7 +44,7 @@ async def test_service_dials_a_campaign_and_arms_escalation_end_to_end(db):
         change = await alerts.raise_or_attach(AlertTrigger("r1", AlertType.FALL, Severity.CRITICAL, now, "fall"), now)
         tiers = await eventually(lambda: service.escalator.tiers([change.alert.id]))
         assert tiers[0].tier == 1 and tiers[0].state == "armed"
-        paths = {route.path for r in service.routers() for route in r.routes}
+        paths = {route.path for r in outreach_routers(service) for route in r.routes}
         assert {"/care/worklist", "/api/calls.csv", "/phones", "/api/escalations"} <= paths
     finally:
         await service.stop()

@@ -10,8 +10,8 @@ from outreach.call_log import CallFilter, CallLog
 from outreach.dialer import Dialer
 from outreach.escalation import (EscalationPolicy, EscalationState, Escalator, after_call, arm,
                                  next_escalation_step, rearm)
-from outreach.simulated_telephony import SimulatedTelephony, answer_and_press, no_answer
-from rules.alert_store import AlertStore
+from demo.simulated_telephony import SimulatedTelephony, answer_and_press, no_answer
+from alerts.store import AlertStore
 from telecare.alerts import AlertStatus, AlertTrigger, AlertType, Severity
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
@@ -178,7 +178,7 @@ def test_pure_steps():
 
 
 async def test_a_key_holder_number_the_provider_refuses_moves_on_to_the_next(world):
-    from outreach.simulated_telephony import invalid_number
+    from demo.simulated_telephony import invalid_number
 
     w = world
     w["sim"].script(HOLDER_A, invalid_number())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.broker import EmbeddedBroker, free_port
+from demo.broker import EmbeddedBroker, free_port
 from ingest.service import IngestService
 from ingest.topics import device_topic
 from telecare.bus import EVENTS, InProcessBus

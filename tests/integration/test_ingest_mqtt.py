@@ -80,7 +80,7 @@ async def test_drop_publishes_the_will_and_disconnect_does_not(mqtt_url: str) ->
 
 
 async def test_unreachable_broker_is_a_broker_error() -> None:
-    from ingest.broker import free_port
+    from demo.broker import free_port
 
     pub = MqttPublisher(f"mqtt://127.0.0.1:{free_port()}", "nobody")
     with pytest.raises(BrokerError):

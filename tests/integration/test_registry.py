@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.fleet import barcelona_fleet
+from demo.fleet import barcelona_fleet
 from devices.importer import cli_import, cli_list, import_file
 from devices.registry import Registry
 from telecare.errors import ConflictError, InvalidInput, NotFound

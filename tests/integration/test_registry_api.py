@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from devices.api import router
+from dashboards.routes.devices import router
 from devices.registry import Registry
 from telecare.clock import FakeClock
 

@@ -5,7 +5,7 @@ import asyncio
 from datetime import timedelta
 from uuid import uuid4
 
-from rules.alert_store import AlertStore
+from alerts.store import AlertStore
 from rules.runner import RulesRunner
 from telecare.alerts import AlertType
 from telecare.bus import EVENTS, InProcessBus

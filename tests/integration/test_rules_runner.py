@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 
-from rules.alert_store import AlertStore
+from alerts.store import AlertStore
 from rules.runner import RulesRunner
 from rules.state import RuleStateStore
 from telecare.alerts import AlertStatus, AlertType

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from outreach.simulated_telephony import (SimulatedTelephony, answer_and_press, answer_silent, busy,
+from demo.simulated_telephony import (SimulatedTelephony, answer_and_press, answer_silent, busy,
                                           invalid_number, no_answer, wrong_number)
 from outreach.telephony import CallRejected, CallRequest, CallStatus, CallUpdate
 from telecare.clock import FakeClock
@@ -183,7 +183,7 @@ async def test_our_hang_up_cancels_a_ringing_call_and_bad_keys_are_refused(sim) 
 
 
 async def test_only_recent_ended_calls_are_kept(clock) -> None:
-    from outreach.simulated_telephony import KEEP_ENDED
+    from demo.simulated_telephony import KEEP_ENDED
     telephony = SimulatedTelephony(clock, auto_answer_delay=0)
     for i in range(KEEP_ENDED + 50):
         await telephony.place_call(automated(ref=str(i)))

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from devices.fleet import barcelona_fleet
-from devices.simulator import Simulator, status_topic
+from demo.fleet import barcelona_fleet
+from demo.simulator import Simulator, status_topic
 from telecare.clock import FakeClock
 from telecare.events import DEVICE_EVENT_TYPES, RawMessage
 from telecare.mqtt import MqttPublisher, MqttSubscriber

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from rules.alert_store import AlertStore
+from alerts.store import AlertStore
 from telecare.alerts import AlertChangeKind, AlertStatus, AlertTrigger, AlertType, Outcome, Severity
 from telecare.bus import ALERTS, InProcessBus
 from telecare.errors import ConflictError

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from outreach import webhooks
+from dashboards.routes import twilio_webhooks as webhooks
 from outreach.telephony import CallRequest, CallStatus, CallUpdate
 from outreach.twilio_telephony import TwilioTelephony
 from telecare.clock import FakeClock

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from devices.daylife import battery_level, plan_day
-from devices.demo_script import demo_care_plan_overrides, demo_roles, demo_script
-from devices.fleet import barcelona_fleet
-from devices.simulator import MAX_HOMES, Simulator, encode
+from demo.daylife import battery_level, plan_day
+from demo.demo_script import demo_care_plan_overrides, demo_roles, demo_script
+from demo.fleet import barcelona_fleet
+from demo.simulator import MAX_HOMES, Simulator, encode
 from telecare.clock import FakeClock
 from telecare.events import DeviceType, EventType
 from telecare.people import RiskFlag

@@ -40,7 +40,7 @@ def test_mqtt_address_parts():
 
 def test_cli_reports_bad_config_and_exits_2():
     env = {"TELECARE_HTTP_PORT": "not-a-port", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "telecare.cli", "db", "upgrade"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "entrypoints.cli", "db", "upgrade"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "TELECARE_HTTP_PORT" in proc.stderr and "Traceback" not in proc.stderr

@@ -8,7 +8,7 @@ import pytest
 from outreach.telephony import CallStatus
 from outreach.twilio_telephony import TwilioTelephony
 from outreach.voice_prompts import PROMPTS, prompts_for, spoken_text
-from outreach.webhooks import parse_gather, parse_status
+from dashboards.routes.twilio_webhooks import parse_gather, parse_status
 from telecare.clock import FakeClock
 from telecare.errors import InvalidInput
 

@@ -6,17 +6,17 @@ import logging
 from contextlib import AsyncExitStack
 from zoneinfo import ZoneInfo
 
-from telecare import bootstrap
+from entrypoints import bootstrap
 from telecare.settings import Settings
 
-log = logging.getLogger("telecare.demo")
+log = logging.getLogger("entrypoints.demo")
 
 DEMO_SEED = 7
 
 
 async def seed_fleet(core: bootstrap.Core, residents_n: int) -> None:
     """Register the demo fleet once; on later starts only re-time the demo roles' care plans to "now"."""
-    from devices.fleet import barcelona_fleet, demo_care_plan_overrides
+    from demo.fleet import barcelona_fleet, demo_care_plan_overrides
 
     now = core.clock.now()
     today = now.astimezone(ZoneInfo("Europe/Madrid")).date()
@@ -48,7 +48,7 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
         running = await bootstrap.start_parts(core, set(bootstrap.PARTS), mqtt_url)
 
         if simulator:
-            from devices.simulator import Simulator
+            from demo.simulator import Simulator
 
             sim = Simulator(mqtt_url, await core.registry.all_residents(), await core.registry.all_devices(),
                             core.clock, seed=DEMO_SEED)

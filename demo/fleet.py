@@ -5,8 +5,8 @@ import random
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from devices.demo_script import demo_care_plan_overrides  # noqa: F401 - part of this module's API
-from devices.fleet_data import (
+from demo.demo_script import demo_care_plan_overrides  # noqa: F401 - part of this module's API
+from demo.fleet_data import (
     CALLERS, DISTRICTS, DOSE_SCHEDULES, FEMALE, MALE, PREFIX, RELATIONS, RISK_SHARES, SURNAMES, YOUNGER,
 )
 from devices.records import parse_hhmm

@@ -13,11 +13,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from outreach.simulated_telephony import PhoneCall, SimulatedTelephony
 from telecare.errors import NotFound, TelephonyError
 
 log = logging.getLogger(__name__)
-PAGE = Path(__file__).parent / "static" / "phones.html"
+PAGE = Path(__file__).resolve().parent.parent / "static" / "phones.html"
 HEARTBEAT_S = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
 
 
@@ -25,7 +24,7 @@ class Keys(BaseModel):
     digits: str = Field(min_length=1, max_length=8, pattern=r"^[0-9*#]+$")
 
 
-def call_view(call: PhoneCall) -> dict[str, Any]:
+def call_view(call: Any) -> dict[str, Any]:
     """A call as JSON for the page."""
     view = asdict(call)
     for key, value in view.items():
@@ -34,15 +33,15 @@ def call_view(call: PhoneCall) -> dict[str, Any]:
     return view
 
 
-def snapshot(sim: SimulatedTelephony) -> dict[str, Any]:
+def snapshot(sim: Any) -> dict[str, Any]:
     """Every call the simulator knows (ringing and talking first), with the change version."""
     order = {"ringing": 0, "in-progress": 1, "queued": 2}
     calls = sorted(sim.calls(), key=lambda c: order.get(c.state, 3))
     return {"version": sim.changes.version, "calls": [call_view(c) for c in calls]}
 
 
-def router(sim: SimulatedTelephony) -> APIRouter:
-    """GET /phones (page), /api/phones (+ /stream SSE) and POST /api/phones/{id}/{action}."""
+def router(sim: Any) -> APIRouter:
+    """The phone simulator's page (demo telephony, passed in by the composition root): GET /phones (page), /api/phones (+ /stream SSE) and POST /api/phones/{id}/{action}."""
     api = APIRouter(tags=["phone simulator"])
 
     @api.get("/phones", response_class=HTMLResponse, include_in_schema=False)

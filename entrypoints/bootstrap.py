@@ -10,6 +10,7 @@ from typing import Any
 from telecare.bus import Bus, InProcessBus
 from telecare.clock import Clock, SystemClock
 from telecare.errors import ConfigError
+from telecare.health import Health
 from telecare.settings import Settings
 from telecare.store import Database
 from telecare.store.migrate import maintain, upgrade
@@ -30,6 +31,7 @@ class Core:
     registry: Any
     alerts: Any
     stack: AsyncExitStack = field(repr=False)
+    health: Health = field(default_factory=Health)
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> Database:
@@ -50,7 +52,7 @@ def start_broker(settings: Settings, stack: AsyncExitStack) -> str:
     """TELECARE_MQTT_URL, or an embedded broker on settings.mqtt_port."""
     if settings.mqtt_url:
         return settings.mqtt_url
-    from ingest.broker import EmbeddedBroker
+    from demo.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(settings.data_dir / "mqtt", settings.mqtt_port)
     url = broker.start()
@@ -72,7 +74,7 @@ def make_bus(settings: Settings, db: Database) -> Bus:
 async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | None = None) -> Core:
     """Database (migrated), bus, registry and alert store for one process."""
     from devices.registry import Registry
-    from rules.alert_store import AlertStore
+    from alerts.store import AlertStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
@@ -128,7 +130,7 @@ def build_telephony(core: Core):
 
         return TwilioTelephony(s.twilio_account_sid, s.twilio_auth_token, s.twilio_from_number, s.public_base_url,
                                base_url=s.twilio_base_url, clock=core.clock)
-    from outreach.simulated_telephony import SimulatedTelephony
+    from demo.simulated_telephony import SimulatedTelephony
 
     return SimulatedTelephony(core.clock)
 
@@ -141,45 +143,34 @@ def build_outreach(core: Core):
                            core.clock, core.settings)
 
 
+def outreach_routers(outreach: Any) -> list[Any]:
+    """Care-team routes, plus the phone simulator page or the Twilio webhooks for the telephony in use."""
+    from dashboards.routes import care
+
+    deps = care.CareDeps(outreach.db, outreach.tasks, outreach.call_log, outreach.human_calls,
+                         outreach.residents, outreach.clock, outreach.escalator)
+    out = [care.router(deps)]
+    kind = type(outreach.telephony).__name__
+    # Imported lazily: only the adapter in use is loaded (twilio stays out of simulator processes).
+    if kind == "SimulatedTelephony":
+        from dashboards.routes.phones import router as phone_router
+
+        out.append(phone_router(outreach.telephony))
+    elif kind == "TwilioTelephony":
+        from dashboards.routes.twilio_webhooks import router as webhook_router
+
+        out.append(webhook_router(outreach.telephony, outreach.dialer.on_update))
+    return out
+
+
 def build_web(core: Core, routers: list[Any]):
     """The FastAPI app with every component's routes."""
     from dashboards.app import WebDeps, create_app
-    from devices.api import router as devices_router
+    from dashboards.routes.devices import router as devices_router
 
-    deps = WebDeps(db=core.db, bus=core.bus, alerts=core.alerts, clock=core.clock,
+    deps = WebDeps(db=core.db, bus=core.bus, alerts=core.alerts, clock=core.clock, health=core.health,
                    extra_routers=tuple([devices_router(core.registry, core.clock), *routers]))
     return create_app(deps)
-
-
-async def serve_web(app: Any, host: str, port: int, started: asyncio.Event | None = None) -> None:
-    """Run uvicorn inside this event loop until cancelled."""
-    import uvicorn
-
-    # Live streams stay open forever; do not let them hold up shutdown.
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # the CLI owns Ctrl-C
-
-    async def serve() -> None:
-        try:
-            await server.serve()
-        except SystemExit as err:  # uvicorn exits the process when it cannot bind; stop cleanly instead
-            raise ConfigError(f"web server could not start on {host}:{port} (port in use?)") from err
-
-    task = asyncio.create_task(serve())
-    try:
-        while not server.started:
-            if task.done():
-                await task
-                raise ConfigError(f"web server could not start on {host}:{port}")
-            await asyncio.sleep(0.05)
-        if started is not None:
-            started.set()
-        await asyncio.shield(task)
-    finally:
-        server.should_exit = True
-        await asyncio.wait({task}, timeout=5)
 
 
 # Start order: the rules' start-up replay of stored-but-unevaluated events ends before ingest publishes
@@ -233,9 +224,11 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             outreach = build_outreach(core)
             await outreach.start()
             running.services.append(outreach)
-            routers = outreach.routers()
+            routers = outreach_routers(outreach)
         else:
             ready = asyncio.Event()
+            from dashboards.server import serve_web
+
             web = asyncio.create_task(serve_web(build_web(core, routers), core.settings.http_host,
                                                 core.settings.http_port, ready))
             running.tasks.append(web)

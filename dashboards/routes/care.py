@@ -72,7 +72,7 @@ def _error(err: TelecareError) -> JSONResponse:
 
 
 def _page(name: str) -> HTMLResponse:
-    return HTMLResponse((resources.files("outreach") / "static" / "care" / PAGES[name]).read_text())
+    return HTMLResponse((resources.files("dashboards") / "static" / "care" / PAGES[name]).read_text())
 
 
 def _day_bound(value: str | None, end: bool) -> datetime | None:
@@ -116,7 +116,7 @@ def router(deps: CareDeps) -> APIRouter:
     async def asset(name: str) -> Response:
         if name not in ASSETS:
             return JSONResponse({"detail": "no such file"}, status_code=404)
-        return Response((resources.files("outreach") / "static" / "care" / name).read_text(), media_type=ASSETS[name])
+        return Response((resources.files("dashboards") / "static" / "care" / name).read_text(), media_type=ASSETS[name])
 
     @r.get("/api/worklist")
     async def worklist(caller: str | None = None, team: str | None = None) -> Any:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from devices.daylife import SimEvent
+from demo.daylife import SimEvent
 from telecare.events import DeviceType, EventType
 from telecare.people import Device, Resident
 

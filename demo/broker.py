@@ -99,7 +99,7 @@ class EmbeddedBroker:
             raise BrokerError("neither mosquitto nor the amqtt Python broker is installed") from err
         self.kind = "amqtt"
         log_file = (self.data_dir / "amqtt.log").open("ab")
-        self._proc = subprocess.Popen([sys.executable, "-m", "ingest.amqtt_broker", str(self.port)],
+        self._proc = subprocess.Popen([sys.executable, "-m", "demo.amqtt_broker", str(self.port)],
                                       stderr=log_file, stdout=log_file)
         log_file.close()
         _wait_for_port(self.port)

@@ -1,4 +1,4 @@
-"""The pure-Python fallback broker (amqtt, MQTT 3.1.1 only), run as `python -m ingest.amqtt_broker PORT`."""
+"""The pure-Python fallback broker (amqtt, MQTT 3.1.1 only), run as `python -m demo.amqtt_broker PORT`."""
 from __future__ import annotations
 
 import asyncio
@@ -33,7 +33,7 @@ def config(port: int) -> dict:
     """amqtt settings: loopback only, local clients trusted, no $SYS chatter."""
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-        "plugins": {"ingest.amqtt_broker.LoopbackAuthPlugin": {}},
+        "plugins": {"demo.amqtt_broker.LoopbackAuthPlugin": {}},
     }
 
 

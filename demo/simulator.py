@@ -9,9 +9,9 @@ import logging
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from devices.daylife import SimEvent, plan_day
-from devices.demo_script import GatewayOutage, demo_script
-from devices.fleet import barcelona_fleet
+from demo.daylife import SimEvent, plan_day
+from demo.demo_script import GatewayOutage, demo_script
+from demo.fleet import barcelona_fleet
 from telecare.clock import Clock, SystemClock
 from telecare.errors import BrokerError
 from telecare.events import EventType

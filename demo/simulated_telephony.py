@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from outreach.simulated_phones import (  # noqa: F401 - behaviours re-exported for scripts
+from demo.simulated_phones import (  # noqa: F401 - behaviours re-exported for scripts
     Behaviour, ChangeSignal, PhoneCall, answer_and_press, behaviour_for, answer_silent, busy, failed, invalid_number,
     no_answer, wrong_number)
 from outreach.telephony import CallHandle, CallRejected, CallRequest, CallStatus, CallUpdate, UpdateHandler
