@@ -1,8 +1,11 @@
 """The outreach scheduler (the only apscheduler import): daily planning, dispatch ticks, CAP feed polling.
 
-Only the process holding a PostgreSQL session advisory lock runs jobs, so replicas are safe. The daily
-planning job lives in PostgreSQL (SQLAlchemyJobStore): after a restart or downtime the missed run fires
-once (coalesce=True, no misfire limit) and a catch-up planning pass runs on every start anyway.
+Only the process holding a PostgreSQL session advisory lock runs jobs, so replicas are safe. Jobs live in
+memory: every job is declared here in code, and the leader runs a catch-up planning pass whenever it takes
+the lead (start, restart, failover), which is exactly what a persisted "missed 07:00 run" would have done.
+A persistent job store would add a second connection pool and a table outside the migrations for nothing;
+migration 0011 drops the table an earlier version created. Planning is idempotent (task keys), so the
+catch-up pass and the day's 07:00 run never create a call twice.
 """
 from __future__ import annotations
 
@@ -12,11 +15,9 @@ import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -31,27 +32,21 @@ from telecare.people import Resident, ResidentLookup
 from telecare.store import Database
 
 log = logging.getLogger(__name__)
-JOBS_TABLE = "outreach_scheduler_jobs"
 KEY_HORIZON = timedelta(days=60)  # planning skips keys of tasks due in this past window before inserting
-# Persistent jobs run however late they are (None = no misfire limit), once (coalesce), never in parallel.
-PERSISTENT_JOB = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
-# The leader's job runner, by scheduler name: stored jobs hold only (name, job), never live objects.
+# Jobs run however late they are (APScheduler's default misfire grace of 1 s would skip a run the event loop
+# was too busy to start on time), once (coalesce), never in parallel.
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+# The leader's job runner, by scheduler name: jobs hold only (name, job), never live objects.
 _ACTIVE: dict[str, OutreachScheduler] = {}
 
 
 async def _run_job(name: str, job: str) -> None:
-    """Entry point of every stored job (a textual reference APScheduler can persist)."""
+    """Entry point of every job."""
     active = _ACTIVE.get(name)
     if active is None:
         log.warning("scheduler job %s fired with no active scheduler %s", job, name)
         return
     await active.run_job(job)
-
-
-def sqlalchemy_url(url: str) -> str:
-    """postgresql://… -> postgresql+psycopg://… (SQLAlchemy's psycopg 3 dialect)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
 
 
 class OutreachScheduler:
@@ -115,23 +110,16 @@ class OutreachScheduler:
             await asyncio.sleep(self._lease_s)
 
     def _lead(self) -> None:
-        scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=sqlalchemy_url(self._db.url), tablename=JOBS_TABLE,
-                                                     engine_options={"pool_size": 2, "pool_pre_ping": True}),
-                       "memory": MemoryJobStore()},
-            job_defaults=PERSISTENT_JOB, timezone=ZoneInfo("UTC"))
+        scheduler = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, job_defaults=JOB_DEFAULTS,
+                                     timezone=ZoneInfo("UTC"))
         scheduler.start(paused=True)
         self._scheduler = scheduler  # from here on _step_down shuts it down, even if the rest fails
-        # Keep a stored job as it is: replacing it would recompute next_run_time and lose a missed run.
-        if scheduler.get_job("daily_planning") is None:
-            scheduler.add_job(_run_job, self._planning, args=[self._name, "daily_planning"], id="daily_planning")
-        # Ticks are not worth persisting: a missed tick is simply the next one.
-        ticks = {"jobstore": "memory", "replace_existing": True, "misfire_grace_time": None}
+        scheduler.add_job(_run_job, self._planning, args=[self._name, "daily_planning"], id="daily_planning")
         scheduler.add_job(_run_job, IntervalTrigger(seconds=self._dispatch_s), args=[self._name, "dispatch"],
-                          id="dispatch", **ticks)
+                          id="dispatch")
         if self._feed_url:
             scheduler.add_job(_run_job, IntervalTrigger(minutes=self._feed_min), args=[self._name, "weather_feed"],
-                              id="weather_feed", **ticks)
+                              id="weather_feed")
         _ACTIVE[self._name] = self
         SCHEDULER_LEADER.set(1)
         scheduler.resume()
