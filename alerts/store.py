@@ -10,7 +10,7 @@ from telecare.alerts import (
     HistoryKind, Outcome, alert_from_row,
 )
 from telecare.bus import ALERTS, Bus
-from telecare.errors import ConflictError, NotFound
+from telecare.errors import ConflictError, InvalidInput, NotFound
 from telecare.metrics import ALERT_ACK_SECONDS, ALERTS_ATTACHED, ALERTS_CLEARED, ALERTS_RAISED
 from telecare.store import Database
 
@@ -75,7 +75,7 @@ class AlertStore:
     async def resolve(self, alert_id: int, by: str, outcome: Outcome, note: str, now: datetime) -> AlertChange:
         """Close an open or acknowledged alert with an outcome and a note."""
         if outcome is Outcome.CONDITION_CLEARED:
-            raise ConflictError("condition_cleared is set by the system when a technical fault ends")
+            raise InvalidInput("outcome condition_cleared is set by the system when a technical fault ends")
         row = await self._changed(
             """UPDATE alerts SET status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s,
                       outcome = %(outcome)s, note = %(note)s,

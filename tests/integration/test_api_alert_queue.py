@@ -125,6 +125,10 @@ async def test_history_is_ordered_and_notes_are_signed_by_the_operator(env):
         "Resolved by Anna Serra: mobile unit sent — unit 4"]
     assert [h["at"] for h in history] == sorted(h["at"] for h in history)
 
+    other = await _raise(e, "r2", AlertType.LOW_BATTERY, Severity.TECHNICAL)
+    by_hand = await e["client"].post(f"/api/alerts/{other.id}/resolve",
+                                     json={"by": "Anna", "outcome": "condition_cleared"})
+    assert by_hand.status_code == 400 and "set by the system" in by_hand.json()["detail"]
     assert (await e["client"].get("/api/alerts/999999/history")).status_code == 404
     assert (await e["client"].post("/api/alerts/999999/notes", json={"text": "x"})).status_code == 404
     empty = await e["client"].post(f"/api/alerts/{fall.id}/notes", json={"text": "   "})
