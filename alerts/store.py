@@ -1,18 +1,22 @@
-"""The alerts table's one writer: raise-or-attach, acknowledge, resolve; publishes each change."""
+"""The alerts table's one writer: raise-or-attach, acknowledge, resolve, clear, notes; publishes each change."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from alerts.history import APPEND_FROM_CHANGED, HISTORY_COLUMNS, entry_from_row, resolved_params
 from telecare.alerts import (
-    Alert, AlertChange, AlertChangeKind, AlertStatus, AlertTrigger, Outcome, alert_from_row,
+    SELF_CLEARING, Alert, AlertChange, AlertChangeKind, AlertClear, AlertStatus, AlertTrigger, HistoryEntry,
+    HistoryKind, Outcome, alert_from_row,
 )
 from telecare.bus import ALERTS, Bus
-from telecare.errors import ConflictError, NotFound
-from telecare.metrics import ALERT_ACK_SECONDS, ALERTS_ATTACHED, ALERTS_RAISED
+from telecare.errors import ConflictError, InvalidInput, NotFound
+from telecare.metrics import ALERT_ACK_SECONDS, ALERTS_ATTACHED, ALERTS_CLEARED, ALERTS_RAISED
 from telecare.store import Database
 
 _COLUMNS = """id, resident_id, type, severity, status, raised_at, first_event_at, last_event_at, count,
     reason, device_id, delayed, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, note"""
+SYSTEM = "system"  # the actor of history lines nobody typed
 
 
 class AlertStore:
@@ -25,16 +29,26 @@ class AlertStore:
     async def raise_or_attach(self, trigger: AlertTrigger, now: datetime) -> AlertChange:
         """Open a new alert, or attach the trigger to the active one of the same resident and type."""
         row = await self._db.fetchrow(
-            f"""INSERT INTO alerts (resident_id, type, severity, status, raised_at, first_event_at,
-                                    last_event_at, count, reason, device_id, delayed)
-                VALUES (%s, %s, %s, 'open', %s, %s, %s, 1, %s, %s, %s)
-                ON CONFLICT (resident_id, type) WHERE status IN ('open', 'acknowledged')
-                DO UPDATE SET count = alerts.count + 1,
-                              first_event_at = LEAST(alerts.first_event_at, EXCLUDED.first_event_at),
-                              last_event_at = GREATEST(alerts.last_event_at, EXCLUDED.last_event_at)
-                RETURNING {_COLUMNS}, (xmax = 0) AS inserted""",
-            (trigger.resident_id, trigger.type.value, trigger.severity.value, now, trigger.at, trigger.at,
-             trigger.reason, trigger.device_id, trigger.delayed),
+            f"""WITH changed AS (
+                  INSERT INTO alerts (resident_id, type, severity, status, raised_at, first_event_at,
+                                      last_event_at, count, reason, device_id, delayed)
+                  VALUES (%(rid)s, %(type)s, %(sev)s, 'open', %(now)s, %(at)s, %(at)s, 1, %(reason)s, %(dev)s,
+                          %(delayed)s)
+                  ON CONFLICT (resident_id, type) WHERE status IN ('open', 'acknowledged')
+                  DO UPDATE SET count = alerts.count + 1,
+                                first_event_at = LEAST(alerts.first_event_at, EXCLUDED.first_event_at),
+                                last_event_at = GREATEST(alerts.last_event_at, EXCLUDED.last_event_at)
+                  RETURNING {_COLUMNS}, (xmax = 0) AS inserted),
+                logged AS (
+                  INSERT INTO alert_history (alert_id, at, kind, actor, text, detail)
+                  SELECT id, %(now)s, CASE WHEN inserted THEN 'raised' ELSE 'attached' END, 'system',
+                         CASE WHEN inserted THEN 'Raised: ' ELSE 'New trigger attached: ' END || %(reason)s,
+                         %(detail)s FROM changed)
+                SELECT * FROM changed""",
+            {"rid": trigger.resident_id, "type": trigger.type.value, "sev": trigger.severity.value, "now": now,
+             "at": trigger.at, "reason": trigger.reason, "dev": trigger.device_id, "delayed": trigger.delayed,
+             "detail": {"event_at": trigger.at.isoformat(), "device_id": trigger.device_id, "delayed": trigger.delayed,
+                        "event_id": str(trigger.event_id) if trigger.event_id else None}},
         )
         assert row is not None
         inserted = row.pop("inserted")
@@ -49,35 +63,65 @@ class AlertStore:
 
     async def acknowledge(self, alert_id: int, by: str, now: datetime) -> AlertChange:
         """Mark an open alert as being handled by `by`. Acknowledging twice is a conflict."""
-        row = await self._db.fetchrow(
-            f"""UPDATE alerts SET status = 'acknowledged', acknowledged_at = %s, acknowledged_by = %s
-                WHERE id = %s AND status = 'open' RETURNING {_COLUMNS}""",
-            (now, by, alert_id),
-        )
-        if row is None:
-            current = await self.get(alert_id)
-            raise ConflictError(f"alert {alert_id} is already {current.status.value}")
+        row = await self._changed(
+            """UPDATE alerts SET status = 'acknowledged', acknowledged_at = %(at)s, acknowledged_by = %(actor)s
+               WHERE id = %(id)s AND status = 'open'""", alert_id,
+            {"at": now, "kind": HistoryKind.ACKNOWLEDGED.value, "actor": by, "text": f"Acknowledged by {by}",
+             "detail": {}})
         alert = alert_from_row(row)
         ALERT_ACK_SECONDS.labels(alert.severity.value).observe((now - alert.raised_at).total_seconds())
-        change = AlertChange(AlertChangeKind.ACKNOWLEDGED, alert)
-        await self._bus.publish(ALERTS, alert.resident_id, change)
-        return change
+        return await self._publish(AlertChangeKind.ACKNOWLEDGED, alert)
 
     async def resolve(self, alert_id: int, by: str, outcome: Outcome, note: str, now: datetime) -> AlertChange:
         """Close an open or acknowledged alert with an outcome and a note."""
+        if outcome is Outcome.CONDITION_CLEARED:
+            raise InvalidInput("outcome condition_cleared is set by the system when a technical fault ends")
+        row = await self._changed(
+            """UPDATE alerts SET status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s,
+                      outcome = %(outcome)s, note = %(note)s,
+                      acknowledged_at = COALESCE(acknowledged_at, %(at)s),
+                      acknowledged_by = COALESCE(acknowledged_by, %(actor)s)
+               WHERE id = %(id)s AND status IN ('open', 'acknowledged')""", alert_id,
+            {**resolved_params(by, outcome, note, now), "outcome": outcome.value, "note": note})
+        return await self._publish(AlertChangeKind.RESOLVED, alert_from_row(row))
+
+    async def clear(self, clear: AlertClear, now: datetime) -> AlertChange | None:
+        """Close the active technical alert whose condition ended (outcome condition_cleared); alarms never."""
+        if clear.type not in SELF_CLEARING:
+            return None
         row = await self._db.fetchrow(
-            f"""UPDATE alerts SET status = 'resolved', resolved_at = %s, resolved_by = %s, outcome = %s, note = %s,
-                       acknowledged_at = COALESCE(acknowledged_at, %s),
-                       acknowledged_by = COALESCE(acknowledged_by, %s)
-                WHERE id = %s AND status IN ('open', 'acknowledged') RETURNING {_COLUMNS}""",
-            (now, by, outcome.value, note, now, by, alert_id),
-        )
+            f"""WITH changed AS (
+                  UPDATE alerts SET status = 'resolved', resolved_at = %(at)s, resolved_by = 'system',
+                         outcome = 'condition_cleared', note = %(text)s
+                  WHERE resident_id = %(rid)s AND type = %(type)s AND severity = 'technical'
+                    AND status IN ('open', 'acknowledged')
+                  RETURNING {_COLUMNS}){APPEND_FROM_CHANGED}
+                SELECT * FROM changed""",
+            {"rid": clear.resident_id, "type": clear.type.value, "at": now,
+             "kind": HistoryKind.CONDITION_CLEARED.value, "actor": SYSTEM,
+             "text": f"Closed automatically: {clear.reason}",
+             "detail": {"event_at": clear.at.isoformat(), "device_id": clear.device_id}})
         if row is None:
-            current = await self.get(alert_id)
-            raise ConflictError(f"alert {alert_id} is already {current.status.value}")
-        change = AlertChange(AlertChangeKind.RESOLVED, alert_from_row(row))
-        await self._bus.publish(ALERTS, change.alert.resident_id, change)
-        return change
+            return None
+        ALERTS_CLEARED.labels(clear.type.value).inc()
+        return await self._publish(AlertChangeKind.RESOLVED, alert_from_row(row))
+
+    async def add_note(self, alert_id: int, by: str, text: str, now: datetime) -> HistoryEntry:
+        """Append an operator's note to the alert's history (any status: notes are for the hand-over)."""
+        row = await self._db.fetchrow(
+            f"""INSERT INTO alert_history (alert_id, at, kind, actor, text)
+                SELECT id, %s, 'note', %s, %s FROM alerts WHERE id = %s RETURNING {HISTORY_COLUMNS}""",
+            (now, by, text, alert_id))
+        if row is None:
+            raise NotFound(f"alert {alert_id} does not exist")
+        return entry_from_row(row)
+
+    async def history(self, alert_id: int) -> list[HistoryEntry]:
+        """The alert's history, oldest first (the order things happened in)."""
+        await self.get(alert_id)  # NotFound for an unknown alert, rather than an empty list
+        rows = await self._db.fetch(
+            f"SELECT {HISTORY_COLUMNS} FROM alert_history WHERE alert_id = %s ORDER BY at, id", (alert_id,))
+        return [entry_from_row(r) for r in rows]
 
     async def get(self, alert_id: int) -> Alert:
         row = await self._db.fetchrow(f"SELECT {_COLUMNS} FROM alerts WHERE id = %s", (alert_id,))
@@ -105,3 +149,18 @@ class AlertStore:
             "SELECT severity, count(*) AS n FROM alerts WHERE status IN ('open','acknowledged') GROUP BY severity"
         )
         return {r["severity"]: r["n"] for r in rows}
+
+    async def _changed(self, update: str, alert_id: int, history: dict[str, Any]) -> dict[str, Any]:
+        """Run `update` (… WHERE id = %(id)s …) with its history line in one statement; a miss is a conflict."""
+        row = await self._db.fetchrow(
+            f"WITH changed AS ({update} RETURNING {_COLUMNS}){APPEND_FROM_CHANGED} SELECT * FROM changed",
+            {**history, "id": alert_id})
+        if row is None:
+            current = await self.get(alert_id)
+            raise ConflictError(f"alert {alert_id} is already {current.status.value}")
+        return row
+
+    async def _publish(self, kind: AlertChangeKind, alert: Alert) -> AlertChange:
+        change = AlertChange(kind, alert)
+        await self._bus.publish(ALERTS, alert.resident_id, change)
+        return change

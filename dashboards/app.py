@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from telecare.alerts import AlertSink, AlertChange
+from telecare.alerts import AlertSink
 from telecare.bus import Bus
 from telecare.clock import Clock
 from telecare.health import Health
@@ -24,11 +24,11 @@ from telecare.store import Database
 
 from dashboards.audit import AuditLog
 from dashboards.live import LiveHub
-from dashboards.queries import ResidentQueries
+from dashboards.queries import AlertQueries, ResidentQueries
 from dashboards.routes import alerts as alert_routes
 from dashboards.routes import residents as resident_routes
 from dashboards.routes import system as system_routes
-from dashboards.views import change_view, readable_errors
+from dashboards.views import readable_errors
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     queries = ResidentQueries(deps.db)
     audit = AuditLog(deps.db)
 
-    async def render(change: AlertChange) -> dict[str, Any]:
-        names = await queries.names([change.alert.resident_id])
-        return change_view(change, names.get(change.alert.resident_id), deps.clock.now())
-
-    hub = LiveHub(deps.bus, render)
+    hub = LiveHub(deps.bus, alert_routes.live_render(AlertQueries(deps.db), deps.clock))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from telecare.alerts import ACTIVE_STATUSES, Alert, AlertStatus, AlertType, Severity, alert_from_row
 from telecare.errors import NotFound
 from telecare.store import Database
 
-from dashboards.views import ResidentCard, card_from_row
+from dashboards.views import ResidentCard, card_from_row, escalation_view
 
 _CARD_COLUMNS = """id, name, timezone, date_of_birth, address, phones, language, at_home, risk_flags, contacts,
     (key_safe_code IS NOT NULL AND key_safe_code <> '') AS has_key_safe"""
@@ -86,3 +87,81 @@ class ResidentQueries:
     async def ping(self) -> bool:
         """True when the database answers."""
         return await self._db.fetchval("SELECT 1") == 1
+
+
+_ALERT_COLUMNS = """a.id, a.resident_id, a.type, a.severity, a.status, a.raised_at, a.first_event_at, a.last_event_at,
+    a.count, a.reason, a.device_id, a.delayed, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by,
+    a.outcome, a.note, r.name AS resident_name, e.tier, e.state, e.next_at, e.round"""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    """What the queue asks for: statuses (active by default), optional severity/type/resident, a name search,
+    and for resolved alerts how far back."""
+
+    statuses: tuple[AlertStatus, ...] = ACTIVE_STATUSES
+    resident_id: str | None = None
+    severity: Severity | None = None
+    type: AlertType | None = None
+    search: str | None = None  # part of the resident's name (or id), case-insensitive
+    resolved_since: datetime | None = None
+    limit: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """An alert with what the queue shows beside it: the resident's name and the escalation (or None)."""
+
+    alert: Alert
+    resident_name: str | None
+    escalation: dict[str, Any] | None
+
+
+def _like(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, with the user's % and _ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _alert_row(row: dict[str, Any]) -> AlertRow:
+    name = row.pop("resident_name")
+    esc = {k: row.pop(k) for k in ("tier", "state", "next_at", "round")}
+    return AlertRow(alert_from_row(row), name, escalation_view(esc))
+
+
+class AlertQueries:
+    """Read-only: alerts with resident names and escalation state in one JOIN (the escalator writes escalations,
+    the alert store writes alerts; the web may run neither)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def alerts(self, f: AlertFilter) -> list[AlertRow]:
+        """Alerts matching the filter; resolved ones newest first, active ones most severe then oldest."""
+        order = ("a.resolved_at DESC" if f.statuses == (AlertStatus.RESOLVED,) else
+                 "CASE a.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, a.raised_at")
+        rows = await self._db.fetch(
+            f"""SELECT {_ALERT_COLUMNS} FROM alerts a
+                LEFT JOIN residents r ON r.id = a.resident_id
+                LEFT JOIN escalations e ON e.alert_id = a.id
+                WHERE a.status IN (SELECT jsonb_array_elements_text(%(statuses)s))
+                  AND (%(resident)s::text IS NULL OR a.resident_id = %(resident)s)
+                  AND (%(severity)s::text IS NULL OR a.severity = %(severity)s)
+                  AND (%(type)s::text IS NULL OR a.type = %(type)s)
+                  AND (%(search)s::text IS NULL OR r.name ILIKE %(search)s OR a.resident_id ILIKE %(search)s)
+                  AND (%(since)s::timestamptz IS NULL OR a.resolved_at >= %(since)s)
+                ORDER BY {order}, a.id LIMIT %(limit)s""",
+            {"statuses": [s.value for s in f.statuses], "resident": f.resident_id,
+             "severity": f.severity.value if f.severity else None, "type": f.type.value if f.type else None,
+             "search": _like(f.search) if f.search else None, "since": f.resolved_since, "limit": f.limit})
+        return [_alert_row(r) for r in rows]
+
+    async def annotate(self, alert: Alert) -> AlertRow:
+        """Name and escalation for one alert (what a live change frame needs), in one query."""
+        row = await self._db.fetchrow(
+            """SELECT r.name AS resident_name, e.tier, e.state, e.next_at, e.round
+               FROM (SELECT %(rid)s::text AS rid, %(id)s::bigint AS aid) k
+               LEFT JOIN residents r ON r.id = k.rid LEFT JOIN escalations e ON e.alert_id = k.aid""",
+            {"rid": alert.resident_id, "id": alert.id})
+        row = row or {}
+        return AlertRow(alert, row.get("resident_name"),
+                        escalation_view({k: row.get(k) for k in ("tier", "state", "next_at", "round")}))

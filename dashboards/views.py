@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from telecare.alerts import SEVERITY_RANK, Alert, AlertChange, AlertStatus
+from telecare.alerts import SEVERITY_RANK, Alert, AlertChange, AlertStatus, Severity
 
 # The telecare answer target is 60 s; the page turns amber before that so there is time to act.
 AMBER_AFTER_SECONDS = 45
@@ -23,23 +23,53 @@ def waiting_seconds(alert: Alert, now: datetime) -> float:
     return max(0.0, round((end - alert.raised_at).total_seconds(), 1))
 
 
-def queue_order(alerts: Iterable[Alert]) -> list[Alert]:
-    """Most urgent first: severity (critical, high, medium, technical), then the oldest."""
-    return sorted(alerts, key=lambda a: (SEVERITY_RANK[a.severity], a.raised_at, a.id))
+def escalation_view(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The escalation as clients see it (from an `escalations` row, or None when the alert has none)."""
+    if not row or row.get("state") is None:
+        return None
+    next_at = row["next_at"]
+    return {"tier": row["tier"], "state": row["state"], "round": row["round"],
+            "next_at": next_at.isoformat() if isinstance(next_at, datetime) else next_at}
 
 
-def alert_view(alert: Alert, resident_name: str | None, now: datetime) -> dict[str, Any]:
-    """An alert as the API and the live stream send it: the record plus what the queue shows."""
+def nobody_reached(alert: Alert, escalation: Mapping[str, Any] | None) -> bool:
+    """An open alarm whose key-holder round already ended with nobody reached (the loudest state there is)."""
+    if alert.status is not AlertStatus.OPEN or not escalation:
+        return False
+    state = escalation["state"]
+    return state == "exhausted" or (escalation.get("round", 1) > 1 and state not in ("accepted", "stopped"))
+
+
+def queue_key(alert: Alert, escalation: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+    """Alarms before technical alerts; nobody reached first; untouched above taken; then severity and age."""
+    return (alert.severity is Severity.TECHNICAL, not nobody_reached(alert, escalation),
+            alert.status is not AlertStatus.OPEN, SEVERITY_RANK[alert.severity], alert.raised_at, alert.id)
+
+
+def queue_order(alerts: Iterable[Alert], escalations: Mapping[int, Any] | None = None) -> list[Alert]:
+    """The active queue in the order an operator should take it (see queue_key)."""
+    escalations = escalations or {}
+    return sorted(alerts, key=lambda a: queue_key(a, escalations.get(a.id)))
+
+
+def alert_view(alert: Alert, resident_name: str | None, now: datetime,
+               escalation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An alert as the API and the live stream send it: the record, its escalation, and what the queue shows."""
     out = alert.to_dict()
     out["resident_name"] = resident_name
     out["waiting_seconds"] = waiting_seconds(alert, now)
     out["severity_rank"] = SEVERITY_RANK[alert.severity]
+    out["escalation"] = dict(escalation) if escalation else None
+    out["nobody_reached"] = nobody_reached(alert, escalation)
+    # The 45 s / 60 s answer target is for alarms; a technical alert shows its age without turning red.
+    out["answer_target"] = alert.severity is not Severity.TECHNICAL
     return out
 
 
-def change_view(change: AlertChange, resident_name: str | None, now: datetime) -> dict[str, Any]:
+def change_view(change: AlertChange, resident_name: str | None, now: datetime,
+                escalation: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One live-stream message for an AlertChange."""
-    return {"kind": change.kind.value, "alert": alert_view(change.alert, resident_name, now)}
+    return {"kind": change.kind.value, "alert": alert_view(change.alert, resident_name, now, escalation)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from outreach import escalation_history as history
 from outreach.call_log import CallLog, CallRecord
 from outreach.escalation_steps import (EscalationPolicy, EscalationState, Step, after_call, arm,  # noqa: F401
                                        next_escalation_step, rearm)
@@ -15,7 +16,7 @@ from telecare.alerts import AlertSink, Alert, AlertChange, AlertChangeKind, Aler
 from telecare.bus import ALERTS, Bus
 from telecare.clock import Clock
 from telecare.errors import TelecareError, TelephonyError
-from telecare.metrics import ESCALATION_STEPS
+from telecare.metrics import ESCALATION_STEPS, ESCALATIONS_EXHAUSTED
 from telecare.people import ResidentLookup
 from telecare.store import Database
 
@@ -29,7 +30,7 @@ KEY_HOLDER_MESSAGE = {
 }
 
 
-_STATE_COLS = "alert_id, tier, next_at, contact_index, state, updated_at"
+_STATE_COLS = "alert_id, tier, next_at, contact_index, state, updated_at, round"
 _ALERT_COLS = """a.id, a.resident_id, a.type, a.severity, a.status, a.raised_at, a.first_event_at, a.last_event_at,
     a.count, a.reason, a.device_id, a.delayed, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by,
     a.outcome, a.note"""
@@ -40,10 +41,11 @@ class Escalator:
 
     def __init__(self, db: Database, bus: Bus, alerts: AlertSink, telephony: Telephony, residents: ResidentLookup,
                  clock: Clock, *, second_tier_after_s: float = 60, keyholders_after_s: float = 180,
-                 call_wait_s: float = 90, tick_s: float = 1.0, call_log: CallLog | None = None) -> None:
+                 call_wait_s: float = 90, repeat_s: float = 600, tick_s: float = 1.0,
+                 call_log: CallLog | None = None) -> None:
         self._db, self._bus, self._alerts, self._tel = db, bus, alerts, telephony
         self._residents, self._clock = residents, clock
-        self.policy = EscalationPolicy(second_tier_after_s, keyholders_after_s, call_wait_s)
+        self.policy = EscalationPolicy(second_tier_after_s, keyholders_after_s, call_wait_s, repeat_s)
         self._tick_s = tick_s
         self._log = call_log or CallLog(db)
         self._lock = asyncio.Lock()
@@ -54,23 +56,27 @@ class Escalator:
     async def handle(self, change: AlertChange) -> None:
         """Arm on raise, re-arm on new events, stop on acknowledge/resolve; then take any due step."""
         now, alert = self._clock.now(), change.alert
+        if change.kind == AlertChangeKind.ESCALATED:
+            return  # our own announcement coming back
         async with self._lock:
             current = await self._load(alert.id)
+            armed = False
             if (change.kind in (AlertChangeKind.RAISED, AlertChangeKind.UPDATED) and current is None
                     and alert.status == AlertStatus.OPEN and alert.severity in ESCALATE):
-                await self._insert(arm(alert, now, self.policy))
+                armed = await self._insert(arm(alert, now, self.policy))
             elif change.kind == AlertChangeKind.UPDATED and current is not None:
                 new = rearm(current, now, self.policy)
                 if new != current and await self._save(current, new):
                     ESCALATION_STEPS.labels("rearmed").inc()
-            await self._advance(alert, now)
+            if not await self._advance(alert, now) and armed:
+                await self._announce(alert)  # the raise frame may have been rendered before the row existed
 
     async def tick(self) -> int:
         """Take every due step (and stop escalations of alerts handled meanwhile); return steps taken."""
         now = self._clock.now()
         rows = await self._db.fetch(
             f"""SELECT {_ALERT_COLS} FROM escalations e JOIN alerts a ON a.id = e.alert_id
-                WHERE e.state IN ('armed', 'calling') AND (e.next_at <= %s OR a.status <> 'open')
+                WHERE e.state IN ('armed', 'calling', 'exhausted') AND (e.next_at <= %s OR a.status <> 'open')
                 ORDER BY e.next_at LIMIT 500""", (now,))
         taken = 0
         async with self._lock:
@@ -100,28 +106,54 @@ class Escalator:
                 return
             new = after_call(current, accepted, now)
             if new != current and await self._save(current, new):
+                alert = await self._alerts.get(record.alert_id)
+                holder = await self._holder(alert.resident_id, current.contact_index)
+                await history.append(self._db, alert.id, now, history.result_line(record.outcome, holder, current))
                 if accepted:
                     ESCALATION_STEPS.labels("accepted").inc()
                     log.info("alert %s: key-holder #%d accepted", record.alert_id, current.contact_index + 1)
-                else:
-                    await self._advance(await self._alerts.get(record.alert_id), now)
+                    await self._announce(alert)
+                elif not await self._advance(alert, now):
+                    await self._announce(alert)
 
     async def _advance(self, alert: Alert, now: datetime) -> int:
-        """Apply next_escalation_step until it says wait (a stop or several overdue steps in one go)."""
+        """Apply next_escalation_step until it says wait (a stop or several overdue steps in one go); steps that
+        changed something are written to the alert's history and announced once on the alerts topic."""
         taken = 0
-        while (state := await self._load(alert.id)) is not None:
-            resident = await self._residents.resident(alert.resident_id)
-            holders = resident.key_holders if resident else ()
-            step = next_escalation_step(state, alert, now, key_holders=len(holders), policy=self.policy)
-            if step.kind in ("wait", "none") or not await self._save(state, step.state):
-                return taken
-            taken += 1
-            ESCALATION_STEPS.labels(step.kind).inc()
-            log.info("alert %s escalation: %s (tier %d)", alert.id, step.kind, step.state.tier)
-            if step.kind == "call_key_holder":
-                await self._call(alert, resident, holders[step.state.contact_index], now)
-                return taken
-        return taken
+        try:
+            while (state := await self._load(alert.id)) is not None:
+                resident = await self._residents.resident(alert.resident_id)
+                holders = resident.key_holders if resident else ()
+                step = next_escalation_step(state, alert, now, key_holders=len(holders), policy=self.policy)
+                if step.kind in ("wait", "none") or not await self._save(state, step.state):
+                    return taken
+                taken += 1
+                ESCALATION_STEPS.labels(step.kind).inc()
+                if step.kind == "exhausted":
+                    ESCALATIONS_EXHAUSTED.inc()
+                    log.warning("alert %s: nobody reached in round %d", alert.id, step.state.round)
+                else:
+                    log.info("alert %s escalation: %s (tier %d)", alert.id, step.kind, step.state.tier)
+                holder = holders[step.state.contact_index] if step.kind == "call_key_holder" else None
+                line = history.step_line(step.kind, step.state, holder)
+                if line is not None:
+                    await history.append(self._db, alert.id, now, line)
+                if step.kind == "call_key_holder":
+                    await self._call(alert, resident, holder, now)
+                    return taken
+            return taken
+        finally:
+            if taken:
+                await self._announce(alert)
+
+    async def _announce(self, alert: Alert) -> None:
+        """Tell the queues the escalation moved (ESCALATED): nobody reached makes the page beep again."""
+        await self._bus.publish(ALERTS, alert.resident_id, AlertChange(AlertChangeKind.ESCALATED, alert))
+
+    async def _holder(self, resident_id: str, index: int) -> Any:
+        resident = await self._residents.resident(resident_id)
+        holders = resident.key_holders if resident else ()
+        return holders[index] if index < len(holders) else None
 
     async def _call(self, alert: Alert, resident: Any, holder: Any, now: datetime) -> None:
         language = resident.language.split("-")[0] if resident else "ca"
@@ -148,25 +180,28 @@ class Escalator:
         row = await self._db.fetchrow(f"SELECT {_STATE_COLS} FROM escalations WHERE alert_id = %s", (alert_id,))
         return EscalationState(**row) if row else None
 
-    async def _insert(self, state: EscalationState) -> None:
-        await self._db.execute(
-            f"INSERT INTO escalations ({_STATE_COLS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-            (state.alert_id, state.tier, state.next_at, state.contact_index, state.state, state.updated_at))
+    async def _insert(self, state: EscalationState) -> bool:
+        return 1 == await self._db.execute(
+            f"INSERT INTO escalations ({_STATE_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+            (state.alert_id, state.tier, state.next_at, state.contact_index, state.state, state.updated_at,
+             state.round))
 
     async def _save(self, old: EscalationState, new: EscalationState) -> bool:
         """Compare-and-set, so two replicas never take the same step twice."""
         count = await self._db.execute(
-            """UPDATE escalations SET tier = %s, next_at = %s, contact_index = %s, state = %s, updated_at = %s
-               WHERE alert_id = %s AND state = %s AND tier = %s AND contact_index = %s AND next_at = %s""",
-            (new.tier, new.next_at, new.contact_index, new.state, new.updated_at,
-             old.alert_id, old.state, old.tier, old.contact_index, old.next_at))
+            """UPDATE escalations SET tier = %s, next_at = %s, contact_index = %s, state = %s, updated_at = %s,
+                      round = %s
+               WHERE alert_id = %s AND state = %s AND tier = %s AND contact_index = %s AND next_at = %s
+                 AND round = %s""",
+            (new.tier, new.next_at, new.contact_index, new.state, new.updated_at, new.round,
+             old.alert_id, old.state, old.tier, old.contact_index, old.next_at, old.round))
         return count == 1
 
     async def tiers(self, alert_ids: list[int] | None = None) -> list[EscalationState]:
         """Escalation states (all active ones, or for these alerts) for the care/operator API."""
         rows = await self._db.fetch(
             f"""SELECT {_STATE_COLS} FROM escalations
-                WHERE (%(ids)s::jsonb IS NULL AND state IN ('armed', 'calling'))
+                WHERE (%(ids)s::jsonb IS NULL AND state IN ('armed', 'calling', 'exhausted'))
                    OR alert_id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint)
                 ORDER BY alert_id""", {"ids": list(alert_ids) if alert_ids is not None else None})
         return [EscalationState(**r) for r in rows]

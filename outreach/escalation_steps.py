@@ -6,21 +6,25 @@ from datetime import datetime, timedelta
 
 from telecare.alerts import Alert, AlertStatus
 
-TERMINAL = frozenset({"accepted", "exhausted", "stopped"})
+# Exhausted is not terminal: nobody reached means the key-holder round starts again until acknowledged.
+TERMINAL = frozenset({"accepted", "stopped"})
+ACTIVE = ("armed", "calling", "exhausted")
 
 
 @dataclass(frozen=True, slots=True)
 class EscalationPolicy:
-    """Timings: second tier after N s unacknowledged, key-holders after M s; how long one key-holder call may take."""
+    """Timings: second tier after N s unacknowledged, key-holders after M s; how long one key-holder call may take;
+    how long after nobody was reached the round repeats."""
 
     second_tier_after_s: float = 60.0
     keyholders_after_s: float = 180.0
     call_wait_s: float = 90.0
+    repeat_s: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
 class EscalationState:
-    """One row of `escalations`: tier 1 operators, 2 second tier, 3 key-holders."""
+    """One row of `escalations`: tier 1 operators, 2 second tier, 3 key-holders; round n of the key-holders."""
 
     alert_id: int
     tier: int
@@ -28,11 +32,12 @@ class EscalationState:
     contact_index: int
     state: str  # armed | calling | accepted | exhausted | stopped
     updated_at: datetime
+    round: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """What to do now: wait, stop, second_tier, call_key_holder (state.contact_index), exhausted, none."""
+    """What to do now: wait, stop, second_tier, call_key_holder (state.contact_index), exhausted, repeat, none."""
 
     kind: str
     state: EscalationState
@@ -53,13 +58,18 @@ def next_escalation_step(state: EscalationState, alert: Alert, now: datetime, *,
         return Step("stop", replace(state, state="stopped", updated_at=now))
     if now < state.next_at:
         return Step("wait", state)
+    if state.state == "exhausted":
+        # Still nobody took it: a new round from the first key-holder (the Escalator re-alerts the operators).
+        return Step("repeat", replace(state, tier=3, state="armed", contact_index=0, round=state.round + 1,
+                                      next_at=now, updated_at=now))
     if state.state == "armed" and state.tier == 1:
         gap = timedelta(seconds=policy.keyholders_after_s - policy.second_tier_after_s)
         return Step("second_tier", replace(state, tier=2, next_at=state.next_at + gap, updated_at=now))
     # Tier 2 ran out, or the key-holder called last did not accept in time: the next key-holder.
     index = state.contact_index + 1 if state.state == "calling" else state.contact_index
     if index >= key_holders:
-        return Step("exhausted", replace(state, tier=3, state="exhausted", contact_index=index, updated_at=now))
+        return Step("exhausted", replace(state, tier=3, state="exhausted", contact_index=index, updated_at=now,
+                                         next_at=now + timedelta(seconds=policy.repeat_s)))
     return Step("call_key_holder", replace(state, tier=3, state="calling", contact_index=index,
                                            next_at=now + timedelta(seconds=policy.call_wait_s), updated_at=now))
 
@@ -74,8 +84,14 @@ def after_call(state: EscalationState, accepted: bool, now: datetime) -> Escalat
 
 
 def rearm(state: EscalationState, now: datetime, policy: EscalationPolicy) -> EscalationState:
-    """A new event on the alert: an exhausted escalation starts over; a pending step is never postponed (pure)."""
+    """A new event on the alert: an exhausted escalation starts over as a new round; a pending step is never
+    postponed (pure)."""
     if state.state != "exhausted":
         return state
-    return replace(state, tier=1, contact_index=0, state="armed",
+    return replace(state, tier=1, contact_index=0, state="armed", round=state.round + 1,
                    next_at=now + timedelta(seconds=policy.second_tier_after_s), updated_at=now)
+
+
+def nobody_reached(state: EscalationState | None) -> bool:
+    """True while an unacknowledged alert has already gone through every key-holder without anyone accepting."""
+    return state is not None and state.state not in TERMINAL and (state.state == "exhausted" or state.round > 1)

@@ -34,7 +34,7 @@ class OutreachService:
         self.escalator = Escalator(
             db, bus, alerts, telephony, residents, clock, call_log=self.call_log,
             second_tier_after_s=settings.escalation_second_tier_s,
-            keyholders_after_s=settings.escalation_keyholders_s)
+            keyholders_after_s=settings.escalation_keyholders_s, repeat_s=settings.escalation_repeat_s)
         self.dialer.on_escalation_result(self.escalator.on_call_result)
         telephony.set_update_handler(self.dialer.on_update)  # the one place provider updates arrive
         self.scheduler = OutreachScheduler(db, residents, clock, dispatch=self._dispatch,

@@ -47,6 +47,9 @@ RULES: dict[AlertType, RuleSpec] = {
 # Event-driven texts that differ from the rule's main template.
 DISPENSER_MISSED_TEXT = "Dispenser reported a missed dose at {time}"
 GATEWAY_OFFLINE_TEXT = "Gateway {device_id} reported offline at {time}"
+# Why a technical alert closed itself (its history line).
+BACK_ONLINE_TEXT = "{device} {device_id} back online at {time}"
+BATTERY_RECOVERED_TEXT = "{device} {device_id} battery at {level}% at {time}"
 
 # Events that raise an alert on their own, without a timer.
 INSTANT_ALERTS: dict[EventType, AlertType] = {

@@ -8,22 +8,24 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from rules.catalog import (
-    DEVICE_LABELS, DISPENSER_MISSED_TEXT, DOSE_PLAN_AHEAD, GATEWAY_OFFLINE_TEXT, INSTANT_ALERTS, RULES,
-    SUPERVISION,
+    BATTERY_RECOVERED_TEXT, BACK_ONLINE_TEXT, DEVICE_LABELS, DISPENSER_MISSED_TEXT, DOSE_PLAN_AHEAD,
+    GATEWAY_OFFLINE_TEXT, INSTANT_ALERTS, RULES, SUPERVISION,
 )
 from rules.model import (
     ResidentState, Timer, new_state, next_due, state_from_dict, state_from_json, state_to_dict, state_to_json,
 )
-from telecare.alerts import AlertTrigger, AlertType
+from telecare.alerts import AlertClear, AlertTrigger, AlertType
 from telecare.events import ACTIVITY_EVENT_TYPES, LATE_AFTER, Event, EventType
 from telecare.people import Device, Resident
 
 __all__ = [  # the state model lives in rules.model; the engine re-exports it as its public API
-    "ResidentState", "Timer", "dose_instants", "evaluate", "in_night_window", "new_state", "next_due", "resume",
+    "Decision", "ResidentState", "Timer", "dose_instants", "evaluate", "in_night_window", "new_state", "next_due", "resume",
     "state_from_dict", "state_from_json", "state_to_dict", "state_to_json", "tick",
 ]
 
 BED, INACTIVITY, SUP, DOSE = "bed", "inactivity", "sup:", "dose:"  # timer keys (SUP/DOSE are prefixes)
+# What the engine decides: raise (or attach to) an alert, or close a technical alert whose condition ended.
+Decision = AlertTrigger | AlertClear
 
 
 @lru_cache(maxsize=512)
@@ -112,16 +114,20 @@ def _rearm(timers: dict[str, Timer], key: str, rule: AlertType, since: datetime,
         timers[key] = Timer(rule, since + span, since, device_id)
 
 
+def _label(by_id: Mapping[str, Device], device_id: str) -> str:
+    return DEVICE_LABELS.get(by_id[device_id].type, "Device") if device_id in by_id else "Device"
+
+
 def evaluate(event: Event, resident: Resident, devices: Iterable[Device], state: ResidentState,
-             now: datetime) -> tuple[ResidentState, list[AlertTrigger]]:
-    """Apply one event: update timers and flags, and return the alerts it triggers at once."""
+             now: datetime) -> tuple[ResidentState, list[Decision]]:
+    """Apply one event: update timers and flags; return the alerts it triggers and the technical ones it clears."""
     devices = list(devices)
     state = _reconcile(resident, devices, state, now)
     plan, ts, dev = resident.care_plan, event.ts, event.device_id
     by_id = {d.id: d for d in devices}
     timers, seen, low = dict(state.timers), dict(state.last_seen), state.low_battery
     bed_return = state.last_bed_return
-    out: list[AlertTrigger] = []
+    out: list[Decision] = []
     if event.type is EventType.GATEWAY_OFFLINE:  # the broker speaks for the gateway: not a sign of life
         current = timers.get(SUP + dev)
         if current is None or not current.fired:  # once per silence
@@ -130,11 +136,19 @@ def evaluate(event: Event, resident: Resident, devices: Iterable[Device], state:
             timers[SUP + dev] = Timer(AlertType.DEVICE_OFFLINE, ts, current.since if current else ts, dev,
                                       event.delayed, fired=True)
     else:  # any message, tamper included, is a sign of life for the device and the gateway that relayed it
+        back: list[str] = []
         for device_id, at in ((dev, ts), (event.gateway_id, event.received_at)):
             if device_id in by_id and (device_id not in seen or at > seen[device_id]):
                 seen[device_id] = at
+                was_silent = (current := timers.get(SUP + device_id)) is not None and current.fired
                 _rearm(timers, SUP + device_id, AlertType.DEVICE_OFFLINE, at,
                        SUPERVISION[by_id[device_id].type], device_id)
+                if was_silent and not timers[SUP + device_id].fired:
+                    back.append(device_id)
+        # Close the offline alert only when no device of this resident is still silent (one alert covers all).
+        if back and not any(t.fired for k, t in timers.items() if k.startswith(SUP)):
+            out.append(AlertClear(resident.id, AlertType.DEVICE_OFFLINE, ts, BACK_ONLINE_TEXT.format(
+                device=_label(by_id, back[0]), device_id=back[0], time=_hhmm(ts, resident)), back[0]))
     if event.type is EventType.LOW_BATTERY or (event.battery is not None and event.battery < plan.low_battery_percent):
         if dev not in low:  # once per battery episode, not once per heartbeat
             low = low | {dev}
@@ -144,6 +158,9 @@ def evaluate(event: Event, resident: Resident, devices: Iterable[Device], state:
                 device=DEVICE_LABELS.get(kind, "Device"), device_id=dev, level=level), dev, event.delayed, event))
     elif event.battery is not None and dev in low:
         low = low - {dev}  # recovered: the next drop is a new episode
+        if not low:  # the one low-battery alert covers every device: close it when none is low any more
+            out.append(AlertClear(resident.id, AlertType.LOW_BATTERY, ts, BATTERY_RECOVERED_TEXT.format(
+                device=_label(by_id, dev), device_id=dev, level=event.battery, time=_hhmm(ts, resident)), dev))
     alert_type = INSTANT_ALERTS.get(event.type)
     if alert_type is not None:
         text = DISPENSER_MISSED_TEXT if alert_type is AlertType.MEDICATION_MISSED else RULES[alert_type].text

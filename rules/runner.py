@@ -12,7 +12,7 @@ from rules.engine import evaluate, new_state, next_due, resume, tick
 from rules.model import ResidentState
 from rules.replay import Replayer
 from rules.saver import StateSaver
-from telecare.alerts import AlertSink, AlertTrigger
+from telecare.alerts import AlertClear, AlertSink, AlertTrigger
 from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
 from telecare.errors import StoreError
@@ -44,7 +44,7 @@ class RulesRunner:
         self._states: dict[str, ResidentState] = {}
         self._heap: list[tuple[datetime, str]] = []
         self._scheduled: dict[str, datetime] = {}  # earliest heap entry per resident; later entries are stale
-        self._retry: list[AlertTrigger] = []
+        self._retry: list[AlertTrigger | AlertClear] = []
         self._counters: dict[str, Any] = {}
         self._loaded, self._load_lock = False, asyncio.Lock()
 
@@ -222,15 +222,18 @@ class RulesRunner:
             self._scheduled[rid] = due
             heapq.heappush(self._heap, (due, rid))
 
-    async def _raise(self, triggers: list[AlertTrigger], now: datetime) -> None:
+    async def _raise(self, triggers: list[AlertTrigger | AlertClear], now: datetime) -> None:
         for trigger in triggers:
             try:
-                await self._alerts.raise_or_attach(trigger, now)
+                if isinstance(trigger, AlertClear):  # a technical condition ended: the store closes its alert
+                    await self._alerts.clear(trigger, now)
+                else:
+                    await self._alerts.raise_or_attach(trigger, now)
             except StoreError as err:
                 # Never lose an alert: keep it and retry at the next tick.
                 self._retry.append(trigger)
                 RULES_ERRORS.labels("alert_store").inc()
-                log.error("could not raise %s alert for resident %s: %s", trigger.type.value,
+                log.error("could not raise or clear %s alert for resident %s: %s", trigger.type.value,
                           trigger.resident_id, err)
 
     async def _refresh_registry(self) -> None:

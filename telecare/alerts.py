@@ -55,6 +55,11 @@ class Outcome(StrEnum):
     EMERGENCY_SERVICES = "emergency_services"
     TECHNICAL_FIXED = "technical_fixed"
     OTHER = "other"
+    CONDITION_CLEARED = "condition_cleared"  # set by the system, never by an operator: the fault ended
+
+
+# Technical alerts close themselves when their condition ends; alarms about a person never do.
+SELF_CLEARING = frozenset({AlertType.DEVICE_OFFLINE, AlertType.LOW_BATTERY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,17 @@ class AlertTrigger:
     device_id: str | None = None
     delayed: bool = False
     event_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertClear:
+    """The rule engine's verdict: the condition behind this resident's technical alert has ended."""
+
+    resident_id: str
+    type: AlertType
+    at: datetime  # when the condition ended (event time)
+    reason: str  # one line for the history, e.g. "Gateway gw-1 back online at 10:02"
+    device_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +124,41 @@ class AlertChangeKind(StrEnum):
     UPDATED = "updated"  # a new trigger attached to an active alert
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
+    ESCALATED = "escalated"  # the escalation moved (e.g. nobody reached): the queue must re-alert
+
+
+class HistoryKind(StrEnum):
+    """What an alert history entry records. Alert store kinds first, then the escalation's steps."""
+
+    RAISED = "raised"
+    ATTACHED = "attached"
+    ACKNOWLEDGED = "acknowledged"
+    NOTE = "note"
+    RESOLVED = "resolved"
+    CONDITION_CLEARED = "condition_cleared"
+    SECOND_TIER = "second_tier"
+    KEY_HOLDER_CALLED = "key_holder_called"
+    KEY_HOLDER_RESULT = "key_holder_result"
+    EXHAUSTED = "exhausted"
+    REPEATED = "repeated"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One line of an alert's history: what happened, when, by whom (an operator, or system/escalation)."""
+
+    id: int
+    alert_id: int
+    at: datetime
+    kind: HistoryKind
+    actor: str
+    text: str
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.id, "alert_id": self.alert_id, "at": self.at.isoformat(), "kind": self.kind.value,
+                "actor": self.actor, "text": self.text, "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +222,18 @@ class AlertSink(Protocol):
 
     async def resolve(self, alert_id: int, by: str, outcome: Outcome, note: str, now: datetime) -> AlertChange:
         """Close an active alert with an outcome and a note."""
+        ...
+
+    async def clear(self, clear: AlertClear, now: datetime) -> AlertChange | None:
+        """Close the active self-clearing alert of this resident and type (condition_cleared); None if none."""
+        ...
+
+    async def add_note(self, alert_id: int, by: str, text: str, now: datetime) -> HistoryEntry:
+        """Add an operator's note to an alert's history (NotFound for an unknown alert)."""
+        ...
+
+    async def history(self, alert_id: int) -> list[HistoryEntry]:
+        """The alert's history, oldest first (NotFound for an unknown alert)."""
         ...
 
     async def get(self, alert_id: int) -> Alert:

@@ -76,7 +76,13 @@ OUTREACH_ACTIVE_CALLS = Gauge(
 )
 ESCALATION_STEPS = Counter(
     "telecare_escalation_steps", "Alert escalation steps taken", ["step"], registry=REGISTRY
-)  # step="second_tier|call_key_holder|accepted|exhausted|stopped|rearmed"
+)  # step="second_tier|call_key_holder|accepted|exhausted|repeat|stopped|rearmed"
+ESCALATIONS_EXHAUSTED = Counter(
+    "telecare_escalations_exhausted", "Escalation rounds that ended with nobody reached", registry=REGISTRY
+)  # exported as telecare_escalations_exhausted_total; each repeated round that fails counts again
+ALERTS_CLEARED = Counter(
+    "telecare_alerts_cleared", "Technical alerts closed because their condition ended", ["type"], registry=REGISTRY
+)
 RULES_ERRORS = Counter(
     "telecare_rules_errors", "Events, ticks or writes the rule runner could not handle", ["reason"],
     registry=REGISTRY,

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Unacknowledged alert: second tier after this many seconds, key-holders called after that many.
     escalation_second_tier_s: int = Field(60, ge=10, le=3600)
     escalation_keyholders_s: int = Field(180, ge=30, le=7200)
+    # Nobody reached: repeat the key-holder round and re-alert the operators this often until acknowledged.
+    escalation_repeat_s: int = Field(600, ge=30, le=86_400)
 
     @field_validator("database_url")
     @classmethod

@@ -1,23 +1,26 @@
-"""Alert queue API: list, acknowledge, resolve, and the live Server-Sent Events stream."""
+"""Alert queue API: list (filters, search, resolved windows), acknowledge, resolve, history, notes, live stream."""
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
-from telecare.alerts import ACTIVE_STATUSES, Alert, AlertStatus, Outcome
+from telecare.alerts import ACTIVE_STATUSES, AlertChange, AlertStatus, AlertType, Outcome, Severity
+from telecare.clock import Clock
 from telecare.errors import StoreError
 
 from dashboards.live import RELOAD, LiveHub
-from dashboards.queries import ResidentQueries
-from dashboards.routes.common import OperatorName, sse
-from dashboards.views import alert_view, queue_order
+from dashboards.queries import AlertFilter, AlertQueries, AlertRow, ResidentQueries
+from dashboards.routes.common import OperatorName, signed_in_operator, sse
+from dashboards.views import alert_view, change_view, queue_key
 
 if TYPE_CHECKING:
     from dashboards.app import WebDeps
@@ -38,6 +41,29 @@ class ResolveBody(BaseModel):
     note: str = Field("", max_length=2000)
 
 
+class NoteBody(BaseModel):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class ResolvedWindow(StrEnum):
+    """How far back the resolved view looks."""
+
+    DAY = "24h"
+    WEEK = "7d"
+
+
+WINDOWS = {ResolvedWindow.DAY: timedelta(hours=24), ResolvedWindow.WEEK: timedelta(days=7)}
+Search = Annotated[str | None, Query(max_length=80, pattern=r"^[^\x00]*$")]
+
+
+def live_render(queries: AlertQueries, clock: Clock) -> Callable[[AlertChange], Awaitable[dict[str, Any]]]:
+    """How the live hub renders a change: the alert with its resident's name and escalation (one query)."""
+    async def render(change: AlertChange) -> dict[str, Any]:
+        row = await queries.annotate(change.alert)
+        return change_view(change, row.resident_name, clock.now(), row.escalation)
+    return render
+
+
 def _dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
 
@@ -46,34 +72,52 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
     """Routes under /api/alerts."""
     api = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
-    async def views(alerts: list[Alert]) -> list[dict[str, Any]]:
-        names = await queries.names(a.resident_id for a in alerts)
+    alert_queries = AlertQueries(deps.db)
+
+    def views(rows: list[AlertRow], ordered: bool = False) -> list[dict[str, Any]]:
         now = deps.clock.now()
-        return [alert_view(a, names.get(a.resident_id), now) for a in alerts]
+        if ordered:
+            rows = sorted(rows, key=lambda r: queue_key(r.alert, r.escalation))
+        return [alert_view(r.alert, r.resident_name, now, r.escalation) for r in rows]
+
+    async def one(change: AlertChange) -> dict[str, Any]:
+        row = await alert_queries.annotate(change.alert)
+        return alert_view(row.alert, row.resident_name, deps.clock.now(), row.escalation)
 
     async def active_queue() -> list[dict[str, Any]]:
-        alerts = [a for s in ACTIVE_STATUSES for a in await deps.alerts.list(status=s)]
-        return await views(queue_order(alerts))
+        return views(await alert_queries.alerts(AlertFilter()), ordered=True)
 
-    @api.get("", summary="Alerts by status; without status, the active queue (open + acknowledged)")
-    async def list_alerts(status: AlertStatus | None = None, resident_id: str | None = None,
+    @api.get("", summary="The active queue (open + acknowledged) or one status, or the resolved of the last 24 h / "
+                         "7 days; filtered by severity, type, resident; searched by resident name")
+    async def list_alerts(status: AlertStatus | None = None, resident_id: Search = None,
+                          severity: Severity | None = None, type: AlertType | None = None,  # noqa: A002
+                          q: Search = None, resolved: ResolvedWindow | None = None,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[dict[str, Any]]:
-        if status is None and resident_id is None:
-            return await active_queue()
-        alerts = await deps.alerts.list(status=status, resident_id=resident_id, limit=limit)
-        if status in ACTIVE_STATUSES:
-            alerts = queue_order(alerts)
-        return await views(alerts)
+        statuses = (status,) if status else ACTIVE_STATUSES
+        since = None
+        if resolved is not None:
+            statuses, since = (AlertStatus.RESOLVED,), deps.clock.now() - WINDOWS[resolved]
+        rows = await alert_queries.alerts(AlertFilter(statuses, resident_id or None, severity, type,
+                                                      (q or "").strip() or None, since, limit))
+        return views(rows, ordered=AlertStatus.RESOLVED not in statuses)
 
     @api.post("/{alert_id}/acknowledge", summary="Take an open alert")
     async def acknowledge(alert_id: int, body: AcknowledgeBody) -> dict[str, Any]:
-        change = await deps.alerts.acknowledge(alert_id, body.by, deps.clock.now())
-        return (await views([change.alert]))[0]
+        return await one(await deps.alerts.acknowledge(alert_id, body.by, deps.clock.now()))
 
     @api.post("/{alert_id}/resolve", summary="Close an alert with an outcome and a note")
     async def resolve(alert_id: int, body: ResolveBody) -> dict[str, Any]:
-        change = await deps.alerts.resolve(alert_id, body.by, body.outcome, body.note, deps.clock.now())
-        return (await views([change.alert]))[0]
+        return await one(await deps.alerts.resolve(alert_id, body.by, body.outcome, body.note, deps.clock.now()))
+
+    @api.get("/{alert_id}/history", summary="What happened to the alert, oldest first (signed-in operators)")
+    async def history(alert_id: int, _: Annotated[str, Depends(signed_in_operator)]) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in await deps.alerts.history(alert_id)]
+
+    @api.post("/{alert_id}/notes", status_code=201, summary="Add a note to the alert's history as the signed-in "
+                                                             "operator")
+    async def add_note(alert_id: int, body: NoteBody,
+                       operator: Annotated[str, Depends(signed_in_operator)]) -> dict[str, Any]:
+        return (await deps.alerts.add_note(alert_id, operator, body.text, deps.clock.now())).to_dict()
 
     @api.get("/stream", summary="Server-Sent Events: `snapshot`, then one `change` per AlertChange")
     async def stream() -> StreamingResponse:

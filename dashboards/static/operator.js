@@ -1,4 +1,5 @@
-// Operator queue: live alerts over SSE, waiting clocks, acknowledge/resolve, the audited resident card.
+// Operator queue: live alerts over SSE (each with its escalation), waiting clocks, filters and the resolved views,
+// acknowledge/resolve, an alert's history and notes, the audited resident card.
 (() => {
   "use strict";
   const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, technical: 3 };
@@ -19,11 +20,8 @@
   let source = null;
   let audio = null;
   let resolving = null;
-  const escalations = new Map(); // alert id -> {escalated_tier, state} from outreach's escalator
-  const ESCALATION_LABELS = {
-    2: ["Second tier", "Not acknowledged in time: the second tier has been alerted"],
-    3: ["Key-holders called", "Not acknowledged in time: key-holders are being called"],
-  };
+  let historyOf = null; // the alert whose history dialog is open
+  let resolvedRows = null; // the resolved view's rows (null while the live queue is shown)
 
   const label = (type) => TYPE_LABELS[type] || type.replace(/_/g, " ");
   const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -45,9 +43,10 @@
   function paintClock(node, entry) {
     const secs = waiting(entry);
     node.textContent = formatWait(secs);
-    const open = entry.a.status === "open";
-    node.classList.toggle("wait-amber", open && secs >= AMBER_AFTER && secs < RED_AFTER);
-    node.classList.toggle("wait-red", open && secs >= RED_AFTER);
+    // The answer target is for alarms; a technical alert only shows its age.
+    const timed = entry.a.status === "open" && entry.a.answer_target !== false;
+    node.classList.toggle("wait-amber", timed && secs >= AMBER_AFTER && secs < RED_AFTER);
+    node.classList.toggle("wait-red", timed && secs >= RED_AFTER);
   }
 
   function tick() {
@@ -58,16 +57,62 @@
   }
 
   // ---- the queue --------------------------------------------------------------------------------
+  // The server's queue order: alarms before technical, nobody reached first, untouched above taken, severity, age.
+  function key(a) {
+    return [a.severity === "technical" ? 1 : 0, a.nobody_reached ? 0 : 1, a.status === "open" ? 0 : 1,
+            SEVERITY_RANK[a.severity], Date.parse(a.raised_at), a.id];
+  }
+
+  function compare(x, y) {
+    const kx = key(x.a), ky = key(y.a);
+    for (let i = 0; i < kx.length; i++) if (kx[i] !== ky[i]) return kx[i] - ky[i];
+    return 0;
+  }
+
+  function filters() {
+    return { severity: $("filter-severity").value, type: $("filter-type").value,
+             q: $("filter-search").value.trim().toLowerCase(), view: $("filter-view").value };
+  }
+
+  function matches(a, f) {
+    if (f.severity && a.severity !== f.severity) return false;
+    if (f.type && a.type !== f.type) return false;
+    if (f.q && !`${a.resident_name || ""} ${a.resident_id}`.toLowerCase().includes(f.q)) return false;
+    return true;
+  }
+
   function ordered() {
-    return [...alerts.values()].sort((x, y) =>
-      (SEVERITY_RANK[x.a.severity] - SEVERITY_RANK[y.a.severity])
-      || (Date.parse(x.a.raised_at) - Date.parse(y.a.raised_at)) || (x.a.id - y.a.id));
+    const f = filters();
+    return [...alerts.values()].filter((e) => matches(e.a, f)).sort(compare);
+  }
+
+  function escalationBadge(a) {
+    const esc = a.escalation;
+    if (a.nobody_reached) {
+      const round = esc && esc.round > 1 ? ` · round ${esc.round}` : "";
+      return el("span", { class: "badge nobody", "data-escalation": "nobody",
+                          title: "Every key-holder was tried and nobody accepted: send the mobile unit or call 112" },
+                `Nobody reached${round}`);
+    }
+    if (!esc || a.status !== "open") return null;
+    if (esc.state === "accepted") {
+      return el("span", { class: "badge escalated", "data-escalation": "accepted", title: "A key-holder accepted and is on the way" }, "Key-holder going");
+    }
+    if (esc.tier >= 3) {
+      return el("span", { class: "badge escalated", "data-escalation": "key_holders", title: "Not acknowledged in time: key-holders are being called" }, "Key-holders called");
+    }
+    if (esc.tier === 2) {
+      return el("span", { class: "badge escalated", "data-escalation": "second_tier", title: "Not acknowledged in time: the second tier has been alerted" }, "Second tier");
+    }
+    return null;
   }
 
   function row(entry) {
     const a = entry.a;
     const tr = el("tr", { "data-alert-id": a.id, "data-severity": a.severity, "data-status": a.status,
-                          "data-resident-id": a.resident_id, class: `sev-row-${a.severity}` });
+                          "data-resident-id": a.resident_id,
+                          class: `sev-row-${a.severity}${a.nobody_reached ? " row-nobody" : ""}` });
+    if (a.escalation) tr.dataset.escalationState = a.escalation.state;
     if (a.delayed) tr.dataset.delayed = "true";
     tr.append(cell(el("span", { class: `badge sev-${a.severity}` }, cap(a.severity))));
 
@@ -78,12 +123,8 @@
     if (a.delayed) {
       what.append(el("span", { class: "badge delayed", title: "The event reached us late: the incident may not be happening now" }, "Delayed"));
     }
-    const esc = escalations.get(a.id);
-    if (esc && a.status === "open") {
-      const [text, hint] = esc.state === "accepted" ? ["Key-holder going", "A key-holder accepted and is on the way"]
-        : ESCALATION_LABELS[Math.min(esc.escalated_tier, 3)] || [null, null];
-      if (text) what.append(el("span", { class: "badge escalated", "data-escalated-tier": esc.escalated_tier, title: hint }, text));
-    }
+    const badge = escalationBadge(a);
+    if (badge) what.append(badge);
     if (a.reason) what.append(el("span", { class: "reason" }, a.reason));
     tr.append(what);
 
@@ -98,10 +139,18 @@
     paintClock(clock, entry);
     tr.append(cell(clock));
 
-    tr.append(el("td", {}, a.status === "open" ? "Open" : `Taken by ${a.acknowledged_by || "?"}`));
+    tr.append(el("td", {}, statusText(a)));
 
     const actions = el("td");
     const box = el("div", { class: "actions" });
+    const hist = el("button", { type: "button", class: "btn small ghost", "data-action": "history" }, "History");
+    hist.addEventListener("click", () => openHistory(a));
+    box.append(hist);
+    if (a.status === "resolved") {
+      actions.append(box);
+      tr.append(actions);
+      return tr;
+    }
     if (a.status === "open") {
       const ack = el("button", { type: "button", class: "btn primary small", "data-action": "acknowledge" }, "Acknowledge");
       ack.addEventListener("click", () => acknowledge(a.id, ack));
@@ -115,27 +164,56 @@
     return tr;
   }
 
-  // Escalation tiers come from outreach (absent when the web process runs without it).
-  async function refreshEscalations() {
-    let rows;
-    try {
-      const resp = await fetch("/api/escalations");
-      if (!resp.ok) return;
-      rows = await resp.json();
-    } catch (err) { return; }
-    const before = JSON.stringify([...escalations]);
-    escalations.clear();
-    for (const r of rows) if (r.escalated_tier > 1 || r.state === "accepted") escalations.set(r.alert_id, r);
-    if (JSON.stringify([...escalations]) !== before) render();
+  function statusText(a) {
+    if (a.status === "open") return "Open";
+    if (a.status === "acknowledged") return `Taken by ${a.acknowledged_by || "?"}`;
+    const outcome = (OUTCOMES.find(([v]) => v === a.outcome) || [null, a.outcome === "condition_cleared" ? "Condition cleared" : a.outcome])[1];
+    return `Resolved: ${outcome}`;
+  }
+
+  // The loudest thing on the screen, shown until every such alarm is acknowledged (filters do not hide it).
+  function renderNobody() {
+    const waiting = [...alerts.values()].filter((e) => e.a.nobody_reached).sort(compare);
+    $("nobody-list").replaceChildren(...waiting.map((e) =>
+      el("li", { "data-alert-id": e.a.id }, `${label(e.a.type)} — ${e.a.resident_name || e.a.resident_id}`)));
+    $("nobody-banner").hidden = waiting.length === 0;
   }
 
   function render() {
+    renderNobody();
     const body = $("queue-body");
+    if (resolvedRows) {
+      const entries = resolvedRows.map((a) => ({ a, base: a.waiting_seconds || 0, at: performance.now() }));
+      body.replaceChildren(...entries.map(row));
+      if (!entries.length) body.append(emptyRow(6, "No resolved alerts in this period."));
+      $("counts").textContent = `${entries.length} resolved`;
+      return;
+    }
     const entries = ordered();
     body.replaceChildren(...entries.map(row));
-    if (!entries.length) body.append(emptyRow(6, "No active alerts."));
+    if (!entries.length) body.append(emptyRow(6, alerts.size ? "No active alerts match the filters." : "No active alerts."));
     const open = entries.filter((e) => e.a.status === "open").length;
     $("counts").textContent = `${open} open · ${entries.length - open} in progress`;
+  }
+
+  // The resolved views come from the API (the live stream carries the active queue only).
+  async function applyFilters() {
+    const f = filters();
+    if (!f.view) {
+      resolvedRows = null;
+      render();
+      return;
+    }
+    const params = new URLSearchParams({ resolved: f.view });
+    if (f.severity) params.set("severity", f.severity);
+    if (f.type) params.set("type", f.type);
+    if (f.q) params.set("q", f.q);
+    try {
+      resolvedRows = await api("GET", `/api/alerts?${params}`);
+      render();
+    } catch (err) {
+      toast(err.message, true);
+    }
   }
 
   function put(a) {
@@ -166,10 +244,10 @@
     }
   }
 
-  function announceCritical(a) {
+  function announceCritical(a, text = "New critical alert") {
     beep();
     const banner = $("banner");
-    banner.textContent = `New critical alert: ${label(a.type)} — ${a.resident_name || a.resident_id}`;
+    banner.textContent = `${text}: ${label(a.type)} — ${a.resident_name || a.resident_id}`;
     banner.hidden = false;
     clearTimeout(announceCritical.timer);
     announceCritical.timer = setTimeout(() => { banner.hidden = true; }, 8000);
@@ -200,6 +278,8 @@
       put(alert);
       render();
       if (kind === "raised" && alert.severity === "critical") announceCritical(alert);
+      // Nobody reached (again): re-alert with sound and flash every time the escalation says so.
+      if (kind === "escalated" && alert.nobody_reached) announceCritical(alert, "Nobody reached");
     });
     // The server dropped us (we fell behind, or it restarts): start again from a fresh snapshot.
     source.addEventListener("reload", () => { setLive("off", "Reloading…"); setTimeout(connect, 500); });
@@ -246,6 +326,46 @@
     }
   }
 
+  // ---- history and notes ----------------------------------------------------------------------------
+  const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+
+  async function openHistory(a) {
+    historyOf = a.id;
+    $("history-summary").textContent = `${label(a.type)} — ${a.resident_name || a.resident_id}`;
+    $("note-error").textContent = "";
+    $("note-text").value = "";
+    $("history-list").replaceChildren(el("li", { class: "muted" }, "Loading…"));
+    if (!$("history-dialog").open) $("history-dialog").showModal();
+    await loadHistory();
+  }
+
+  async function loadHistory() {
+    try {
+      const entries = await api("GET", `/api/alerts/${historyOf}/history`);
+      $("history-list").replaceChildren(...entries.map((h) => {
+        const li = el("li", { "data-kind": h.kind });
+        li.append(el("time", { datetime: h.at, title: h.at }, TIME.format(new Date(h.at))), el("span", {}, h.text),
+                  el("span", { class: "who" }, h.actor));
+        return li;
+      }));
+      if (!entries.length) $("history-list").append(el("li", { class: "muted" }, "Nothing recorded yet."));
+    } catch (err) {
+      $("history-list").replaceChildren(el("li", { class: "error" }, err.message));
+    }
+  }
+
+  async function submitNote(event) {
+    event.preventDefault();
+    try {
+      await api("POST", `/api/alerts/${historyOf}/notes`, { text: $("note-text").value });
+      $("note-text").value = "";
+      $("note-error").textContent = "";
+      await loadHistory();
+    } catch (err) {
+      $("note-error").textContent = err.message;
+    }
+  }
+
   // ---- resident card --------------------------------------------------------------------------------
   // ---- start ------------------------------------------------------------------------------------------
   function showApp() {
@@ -271,9 +391,16 @@
     document.addEventListener("click", ensureAudio, { once: true });
     $("resolve-form").addEventListener("submit", submitResolve);
     $("resolve-cancel").addEventListener("click", () => $("resolve-dialog").close());
+    $("note-form").addEventListener("submit", submitNote);
+    $("history-close").addEventListener("click", () => $("history-dialog").close());
+    for (const [value, text] of Object.entries(TYPE_LABELS)) $("filter-type").append(el("option", { value }, text));
+    $("queue-filters").addEventListener("submit", (e) => e.preventDefault());
+    for (const id of ["filter-view", "filter-severity", "filter-type"]) $(id).addEventListener("change", applyFilters);
+    $("filter-search").addEventListener("input", () => {
+      clearTimeout(applyFilters.timer);
+      applyFilters.timer = setTimeout(applyFilters, 250); // one request per pause in typing, not per key
+    });
     setInterval(tick, 500);
-    refreshEscalations();
-    setInterval(refreshEscalations, 5000);
     showApp();
   }
 

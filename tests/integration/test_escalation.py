@@ -190,3 +190,93 @@ async def test_a_key_holder_number_the_provider_refuses_moves_on_to_the_next(wor
     await eventually(lambda: _accepted(w, alert.id))
     outcomes = sorted((c.phone, c.outcome) for c in await w["log"].query(CallFilter(purpose="escalation")))
     assert outcomes == [(HOLDER_A, "wrong_number"), (HOLDER_B, "accepted")]
+
+
+def _announced(w) -> list:
+    """ESCALATED changes published since the last call (the live screens' re-alert), read without waiting."""
+    from telecare.alerts import AlertChangeKind
+    from telecare.bus import ALERTS
+
+    queue, out = w["bus"]._queue(ALERTS, "test-screens"), []
+    while not queue.empty():
+        change = queue.get_nowait().value
+        if change.kind is AlertChangeKind.ESCALATED:
+            out.append(change)
+    return out
+
+
+async def _exhausted(w, alert_id):
+    state = await _state(w, alert_id)
+    return state if state.state == "exhausted" else None
+
+
+async def test_nobody_reached_repeats_the_round_and_re_alerts_every_interval_until_acknowledged(world):
+    from telecare.alerts import HistoryKind
+    from telecare.bus import ALERTS
+    from telecare.metrics import REGISTRY
+
+    w = world
+    w["bus"].register(ALERTS, "test-screens")
+    w["sim"].script(HOLDER_A, no_answer())
+    w["sim"].script(HOLDER_B, no_answer())
+    before = REGISTRY.get_sample_value("telecare_escalations_exhausted_total") or 0.0
+    alert = await _raise(w)
+    await _at(w, 61)
+    await _at(w, 181)
+    await _at(w, 181 + 31)  # the daughter does not answer: the neighbour rings
+    await eventually(lambda: len(w["sim"].calls()) == 2)
+    await _at(w, 181 + 62)  # nor does the neighbour: nobody reached
+    state = await eventually(lambda: _exhausted(w, alert.id))
+    assert (state.tier, state.round) == (3, 1)
+    assert REGISTRY.get_sample_value("telecare_escalations_exhausted_total") == before + 1
+    assert _announced(w), "exhausting must re-alert the operators' screens"
+    exhausted_at = state.updated_at
+    assert state.next_at == exhausted_at + timedelta(seconds=600)
+
+    w["clock"].set(exhausted_at + timedelta(seconds=599))
+    await w["esc"].tick()
+    assert (await _state(w, alert.id)).state == "exhausted" and len(w["sim"].calls()) == 2
+    w["clock"].set(exhausted_at + timedelta(seconds=600))
+    await w["esc"].tick()  # still unacknowledged: round 2 from the first key-holder, screens re-alerted
+    state = await _state(w, alert.id)
+    assert (state.state, state.round, state.contact_index) == ("calling", 2, 0)
+    await w["sim"].tick()
+    assert [c.number for c in w["sim"].calls()][0] == HOLDER_A and len(w["sim"].calls()) == 3
+    assert _announced(w)
+
+    change = await w["alerts"].acknowledge(alert.id, "op1", w["clock"].now())
+    await w["esc"].handle(change)
+    assert (await _state(w, alert.id)).state == "stopped"
+    w["clock"].set(exhausted_at + timedelta(seconds=5000))
+    await w["esc"].tick()
+    await w["sim"].tick()
+    assert len(w["sim"].calls()) == 3  # acknowledged: no further rounds
+    assert REGISTRY.get_sample_value("telecare_escalations_exhausted_total") == before + 1
+
+    history = await w["alerts"].history(alert.id)
+    assert [e.kind for e in history] == [
+        HistoryKind.RAISED, HistoryKind.SECOND_TIER, HistoryKind.KEY_HOLDER_CALLED, HistoryKind.KEY_HOLDER_RESULT,
+        HistoryKind.KEY_HOLDER_CALLED, HistoryKind.KEY_HOLDER_RESULT, HistoryKind.EXHAUSTED, HistoryKind.REPEATED,
+        HistoryKind.KEY_HOLDER_CALLED, HistoryKind.ACKNOWLEDGED]
+    texts = [e.text for e in history]
+    assert texts[2] == "Calling key-holder #1: Daughter" and texts[4] == "Calling key-holder #2: Neighbour"
+    assert texts[3] == "Key-holder #1 Daughter: did not answer"
+    assert texts[6] == "Nobody reached (round 1): send the mobile unit / call 112"
+    assert texts[-1] == "Acknowledged by op1" and history[-1].actor == "op1"
+    assert not any(phone in repr(history) for phone in (HOLDER_A, HOLDER_B))  # names, never numbers
+
+
+async def test_without_key_holders_every_round_counts_and_a_restart_resumes_the_repeat(world):
+    from telecare.metrics import REGISTRY
+
+    w = world
+    before = REGISTRY.get_sample_value("telecare_escalations_exhausted_total") or 0.0
+    alert = await _raise(w, "r2")
+    await _at(w, 181)
+    assert (await _state(w, alert.id)).state == "exhausted"
+    fresh = Escalator(w["db"], InProcessBus(), w["alerts"], w["sim"], Registry(w["db"]), w["clock"], repeat_s=600)
+    w["clock"].set(T0 + timedelta(seconds=781))
+    assert await fresh.tick() == 2  # repeat, then exhausted again (nobody to call)
+    state = await _state(w, alert.id)
+    assert (state.state, state.round, state.next_at) == ("exhausted", 2, T0 + timedelta(seconds=1381))
+    assert REGISTRY.get_sample_value("telecare_escalations_exhausted_total") == before + 2

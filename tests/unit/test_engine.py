@@ -197,7 +197,9 @@ def test_low_battery_alerts_once_per_episode():
     assert trig.reason == "Low battery on Pendant pd1 (15%)"
     assert h.event(EventType.HEARTBEAT, PENDANT, battery=14) == []
     assert h.event(EventType.LOW_BATTERY, PENDANT, battery=13) == []
-    assert h.event(EventType.HEARTBEAT, PENDANT, battery=20) == []  # recovered (>= threshold)
+    [cleared] = h.event(EventType.HEARTBEAT, PENDANT, battery=20)  # recovered (>= threshold): the alert closes
+    assert (type(cleared).__name__, cleared.type) == ("AlertClear", AlertType.LOW_BATTERY)
+    assert h.event(EventType.HEARTBEAT, PENDANT, battery=21) == []  # once per recovery
     assert len(h.event(EventType.HEARTBEAT, PENDANT, battery=10)) == 1  # a new episode
 
 
