@@ -89,7 +89,7 @@ def create_app(deps: WebDeps) -> FastAPI:
         names = await queries.names([change.alert.resident_id])
         return change_view(change, names.get(change.alert.resident_id), deps.clock.now())
 
-    hub = LiveHub(deps.bus, render)
+    hub = LiveHub(deps.bus, render, health=deps.health)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

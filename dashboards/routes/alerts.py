@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from telecare.alerts import ACTIVE_STATUSES, Alert, AlertStatus, Outcome
 from telecare.errors import StoreError
 
-from dashboards.live import RELOAD, LiveHub
+from dashboards.live import RELOAD, LiveHub, LiveStatus
 from dashboards.queries import ResidentQueries
 from dashboards.routes.common import OperatorName, sse
 from dashboards.views import alert_view, queue_order
@@ -75,7 +75,8 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
         change = await deps.alerts.resolve(alert_id, body.by, body.outcome, body.note, deps.clock.now())
         return (await views([change.alert]))[0]
 
-    @api.get("/stream", summary="Server-Sent Events: `snapshot`, then one `change` per AlertChange")
+    @api.get("/stream", summary="Server-Sent Events: `snapshot` (with `live`), then one `change` per AlertChange; "
+                                "`status` when the stream stops receiving, `reload` when the page must start again")
     async def stream() -> StreamingResponse:
         async def frames() -> AsyncIterator[str]:
             # Connect before the snapshot so a change in between is not lost (the page applies both by id).
@@ -88,7 +89,8 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
                     log.warning("live stream could not load its snapshot")
                     yield sse("error", _dumps({"detail": "the alert queue is unavailable, retrying"}))
                     return
-                yield sse("snapshot", _dumps({"alerts": snapshot, "server_time": deps.clock.now().isoformat()}))
+                yield sse("snapshot", _dumps({"alerts": snapshot, "server_time": deps.clock.now().isoformat(),
+                                              "live": hub.live}))
                 while True:
                     try:
                         item = await asyncio.wait_for(client.get(), KEEPALIVE_SECONDS)
@@ -96,8 +98,11 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
                         yield ": keep-alive\n\n"
                         continue
                     if item is RELOAD:
-                        yield sse("reload", _dumps({"detail": "fell behind; reload the queue"}))
+                        yield sse("reload", _dumps({"detail": "the queue may be stale; reload it"}))
                         return
+                    if isinstance(item, LiveStatus):  # the page must not say "Live" while nothing arrives
+                        yield sse("status", _dumps({"live": item.live, "detail": item.detail}))
+                        continue
                     yield sse("change", _dumps(item))
             finally:
                 hub.disconnect(client)
