@@ -116,7 +116,8 @@ class Database:
         self.url = url
 
     @classmethod
-    async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+    async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10,
+                      acquire_timeout: float = ACQUIRE_TIMEOUT_S) -> Database:
         """Open a pool and check that the server answers."""
 
         async def configure(conn: psycopg.AsyncConnection) -> None:
@@ -126,7 +127,7 @@ class Database:
         # check: a connection broken by a server restart is replaced when taken, not handed to a caller.
         pool = AsyncConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, configure=configure,
-            check=AsyncConnectionPool.check_connection, timeout=ACQUIRE_TIMEOUT_S,
+            check=AsyncConnectionPool.check_connection, timeout=acquire_timeout,
             reconnect_timeout=POOL_RECONNECT_WINDOW_S,
             kwargs={"row_factory": dict_row, "autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
         )
