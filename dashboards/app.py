@@ -85,7 +85,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     queries = ResidentQueries(deps.db)
     audit = AuditLog(deps.db)
 
-    hub = LiveHub(deps.bus, alert_routes.live_render(AlertQueries(deps.db), deps.clock))
+    hub = LiveHub(deps.bus, alert_routes.live_render(AlertQueries(deps.db), deps.clock), health=deps.health)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -60,14 +60,14 @@ def start_broker(settings: Settings, stack: AsyncExitStack) -> str:
     return url
 
 
-def make_bus(settings: Settings, db: Database) -> Bus:
-    """The bus the settings ask for."""
+def make_bus(settings: Settings, db: Database, health: Health | None = None) -> Bus:
+    """The bus the settings ask for; its listeners report to `health`."""
     if settings.bus == "inprocess":
         return InProcessBus()
     if settings.bus == "postgres":
         from telecare.pgbus import PostgresBus
 
-        return PostgresBus(db)
+        return PostgresBus(db, health)
     raise ConfigError("TELECARE_BUS=kafka is not available in this build; use inprocess or postgres")
 
 
@@ -83,9 +83,10 @@ async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | No
     if applied:
         log.info("database migrated: %s", ", ".join(applied))
     await maintain(db, clock.now())
-    bus = make_bus(settings, db)
+    health = Health()
+    bus = make_bus(settings, db, health)
     stack.push_async_callback(bus.close)
-    return Core(settings, clock, db, bus, Registry(db), AlertStore(db, bus), stack)
+    return Core(settings, clock, db, bus, Registry(db), AlertStore(db, bus), stack, health)
 
 
 async def maintenance_loop(core: Core) -> None:

@@ -47,6 +47,10 @@ class ProgressTracker:
             self._recent.popleft()
         self._changed = True
 
+    def current(self) -> Progress | None:
+        """The progress so far, without marking it saved (where a catch-up after a bus gap starts)."""
+        return Progress(self._high, frozenset(i for _, i in self._recent)) if self._high is not None else None
+
     def take(self) -> Progress | None:
         """The progress to save, or None when nothing was evaluated since the last call."""
         if not self._changed or self._high is None:

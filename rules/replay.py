@@ -1,4 +1,5 @@
-"""Events stored but not evaluated: replayed at start, caught up once the bus is live, never evaluated twice."""
+"""Events stored but not evaluated: replayed at start, caught up once the bus is live and after every bus
+gap (a reconnect), never evaluated twice."""
 from __future__ import annotations
 
 import asyncio
@@ -8,11 +9,16 @@ from datetime import datetime
 from uuid import UUID
 
 from rules.progress import REPLAY_MARGIN, Progress, ProgressStore, ProgressTracker
+from telecare.errors import StoreError
 from telecare.events import Event
+from telecare.metrics import RULES_ERRORS
 
 log = logging.getLogger(__name__)
 
 Evaluate = Callable[[Event], Awaitable[object]]
+Skip = Callable[[Event], bool]
+# A catch-up pass that cannot read the events table retries with this capped back-off (it must not give up).
+RETRY_MIN_S, RETRY_MAX_S = 0.1, 2.0
 
 
 class Replayer:
@@ -38,7 +44,8 @@ class Replayer:
         """At start, after load(): evaluate what was stored after the saved progress."""
         if self._saved is None:  # first start: nothing was promised before now
             return
-        count = await self._evaluate_missing(self._saved.processed_through - REPLAY_MARGIN, tracker, evaluate)
+        count = await self._evaluate_missing(self._saved.processed_through - REPLAY_MARGIN,
+                                             tracker.already_done, evaluate)
         if count:
             log.warning("replayed %d stored events the rules had not evaluated before stopping", count)
 
@@ -64,22 +71,54 @@ class Replayer:
         """Once the subscription is surely live, evaluate events stored since start that the bus missed."""
         await asyncio.sleep(self._catch_up_after_s)
         if self._since_start is not None and self._catch_up_from is not None:
-            count = await self._evaluate_missing(self._catch_up_from, tracker, evaluate)
+            count = await self._evaluate_missing(self._catch_up_from, tracker.already_done, evaluate)
             if count:
                 log.warning("caught up %d stored events the bus did not deliver at start", count)
         self._since_start = None
         await asyncio.sleep(self._catch_up_after_s)
         self._from_table.clear()  # their bus copies, if any, have arrived by now
 
-    async def _evaluate_missing(self, since: datetime, tracker: ProgressTracker, evaluate: Evaluate) -> int:
+    async def after_gap(self, tracker: ProgressTracker, evaluate: Evaluate) -> int:
+        """The bus resumed after losing messages: evaluate, once, what was stored since the newest event evaluated.
+
+        Call it before handling the next bus message: the starting point is taken now, then the pass
+        retries until the table answers (a lost alert is worse than a late one).
+        """
+        current = tracker.current()
+        since = current.processed_through - REPLAY_MARGIN if current is not None else self._catch_up_from
+        if since is None:
+            return 0
+        recent = current.recent_ids if current is not None else frozenset()
+        done: set[UUID] = set()  # evaluated by this pass, kept across its retries
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                count = await self._evaluate_missing(
+                    since, lambda e: tracker.already_done(e) or str(e.id) in recent or e.id in done, evaluate, done)
+                break
+            except StoreError as err:
+                RULES_ERRORS.labels("catch_up").inc()
+                log.error("catch-up after a bus gap could not read the events table (%s); retrying", err)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        # Their bus copies (committed after the reconnect, queued behind this pass) are skipped meanwhile.
+        asyncio.get_running_loop().call_later(self._catch_up_after_s, self._from_table.difference_update, done)
+        if count:
+            log.warning("caught up %d stored events the bus did not deliver during a gap", count)
+        return count
+
+    async def _evaluate_missing(self, since: datetime, skip: Skip, evaluate: Evaluate,
+                                into: set[UUID] | None = None) -> int:
         count = 0
         async for event in self._store.events_after(since):
-            if tracker.already_done(event) or (self._since_start is not None and event.id in self._since_start):
+            if skip(event) or (self._since_start is not None and event.id in self._since_start):
                 continue
             # Marked before awaiting: the bus may bring the same event meanwhile.
             self._from_table.add(event.id)
             if self._since_start is not None:
                 self._since_start.add(event.id)
+            if into is not None:
+                into.add(event.id)
             await evaluate(event)
             count += 1
         return count

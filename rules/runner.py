@@ -13,7 +13,7 @@ from rules.model import ResidentState
 from rules.replay import Replayer
 from rules.saver import StateSaver
 from telecare.alerts import AlertClear, AlertSink, AlertTrigger
-from telecare.bus import EVENTS, Bus
+from telecare.bus import EVENTS, Bus, FeedGap, FeedState
 from telecare.clock import Clock
 from telecare.errors import StoreError
 from telecare.events import Event
@@ -72,7 +72,11 @@ class RulesRunner:
         catch_up = asyncio.create_task(self._replayer.catch_up(self._saver.progress, self._evaluate),
                                        name="rules-catch-up")
         try:
-            async for message in self._bus.subscribe(EVENTS, GROUP):
+            async for message in self._bus.subscribe(EVENTS, GROUP, gaps=True):
+                if isinstance(message.value, FeedGap):
+                    if message.value.state is FeedState.RESUMED:  # the bus lost some: take them from the table
+                        await self._replayer.after_gap(self._saver.progress, self._evaluate)
+                    continue
                 await self.process(message.value)
                 if self._saver.pending >= self._save_every:
                     await self.flush()

@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 # Topic names, declared once.
@@ -16,6 +18,27 @@ class Message:
     topic: str
     key: str
     value: Any
+
+
+class FeedState(StrEnum):
+    """Where a subscription's delivery stands after an interruption."""
+
+    LOST = "lost"  # not receiving: messages published from now on may never arrive
+    RESUMED = "resumed"  # receiving again: what was published since lost_at may be missing
+
+
+@dataclass(frozen=True, slots=True)
+class FeedGap:
+    """The value of a Message that says a subscription's feed was interrupted, not a message of the topic.
+
+    Yielded only to subscribers that asked (subscribe(..., gaps=True)), in order with the messages.
+    On RESUMED, catch up from the source of truth (the tables): PostgreSQL after its LISTEN reconnects;
+    Kafka when offsets were reset past unread messages. The in-process bus never loses one.
+    """
+
+    state: FeedState
+    lost_at: datetime
+    detail: str = ""  # operator-safe: no personal data
 
 
 class Bus(Protocol):
@@ -33,8 +56,12 @@ class Bus(Protocol):
         """Declare a consumer group before its consumer starts (see keeps_from_register)."""
         ...
 
-    def subscribe(self, topic: str, group: str) -> AsyncIterator[Message]:
-        """Messages of `topic` for consumer `group`; consumers sharing a group split them."""
+    def subscribe(self, topic: str, group: str, *, gaps: bool = False) -> AsyncIterator[Message]:
+        """Messages of `topic` for consumer `group`; consumers sharing a group split them.
+
+        Never ends on a lost connection (the bus reconnects). With gaps=True it also yields
+        Message(topic, "", FeedGap) when delivery was interrupted and when it resumed.
+        """
         ...
 
     async def close(self) -> None: ...
@@ -72,7 +99,8 @@ class InProcessBus:
                 delivered = False
         return delivered
 
-    async def subscribe(self, topic: str, group: str) -> AsyncIterator[Message]:
+    async def subscribe(self, topic: str, group: str, *, gaps: bool = False) -> AsyncIterator[Message]:
+        """The group's queue: nothing is lost in-process, so no FeedGap is ever yielded."""
         queue = self._queue(topic, group)
         while not self._closed:
             message = await queue.get()

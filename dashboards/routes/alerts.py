@@ -17,7 +17,7 @@ from telecare.alerts import ACTIVE_STATUSES, AlertChange, AlertStatus, AlertType
 from telecare.clock import Clock
 from telecare.errors import StoreError
 
-from dashboards.live import RELOAD, LiveHub
+from dashboards.live import RELOAD, LiveHub, LiveStatus
 from dashboards.queries import AlertFilter, AlertQueries, AlertRow, ResidentQueries
 from dashboards.routes.common import OperatorName, signed_in_operator, sse
 from dashboards.views import alert_view, change_view, queue_key
@@ -119,7 +119,8 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
                        operator: Annotated[str, Depends(signed_in_operator)]) -> dict[str, Any]:
         return (await deps.alerts.add_note(alert_id, operator, body.text, deps.clock.now())).to_dict()
 
-    @api.get("/stream", summary="Server-Sent Events: `snapshot`, then one `change` per AlertChange")
+    @api.get("/stream", summary="Server-Sent Events: `snapshot` (with `live`), then one `change` per AlertChange; "
+                                "`status` when the stream stops receiving, `reload` when the page must start again")
     async def stream() -> StreamingResponse:
         async def frames() -> AsyncIterator[str]:
             # Connect before the snapshot so a change in between is not lost (the page applies both by id).
@@ -132,7 +133,8 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
                     log.warning("live stream could not load its snapshot")
                     yield sse("error", _dumps({"detail": "the alert queue is unavailable, retrying"}))
                     return
-                yield sse("snapshot", _dumps({"alerts": snapshot, "server_time": deps.clock.now().isoformat()}))
+                yield sse("snapshot", _dumps({"alerts": snapshot, "server_time": deps.clock.now().isoformat(),
+                                              "live": hub.live}))
                 while True:
                     try:
                         item = await asyncio.wait_for(client.get(), KEEPALIVE_SECONDS)
@@ -140,8 +142,11 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
                         yield ": keep-alive\n\n"
                         continue
                     if item is RELOAD:
-                        yield sse("reload", _dumps({"detail": "fell behind; reload the queue"}))
+                        yield sse("reload", _dumps({"detail": "the queue may be stale; reload it"}))
                         return
+                    if isinstance(item, LiveStatus):  # the page must not say "Live" while nothing arrives
+                        yield sse("status", _dumps({"live": item.live, "detail": item.detail}))
+                        continue
                     yield sse("change", _dumps(item))
             finally:
                 hub.disconnect(client)

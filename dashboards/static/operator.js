@@ -262,17 +262,24 @@
     badge.textContent = text;
   }
 
+  function showStream(live) {
+    if (live) setLive("on", "Live");
+    else setLive("off", "Not receiving…");
+  }
+
   function connect() {
     if (source) source.close();
     source = new EventSource("/api/alerts/stream");
-    source.addEventListener("open", () => setLive("on", "Live"));
+    // "Live" only once the server says its stream is receiving (snapshot.live / status frames).
+    source.addEventListener("open", () => setLive("connecting", "Connecting…"));
     source.addEventListener("snapshot", (e) => {
       const data = JSON.parse(e.data);
       alerts.clear();
       data.alerts.forEach(put);
       render();
-      setLive("on", "Live");
+      showStream(data.live !== false);
     });
+    source.addEventListener("status", (e) => showStream(JSON.parse(e.data).live));
     source.addEventListener("change", (e) => {
       const { kind, alert } = JSON.parse(e.data);
       put(alert);

@@ -1,9 +1,13 @@
 """The only module that imports psycopg: a small async facade over a connection pool."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
@@ -15,6 +19,18 @@ from psycopg_pool import AsyncConnectionPool
 from telecare.errors import ConflictError, StoreError
 
 log = logging.getLogger(__name__)
+
+# A new connection to a server that does not answer gives up after this (a refused one fails at once).
+CONNECT_TIMEOUT_S = 5
+# Waiting for a pooled connection ends in StoreError after this, so no caller hangs while the server is down.
+ACQUIRE_TIMEOUT_S = 10.0
+# psycopg_pool backs off 1, 2, 4, 8 s... without a cap while refilling; ending each refill attempt early
+# lets the next request start a fresh one, so the pool is back within ~2 s of the server.
+POOL_RECONNECT_WINDOW_S = 4.0
+# The LISTEN connection's reconnect back-off: capped exponential with jitter.
+LISTEN_BACKOFF_MIN_S, LISTEN_BACKOFF_MAX_S = 0.1, 2.0
+# A silent LISTEN connection is probed this often: a server that vanished without a word is noticed.
+LISTEN_PROBE_S = 5.0
 
 
 def _translate(err: psycopg.Error) -> StoreError:
@@ -28,6 +44,15 @@ def _translate(err: psycopg.Error) -> StoreError:
     if isinstance(err, psycopg.OperationalError):
         return StoreError("the database is unavailable")
     return StoreError(f"database error: {err.sqlstate or type(err).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerState:
+    """Yielded by Database.listen when its connection comes up (connected) or drops (not connected)."""
+
+    connected: bool
+    at: datetime
+    detail: str = ""  # operator-safe: the error class, never a payload
 
 
 class Tx:
@@ -91,16 +116,20 @@ class Database:
         self.url = url
 
     @classmethod
-    async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+    async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10,
+                      acquire_timeout: float = ACQUIRE_TIMEOUT_S) -> Database:
         """Open a pool and check that the server answers."""
 
         async def configure(conn: psycopg.AsyncConnection) -> None:
             conn.adapters.register_dumper(dict, JsonbBinaryDumper)
             conn.adapters.register_dumper(list, JsonbBinaryDumper)
 
+        # check: a connection broken by a server restart is replaced when taken, not handed to a caller.
         pool = AsyncConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, configure=configure,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            check=AsyncConnectionPool.check_connection, timeout=acquire_timeout,
+            reconnect_timeout=POOL_RECONNECT_WINDOW_S,
+            kwargs={"row_factory": dict_row, "autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
         )
         try:
             await pool.open(wait=True, timeout=15)
@@ -115,9 +144,22 @@ class Database:
         await self._pool.close()
 
     @asynccontextmanager
+    async def _pooled(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled connection; no connection in time (server down, pool closed) is a StoreError."""
+        try:
+            conn = await self._pool.getconn()
+        except psycopg.Error as err:
+            raise _translate(err) from err
+        try:
+            async with conn:  # what pool.connection() does: commit or roll back, keep it for the pool
+                yield conn
+        finally:
+            await self._pool.putconn(conn)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A connection in a transaction; commits on success, rolls back on error."""
-        async with self._pool.connection() as conn:
+        async with self._pooled() as conn:
             try:
                 async with conn.transaction():
                     yield Tx(conn)
@@ -127,7 +169,7 @@ class Database:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Tx]:
         """A pooled autocommit connection (each statement commits on its own)."""
-        async with self._pool.connection() as conn:
+        async with self._pooled() as conn:
             yield Tx(conn)
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> int:
@@ -150,15 +192,40 @@ class Database:
         """pg_notify on a channel (payload < 8000 bytes)."""
         await self.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
-    async def listen(self, channel: str) -> AsyncIterator[str]:
-        """Yield NOTIFY payloads on a channel, on a dedicated connection, until cancelled."""
-        try:
-            conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        except psycopg.Error as err:
-            raise _translate(err) from err
-        try:
-            await conn.execute(f'LISTEN "{channel}"')
-            async for note in conn.notifies():
-                yield note.payload
-        finally:
-            await conn.close()
+    async def listen(self, channel: str) -> AsyncIterator[str | ListenerState]:
+        """NOTIFY payloads on a channel, on a dedicated connection, until cancelled; never ends on a lost server.
+
+        Yields ListenerState(connected=True) each time LISTEN is live (first time included) and
+        ListenerState(connected=False) once per outage; meanwhile it reconnects with capped back-off.
+        """
+        delay, down = LISTEN_BACKOFF_MIN_S, False
+        while True:
+            failure: psycopg.Error | None = None
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True,
+                                                             connect_timeout=CONNECT_TIMEOUT_S)
+            except psycopg.Error as err:
+                failure = err
+            else:
+                try:
+                    await conn.execute(f'LISTEN "{channel}"')
+                    delay, down = LISTEN_BACKOFF_MIN_S, False
+                    yield ListenerState(True, _now())
+                    while True:
+                        async for note in conn.notifies(timeout=LISTEN_PROBE_S):
+                            yield note.payload
+                        await conn.execute("SELECT 1")  # notifies arriving meanwhile wait in psycopg's backlog
+                except psycopg.Error as err:
+                    failure = err
+                finally:
+                    await conn.close()
+            if not down:
+                down = True
+                log.warning("LISTEN %s lost its connection (%s); reconnecting", channel, type(failure).__name__)
+                yield ListenerState(False, _now(), f"{type(failure).__name__}: the database is unavailable")
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter: listeners do not retry in step
+            delay = min(delay * 2, LISTEN_BACKOFF_MAX_S)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

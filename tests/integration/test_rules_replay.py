@@ -108,3 +108,47 @@ async def test_event_committed_before_the_postgres_bus_listens_is_caught_up_once
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_after_a_bus_gap_the_rules_catch_up_from_the_table_once(db):
+    """The bus lost messages (a reconnect): what was stored meanwhile is evaluated once, bus copies included."""
+    from telecare.bus import FeedGap, FeedState
+    from telecare.metrics import REGISTRY
+
+    def evaluated(kind: str) -> float:
+        return REGISTRY.get_sample_value("telecare_rules_events_total", {"type": kind}) or 0.0
+
+    lookup, clock = await _after_a_saved_heartbeat(db, "r5")
+    bus = InProcessBus()
+    runner = _runner(db, lookup, clock, bus)
+    await runner.start()  # nothing to replay: the saved heartbeat was evaluated
+    beats = evaluated("heartbeat")
+    task = asyncio.create_task(runner.run())
+    try:
+        clock.advance(1)
+        beat = event("r5", EventType.HEARTBEAT, "pendant", clock)
+        await _store_event(db, beat)
+        await bus.publish(EVENTS, "r5", beat)
+        await eventually(lambda: evaluated("heartbeat") == beats + 1)
+
+        lost_at = clock.now()
+        await bus.publish(EVENTS, "", FeedGap(FeedState.LOST, lost_at))
+        clock.advance(1)
+        fall = event("r5", EventType.FALL, "fall_sensor", clock)
+        await _store_event(db, fall)  # stored while the bus was deaf: no bus copy ever comes
+        press = event("r5", EventType.HELP_BUTTON, "pendant", clock)
+        await _store_event(db, press)  # stored just after the reconnect: its bus copy follows the gap marker
+        await bus.publish(EVENTS, "", FeedGap(FeedState.RESUMED, lost_at))
+        await bus.publish(EVENTS, "r5", press)
+
+        await eventually(lambda: alerts_of(db, "r5", AlertType.FALL))
+        await eventually(lambda: alerts_of(db, "r5", AlertType.HELP_BUTTON))
+        await eventually(lambda: bus.pending(EVENTS) == 0)
+        [fall_alert] = await alerts_of(db, "r5", AlertType.FALL)
+        [help_alert] = await alerts_of(db, "r5", AlertType.HELP_BUTTON)
+        assert (fall_alert["count"], help_alert["count"]) == (1, 1)
+        assert evaluated("heartbeat") == beats + 1  # what was evaluated before the gap is not evaluated again
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
