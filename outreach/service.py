@@ -29,7 +29,8 @@ class OutreachService:
         self.call_log = CallLog(db)
         self.dialer = Dialer(db, self.tasks, self.call_log, telephony, alerts, residents, clock,
                              cps=settings.calls_per_second, max_concurrent=settings.max_concurrent_calls)
-        self.human_calls = HumanCalls(self.tasks, self.call_log, telephony, alerts, residents, clock)
+        self.human_calls = HumanCalls(self.tasks, self.call_log, telephony, alerts, residents, clock,
+                                      settings.service_zone)
         # Built (and its bus group registered) before anything can publish alerts.
         self.escalator = Escalator(
             db, bus, alerts, telephony, residents, clock, call_log=self.call_log,
