@@ -39,7 +39,8 @@ class OutreachService:
         self.dialer.on_escalation_result(self.escalator.on_call_result)
         telephony.set_update_handler(self.dialer.on_update)  # the one place provider updates arrive
         self.scheduler = OutreachScheduler(db, residents, clock, dispatch=self._dispatch,
-                                           weather_feed_url=settings.weather_feed_url)
+                                           weather_feed_url=settings.weather_feed_url,
+                                           planning_zone=settings.service_timezone)
         self.residents, self.clock, self.db = residents, clock, db
 
     async def _dispatch(self) -> None:

@@ -51,9 +51,16 @@
   // ---- times ------------------------------------------------------------------------------------
   let zone = null;
   let formats = null;
+  let skew = 0; // server clock minus browser clock: "today" is the service's today
+  const now = () => Date.now() + skew;
   const ready = fetch("/api/config", { headers: { Accept: "application/json" }, credentials: "same-origin" })
     .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`config: ${r.status}`))))
-    .then((cfg) => { useZone(cfg.service_timezone); return cfg; });
+    .then((cfg) => {
+      const server = Date.parse(cfg.server_time);
+      if (!Number.isNaN(server)) skew = server - Date.now();
+      useZone(cfg.service_timezone);
+      return cfg;
+    });
 
   function useZone(name) {
     const base = { timeZone: name, hourCycle: "h23" };
@@ -82,8 +89,8 @@
   function dayTime(iso) {
     if (!iso || !formats) return format("time", iso);
     const at = new Date(iso);
-    if (formats.day.format(at) === formats.day.format(new Date())) return formats.time.format(at);
-    return Math.abs(at - Date.now()) < 6 * 86400000 ? formats.dayTime.format(at) : formats.dateTime.format(at);
+    if (formats.day.format(at) === formats.day.format(new Date(now()))) return formats.time.format(at);
+    return Math.abs(at - now()) < 6 * 86400000 ? formats.dayTime.format(at) : formats.dateTime.format(at);
   }
 
   window.telecareUI = { $, el, cell, emptyRow, toast, api, ready, time, dayTime, dateTime, zone: () => zone };
