@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 from typing import Any
 
 import httpx
 
-from outreach.cap import SEVERITIES, CapAlert, CapArea, CapInfo, parse_cap
+from outreach.cap import SEVERITIES, CapAlert, CapArea, CapInfo, expired_at, parse_cap
 from outreach.geo import GEOCODES, HAZARD_FLAG, HAZARD_WEIGHT, area_shapes, hazard, residents_inside
 from outreach.planning import PlannedCall, local_date, next_calling_window, risk_priority, service_time_text
 from outreach.tasks import TaskStore
@@ -189,35 +187,6 @@ def _not_acted_on(alert: CapAlert, now: datetime) -> str:
     if ended is not None:
         return f"warning expired at {ended.isoformat()}, nothing created"
     return ""
-
-
-def expired_at(alert: CapAlert, now: datetime) -> datetime | None:
-    """When a warning (not a Cancel) ended if that is at or before `now`, else None (pure)."""
-    expiries = [i.expires for i in alert.infos if i.expires is not None]
-    if alert.msg_type == "Cancel" or not expiries or max(expiries) > now:
-        return None
-    return max(expiries)
-
-
-_SAMPLE_TIMES = re.compile(rb"<(sent|onset|expires)>([^<]+)</\1>")
-
-
-def sample_warning(now: datetime) -> bytes:
-    """The bundled Barcelona heat warning with its dates moved so it was sent `now` (valid for two days).
-
-    Its identifier gets the day, so the sample can be tried once a day without colliding with earlier runs.
-    """
-    data = (resources.files("outreach") / "samples" / "barcelona_heat_warning.xml").read_bytes()
-    sent = datetime.fromisoformat(_SAMPLE_TIMES.search(data).group(2).decode())  # type: ignore[union-attr]
-    shift = now - sent
-
-    def moved(match: re.Match[bytes]) -> bytes:
-        at = (datetime.fromisoformat(match.group(2).decode()) + shift).replace(microsecond=0)
-        return b"<%s>%s</%s>" % (match.group(1), at.isoformat().encode(), match.group(1))
-
-    day = now.strftime("%Y%m%d").encode()
-    data = data.replace(b"sample-bcn-heat-orange</identifier>", b"sample-bcn-heat-orange-" + day + b"</identifier>")
-    return _SAMPLE_TIMES.sub(moved, data)
 
 
 async def create_information_campaign(db: Database, residents: Sequence[Resident] | ResidentLookup, title: str,

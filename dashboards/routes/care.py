@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from outreach import campaigns
 from outreach.call_log import CallFilter, CallLog, csv_text
+from outreach.cap import sample_warning
 from outreach.escalation import Escalator
 from outreach.human_calls import HUMAN_OUTCOMES, HumanCalls, OutsideCallingHours
 from telecare.clock import Clock
@@ -226,7 +227,7 @@ def router(deps: CareDeps) -> APIRouter:
     async def weather(request: Request, sample: bool = False, by: str = "care team") -> Any:
         """Body: a CAP 1.2 XML document; or `?sample=true` for the bundled Barcelona heat warning."""
         now = deps.clock.now()
-        body = campaigns.sample_warning(now) if sample else await request.body()
+        body = sample_warning(now) if sample else await request.body()
         if not body.strip():
             return _error(InvalidInput("send a CAP 1.2 XML document as the request body, or use ?sample=true"))
         if len(body) > MAX_CAP_BYTES:

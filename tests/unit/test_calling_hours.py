@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from outreach.campaigns import expired_at, sample_warning
+from outreach.cap import expired_at, sample_warning
 from outreach.cap import parse_cap
 from outreach.human_calls import WAIT_CALLING_HOURS, WAIT_RETRY, _when_callable
 from outreach.planning import calling_hours_at, service_time_text
