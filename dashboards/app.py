@@ -20,12 +20,14 @@ from telecare.health import Health
 from telecare.errors import ConflictError, InvalidInput, NotFound, StoreError
 from telecare.metrics import HTTP_ERRORS
 from telecare.people import ResidentLookup
+from telecare.settings import DEFAULT_SERVICE_TIMEZONE
 from telecare.store import Database
 
 from dashboards.audit import AuditLog
 from dashboards.live import LiveHub
 from dashboards.queries import AlertQueries, ResidentQueries
 from dashboards.routes import alerts as alert_routes
+from dashboards.routes import config as config_routes
 from dashboards.routes import residents as resident_routes
 from dashboards.routes import system as system_routes
 from dashboards.views import readable_errors
@@ -46,6 +48,7 @@ class WebDeps:
     # resident cards straight from the tables (dashboards.queries) because it needs audit-scoped columns.
     residents: ResidentLookup | None = None
     health: Health = field(default_factory=Health)
+    service_timezone: str = DEFAULT_SERVICE_TIMEZONE  # TELECARE_SERVICE_TIMEZONE: every page's times
 
 
 def _error(request: Request, status: int, detail: Any) -> JSONResponse:
@@ -102,6 +105,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.include_router(alert_routes.router(deps, queries, hub))
     app.include_router(resident_routes.router(deps, queries, audit))
     app.include_router(system_routes.router(queries, hub, deps.health))
+    app.include_router(config_routes.router(deps.service_timezone, deps.clock))
     for extra in deps.extra_routers:
         app.include_router(extra)
     if not any(getattr(r, "path", None) == "/api/escalations" for r in app.routes):

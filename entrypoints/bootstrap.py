@@ -170,7 +170,7 @@ def build_web(core: Core, routers: list[Any]):
     from dashboards.routes.devices import router as devices_router
 
     deps = WebDeps(db=core.db, bus=core.bus, alerts=core.alerts, clock=core.clock, health=core.health,
-                   extra_routers=tuple([devices_router(core.registry, core.clock), *routers]))
+                   service_timezone=core.settings.service_timezone, extra_routers=tuple([devices_router(core.registry, core.clock), *routers]))
     return create_app(deps)
 
 

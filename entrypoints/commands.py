@@ -75,7 +75,8 @@ async def cmd_weather(settings: Settings, args: argparse.Namespace, stop: asynci
 
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack)
-        print(await weather_ingest_cli(core.db, core.registry, args.source, core.clock.now()))
+        print(await weather_ingest_cli(core.db, core.registry, args.source, core.clock.now(),
+                                       settings.service_zone))
     return 0
 
 

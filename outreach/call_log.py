@@ -68,6 +68,7 @@ class CallRecord:
     note: str | None
     provider_call_id: str | None
     not_done_reason: str | None
+    urgent: bool = False  # started outside calling hours because a person marked it urgent
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the API."""
@@ -103,15 +104,16 @@ class CallLog:
 
     async def start_attempt(self, *, resident_id: str, purpose: str, caller: str, mode: str, phone: str,
                             started_at: datetime, attempt: int = 1, task_id: int | None = None,
-                            campaign_id: int | None = None, alert_id: int | None = None) -> int:
+                            campaign_id: int | None = None, alert_id: int | None = None,
+                            urgent: bool = False) -> int:
         """Open a row for an attempt about to be dialled; return its id (the call_ref)."""
         if purpose not in PURPOSES:
             raise InvalidInput(f"unknown call purpose {purpose!r}")
         return await self._db.fetchval(
             """INSERT INTO call_log (task_id, resident_id, purpose, campaign_id, alert_id, caller, mode, phone,
-                                     attempt, started_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-            (task_id, resident_id, purpose, campaign_id, alert_id, caller, mode, phone, attempt, started_at))
+                                     attempt, started_at, urgent)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            (task_id, resident_id, purpose, campaign_id, alert_id, caller, mode, phone, attempt, started_at, urgent))
 
     async def set_provider_id(self, call_id: int, provider_call_id: str) -> None:
         """Remember the provider's id for the attempt."""
@@ -170,10 +172,19 @@ class CallLog:
 
     async def query(self, f: CallFilter) -> list[CallRecord]:
         """Attempts matching the filter, newest first."""
+        return [record for record, _ in await self._query(f, with_names=False)]
+
+    async def query_named(self, f: CallFilter) -> list[tuple[CallRecord, str | None]]:
+        """Attempts matching the filter with each resident's name (personal data: the caller audits the read)."""
+        return await self._query(f, with_names=True)
+
+    async def _query(self, f: CallFilter, *, with_names: bool) -> list[tuple[CallRecord, str | None]]:
         if f.purpose is not None and f.purpose not in PURPOSES:
             raise InvalidInput(f"unknown call purpose {f.purpose!r}")
+        # The name is joined only when asked for, so an unaudited read never fetches it.
+        name = "(SELECT r.name FROM residents r WHERE r.id = call_log.resident_id)" if with_names else "NULL::text"
         rows = await self._db.fetch(
-            f"""SELECT {_COLUMNS} FROM call_log
+            f"""SELECT {_COLUMNS}, {name} AS resident_name FROM call_log
                 WHERE (%(resident)s::text IS NULL OR resident_id = %(resident)s)
                   AND (%(start)s::timestamptz IS NULL OR started_at >= %(start)s)
                   AND (%(end)s::timestamptz IS NULL OR started_at < %(end)s)
@@ -183,22 +194,31 @@ class CallLog:
                 ORDER BY started_at DESC, id DESC LIMIT %(limit)s""",
             {"resident": f.resident_id, "start": f.start, "end": f.end, "purpose": f.purpose,
              "outcome": f.outcome, "campaign": f.campaign_id, "limit": max(1, min(f.limit, 100_000))})
-        return [CallRecord(**r) for r in rows]
+        out = []
+        for r in rows:
+            resident_name = r.pop("resident_name")
+            out.append((CallRecord(**r), resident_name))
+        return out
 
     async def csv(self, f: CallFilter) -> str:
-        """The filtered call log as CSV (one header row, ISO times)."""
-        out = io.StringIO()
-        writer = csv.writer(out)
-        names = [fl.name for fl in fields(CallRecord)]
-        writer.writerow(names)
-        for record in await self.query(f):
-            data = record.to_dict()
-            writer.writerow(["" if data[n] is None else _safe_cell(data[n]) if n in _FREE_TEXT else data[n]
-                             for n in names])
-        return out.getvalue()
+        """The filtered call log as CSV (one header row, ISO times), without names."""
+        return csv_text(await self._query(f, with_names=False), with_names=False)
 
 
-_FREE_TEXT = frozenset({"note", "caller"})
+def csv_text(rows: list[tuple[CallRecord, str | None]], *, with_names: bool) -> str:
+    """Call records (with names from query_named when `with_names`) as CSV; free text made formula-safe."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    names = [fl.name for fl in fields(CallRecord)] + (["resident_name"] if with_names else [])
+    writer.writerow(names)
+    for record, resident_name in rows:
+        data = {**record.to_dict(), "resident_name": resident_name}
+        writer.writerow(["" if data[n] is None else _safe_cell(data[n]) if n in _FREE_TEXT else data[n]
+                         for n in names])
+    return out.getvalue()
+
+
+_FREE_TEXT = frozenset({"note", "caller", "resident_name"})
 
 
 def _checked(outcome: str) -> str:

@@ -6,13 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import httpx
 
-from outreach.cap import SEVERITIES, CapAlert, CapArea, CapInfo, parse_cap
+from outreach.cap import SEVERITIES, CapAlert, CapArea, CapInfo, expired_at, parse_cap
 from outreach.geo import GEOCODES, HAZARD_FLAG, HAZARD_WEIGHT, area_shapes, hazard, residents_inside
-from outreach.planning import PlannedCall, local_date, next_calling_window, risk_priority
+from outreach.planning import PlannedCall, local_date, next_calling_window, risk_priority, service_time_text
 from outreach.tasks import TaskStore
 from outreach.task_records import NewCampaign
 from telecare.errors import InvalidInput
@@ -25,6 +26,10 @@ ACT_ON = ("Actual",)  # Test/Exercise/System/Draft alerts never ring a resident'
 ACT_ON_SEVERITY = ("Extreme", "Severe", "Moderate")  # red, orange, yellow
 LANG_PREFERENCE = ("ca", "es", "en")
 FETCH_TIMEOUT_S = 15.0
+
+
+class WarningExpired(InvalidInput):
+    """A person sent a CAP warning that is already over: refused rather than quietly creating nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +117,13 @@ async def _all(residents: Sequence[Resident] | ResidentLookup) -> list[Resident]
 
 
 async def ingest_cap(db: Database, residents: Sequence[Resident] | ResidentLookup, xml_bytes: bytes, now: datetime,
-                     by: str) -> CampaignSummary:
-    """Parse a CAP warning and create its campaign and calls in one transaction (idempotent per identifier)."""
+                     by: str, *, refuse_expired: bool = False,
+                     zone: ZoneInfo | None = None) -> CampaignSummary:
+    """Parse a CAP warning and create its campaign and calls in one transaction (idempotent per identifier).
+
+    A feed lists warnings that are over, so by default an expired one is skipped with a note; a person's
+    upload passes `refuse_expired` and gets WarningExpired naming when it ended (in `zone`).
+    """
     try:
         alert = parse_cap(xml_bytes)
         shapes = area_shapes(alert.areas) if alert.msg_type in ("Alert", "Update") else []
@@ -121,6 +131,12 @@ async def ingest_cap(db: Database, residents: Sequence[Resident] | ResidentLooku
         CAP_MESSAGES.labels("rejected").inc()
         raise
     store = TaskStore(db)
+    ended = expired_at(alert, now)
+    if refuse_expired and ended is not None:
+        CAP_MESSAGES.labels("rejected").inc()
+        when = service_time_text(ended, zone, now) if zone else ended.isoformat()
+        raise WarningExpired(f"this warning expired at {when}: no calls were created. Send a current warning "
+                             "(its <expires> must be in the future)")
     ignored = _not_acted_on(alert, now)
     if ignored:
         CAP_MESSAGES.labels("ignored").inc()
@@ -167,9 +183,9 @@ def _not_acted_on(alert: CapAlert, now: datetime) -> str:
     worst = min((SEVERITIES.index(i.severity) for i in alert.infos), default=len(SEVERITIES) - 1)
     if SEVERITIES[worst] not in ACT_ON_SEVERITY:
         return f"severity {SEVERITIES[worst]}: below the level that triggers calls, nothing created"
-    expiries = [i.expires for i in alert.infos if i.expires is not None]
-    if expiries and max(expiries) <= now:
-        return f"warning expired at {max(expiries).isoformat()}, nothing created"
+    ended = expired_at(alert, now)
+    if ended is not None:
+        return f"warning expired at {ended.isoformat()}, nothing created"
     return ""
 
 
@@ -211,9 +227,10 @@ async def read_source(path_or_url: str) -> bytes:
 
 
 async def weather_ingest_cli(db: Database, residents: Sequence[Resident] | ResidentLookup, path_or_url: str,
-                             now: datetime) -> str:
-    """`telecare weather ingest PATH_OR_URL`: a one-line report for the terminal."""
-    summary = await ingest_cap(db, residents, await read_source(path_or_url), now, by="cli")
+                             now: datetime, zone: ZoneInfo | None = None) -> str:
+    """`telecare weather ingest PATH_OR_URL`: a one-line report for the terminal (an expired warning is refused)."""
+    summary = await ingest_cap(db, residents, await read_source(path_or_url), now, by="cli", refuse_expired=True,
+                               zone=zone)
     if summary.created:
         return (f"campaign {summary.campaign_id} created: {summary.title!r}, {summary.tasks} call(s) planned"
                 + (f", {summary.skipped} skipped (warning over before their calling hours)" if summary.skipped else ""))

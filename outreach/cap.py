@@ -1,10 +1,12 @@
 """CAP 1.2 (Common Alerting Protocol) parsing into frozen dataclasses; hostile or malformed XML is refused."""
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 import xml.parsers.expat
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 
 from telecare.errors import InvalidInput
 
@@ -190,3 +192,32 @@ def parse_cap(data: bytes) -> CapAlert:
     if alert.msg_type in ("Alert", "Update") and not alert.areas:
         raise InvalidInput("CAP alert has no <area>: cannot tell who is affected")
     return alert
+
+
+def expired_at(alert: CapAlert, now: datetime) -> datetime | None:
+    """When a warning (not a Cancel) ended if that is at or before `now`, else None (pure)."""
+    expiries = [i.expires for i in alert.infos if i.expires is not None]
+    if alert.msg_type == "Cancel" or not expiries or max(expiries) > now:
+        return None
+    return max(expiries)
+
+
+_SAMPLE_TIMES = re.compile(rb"<(sent|onset|expires)>([^<]+)</\1>")
+
+
+def sample_warning(now: datetime) -> bytes:
+    """The bundled Barcelona heat warning with its dates moved so it was sent `now` (valid for two days).
+
+    Its identifier gets the day, so the sample can be tried once a day without colliding with earlier runs.
+    """
+    data = (resources.files("outreach") / "samples" / "barcelona_heat_warning.xml").read_bytes()
+    sent = datetime.fromisoformat(_SAMPLE_TIMES.search(data).group(2).decode())  # type: ignore[union-attr]
+    shift = now - sent
+
+    def moved(match: re.Match[bytes]) -> bytes:
+        at = (datetime.fromisoformat(match.group(2).decode()) + shift).replace(microsecond=0)
+        return b"<%s>%s</%s>" % (match.group(1), at.isoformat().encode(), match.group(1))
+
+    day = now.strftime("%Y%m%d").encode()
+    data = data.replace(b"sample-bcn-heat-orange</identifier>", b"sample-bcn-heat-orange-" + day + b"</identifier>")
+    return _SAMPLE_TIMES.sub(moved, data)

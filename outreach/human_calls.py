@@ -8,18 +8,29 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from outreach.call_log import CallLog, CallRecord
+from outreach.planning import calling_hours_at, service_time_text
 from outreach.task_records import welfare_trigger
 from outreach.telephony import CallRequest, Telephony
 from telecare.alerts import AlertSink, AlertTrigger, AlertType, Severity
 from telecare.clock import Clock
 from telecare.errors import ConflictError, InvalidInput, TelephonyError
 from telecare.metrics import OUTREACH_CALLS, OUTREACH_OUTCOMES
-from telecare.people import ResidentLookup
+from telecare.people import Resident, ResidentLookup
+from telecare.settings import DEFAULT_SERVICE_TIMEZONE
 
 log = logging.getLogger(__name__)
 HUMAN_OUTCOMES = ("fine", "concern", "no_answer", "wrong_number", "declined")
 MAX_NOTE = 500
-SERVICE_ZONE = ZoneInfo("Europe/Madrid")  # "today" for a caller's worklist
+# Why a listed call cannot be made yet (WorklistItem.waits_for).
+WAIT_CALLING_HOURS, WAIT_RETRY = "calling_hours", "retry"
+
+
+class OutsideCallingHours(ConflictError):
+    """Starting this call now would ring the resident outside their calling hours."""
+
+    def __init__(self, message: str, opens_at: datetime) -> None:
+        super().__init__(message)
+        self.opens_at = opens_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +53,13 @@ class WorklistItem:
     max_attempts: int
     assigned_to: str | None
     callable_now: bool
+    waits_until: datetime | None = None  # when a call that cannot be made now can be made
+    waits_for: str | None = None  # WAIT_CALLING_HOURS or WAIT_RETRY
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["not_before"], out["not_after"] = self.not_before.isoformat(), self.not_after.isoformat()
+        out["waits_until"] = self.waits_until.isoformat() if self.waits_until else None
         out["risk_flags"] = list(self.risk_flags)
         return out
 
@@ -61,15 +75,16 @@ class HumanCalls:
     """The care team's side of outreach; every write goes through TaskStore, CallLog or AlertSink."""
 
     def __init__(self, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertSink,
-                 residents: ResidentLookup, clock: Clock) -> None:
+                 residents: ResidentLookup, clock: Clock, service_zone: ZoneInfo | None = None) -> None:
         self._tasks, self._log, self._tel = tasks, call_log, telephony
         self._alerts, self._residents, self._clock = alerts, residents, clock
+        self.service_zone = service_zone or ZoneInfo(DEFAULT_SERVICE_TIMEZONE)  # "today" and message times
 
     async def worklist(self, *, caller: str | None = None, team: str | None = None,
                        day: date | None = None) -> list[WorklistItem]:
         """Calls due today for a named caller and/or team (neither: everyone), callable now first, then risk."""
         now = self._clock.now()
-        day = day or now.astimezone(SERVICE_ZONE).date()
+        day = day or now.astimezone(self.service_zone).date()
         seen: dict[int, Any] = {}
         for who in [w for w in (caller, team) if w] or [None]:
             for task in await self._tasks.worklist(who, day, now):
@@ -77,34 +92,49 @@ class HumanCalls:
         items = []
         for task in seen.values():
             resident = await self._residents.resident(task.resident_id)
+            callable_now, waits_until, waits_for = _when_callable(task, resident, now)
             items.append(WorklistItem(
                 task.id, task.resident_id, resident.name if resident else task.resident_id,
                 resident.phones[0] if resident and resident.phones else None,
                 resident.language if resident else "ca", task.purpose, task.reason, task.priority,
                 tuple(sorted(f.value for f in resident.risk_flags)) if resident else (), task.not_before,
                 task.not_after, task.status, task.attempts, task.max_attempts, task.assigned_to,
-                task.next_attempt_at <= now < task.not_after))
+                callable_now, waits_until, waits_for))
         items.sort(key=lambda i: (not i.callable_now, i.priority, i.not_before, i.task_id))
         return items
 
-    async def start_call(self, task_id: int, caller: str, *, caller_phone: str | None = None) -> StartedCall:
-        """Claim the task and log the call; with `caller_phone`, ring the caller first and bridge to the resident."""
+    async def start_call(self, task_id: int, caller: str, *, caller_phone: str | None = None,
+                         urgent: bool = False) -> StartedCall:
+        """Claim the task and log the call; with `caller_phone`, ring the caller first and bridge to the resident.
+
+        Outside the resident's calling hours the call is refused (OutsideCallingHours, naming when they
+        start) unless `urgent`, which is recorded on the call.
+        """
         if not caller.strip():
             raise InvalidInput("caller is required")
         now = self._clock.now()
+        resident = await self._residents.resident((await self._tasks.get(task_id)).resident_id)
+        if resident is not None and not urgent:
+            hours = calling_hours_at(resident, now)
+            if not hours.open and hours.opens_at is not None:
+                raise OutsideCallingHours(
+                    f"outside the resident's calling hours: calls can start at "
+                    f"{service_time_text(hours.opens_at, self.service_zone, now)}; mark the call urgent to call now",
+                    hours.opens_at)
         task = await self._tasks.claim(task_id, now)
         if task is None:
             status = (await self._tasks.get(task_id)).status
             raise ConflictError(f"call task {task_id} is {'already being called' if status == 'dialing' else status}")
-        resident = await self._residents.resident(task.resident_id)
         if resident is None or not resident.phones:
             await self._tasks.record_attempt(task.id, "wrong_number", now, resident)
             raise InvalidInput("the resident has no phone number on record")
         phone = resident.phones[0]
         call_id = await self._log.start_attempt(
             task_id=task.id, resident_id=task.resident_id, purpose=task.purpose, caller=caller.strip(), mode="human",
-            phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id)
+            phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id, urgent=urgent)
         OUTREACH_CALLS.labels(task.purpose, "human").inc()
+        if urgent:
+            log.info("call %s for task %s started as urgent (calling hours not applied)", call_id, task.id)
         if caller_phone:
             try:
                 handle = await self._tel.place_call(CallRequest(str(call_id), phone, resident.language,
@@ -151,3 +181,14 @@ class HumanCalls:
         await self._tasks.create_callback(record.resident_id, "follow-up of a concern raised on a call", now,
                                           resident=resident, source_task_id=record.task_id, priority=5,
                                           campaign_id=record.campaign_id)
+
+
+def _when_callable(task: Any, resident: Resident | None, now: datetime) -> tuple[bool, datetime | None, str | None]:
+    """Pure: (callable now, until when it waits, why) for a listed task: calling hours first, then its retry time."""
+    if resident is not None:
+        hours = calling_hours_at(resident, now)
+        if not hours.open and hours.opens_at is not None:
+            return False, max(hours.opens_at, task.next_attempt_at), WAIT_CALLING_HOURS
+    if task.next_attempt_at > now:
+        return False, task.next_attempt_at, WAIT_RETRY
+    return now < task.not_after, None, None

@@ -97,6 +97,34 @@ def next_calling_window(resident: Resident, at: datetime, *, ignore_quiet_days: 
     raise ValueError(f"resident {resident.id} has no allowed calling day")
 
 
+@dataclass(frozen=True, slots=True)
+class CallingHours:
+    """Whether a resident may be called at an instant; when not, when their calling hours open (UTC)."""
+
+    open: bool
+    opens_at: datetime | None  # None while open
+    window: Window  # the current window when open, else the next one
+
+
+def calling_hours_at(resident: Resident, at: datetime, *, ignore_quiet_days: bool = True) -> CallingHours:
+    """Pure: are we inside the resident's calling hours at `at`, and if not, when do they start?
+
+    Quiet days are a planning preference (no routine calls planned), so a call already on the worklist
+    ignores them by default; pass False to treat a quiet day as closed.
+    """
+    window = next_calling_window(resident, at, ignore_quiet_days=ignore_quiet_days)
+    inside = window.start <= at < window.end
+    return CallingHours(inside, None if inside else window.start, window)
+
+
+def service_time_text(at: datetime, zone: ZoneInfo, now: datetime | None = None) -> str:
+    """A 24-hour time for messages, in the service zone: '10:00' today, else 'Thu 16 Jul 10:00', plus the zone."""
+    local = at.astimezone(zone)
+    same_day = now is not None and now.astimezone(zone).date() == local.date()
+    text = f"{local:%H:%M}" if same_day else f"{local:%a} {local.day} {local:%b %H:%M}"
+    return f"{text} ({zone.key})"
+
+
 def age_on(born: date | None, day: date) -> int | None:
     """Whole years of age on a day."""
     if born is None:

@@ -29,7 +29,8 @@ class OutreachService:
         self.call_log = CallLog(db)
         self.dialer = Dialer(db, self.tasks, self.call_log, telephony, alerts, residents, clock,
                              cps=settings.calls_per_second, max_concurrent=settings.max_concurrent_calls)
-        self.human_calls = HumanCalls(self.tasks, self.call_log, telephony, alerts, residents, clock)
+        self.human_calls = HumanCalls(self.tasks, self.call_log, telephony, alerts, residents, clock,
+                                      settings.service_zone)
         # Built (and its bus group registered) before anything can publish alerts.
         self.escalator = Escalator(
             db, bus, alerts, telephony, residents, clock, call_log=self.call_log,
@@ -38,7 +39,8 @@ class OutreachService:
         self.dialer.on_escalation_result(self.escalator.on_call_result)
         telephony.set_update_handler(self.dialer.on_update)  # the one place provider updates arrive
         self.scheduler = OutreachScheduler(db, residents, clock, dispatch=self._dispatch,
-                                           weather_feed_url=settings.weather_feed_url)
+                                           weather_feed_url=settings.weather_feed_url,
+                                           planning_zone=settings.service_timezone)
         self.residents, self.clock, self.db = residents, clock, db
 
     async def _dispatch(self) -> None:

@@ -241,3 +241,11 @@ class TaskStore:
         assert row is not None
         out = {k: int(v) for k, v in row.items()}
         return {"done": out["total"] - out["pending"], **out}
+
+    async def campaign_waiting(self, campaign_id: int, now: datetime) -> tuple[int, datetime | None]:
+        """Pending calls of a campaign that cannot be made yet (calling hours, retry) and when the first can."""
+        row = await self._db.fetchrow(
+            """SELECT count(*) AS n, min(next_attempt_at) AS first FROM call_tasks
+               WHERE campaign_id = %s AND status = 'pending' AND next_attempt_at > %s""", (campaign_id, now))
+        assert row is not None
+        return int(row["n"]), row["first"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from telecare.errors import ConfigError
+
+DEFAULT_SERVICE_TIMEZONE = "Europe/Madrid"
 
 
 class Settings(BaseSettings):
@@ -46,6 +49,18 @@ class Settings(BaseSettings):
     escalation_keyholders_s: int = Field(180, ge=30, le=7200)
     # Nobody reached: repeat the key-holder round and re-alert the operators this often until acknowledged.
     escalation_repeat_s: int = Field(600, ge=30, le=86_400)
+    # The zone every screen shows times in and every text is written in (IANA name).
+    service_timezone: str = DEFAULT_SERVICE_TIMEZONE
+
+    @field_validator("service_timezone")
+    @classmethod
+    def _check_zone(cls, v: str) -> str:
+        return check_zone_name(v)
+
+    @property
+    def service_zone(self) -> ZoneInfo:
+        """The service time zone as a ZoneInfo."""
+        return ZoneInfo(self.service_timezone)
 
     @field_validator("database_url")
     @classmethod
@@ -60,6 +75,18 @@ class Settings(BaseSettings):
         if v and urlsplit(v).scheme not in ("mqtt", "tcp"):
             raise ValueError("must be an mqtt://host:port URL")
         return v or None
+
+
+def check_zone_name(value: str) -> str:
+    """An IANA zone name zoneinfo knows (e.g. Europe/Madrid); ValueError otherwise."""
+    name = value.strip()
+    if not name or len(name) > 64 or "\x00" in name:
+        raise ValueError("must be an IANA time zone name like Europe/Madrid")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {name[:64]!r} (expected an IANA name like Europe/Madrid)") from err
+    return name
 
 
 def load_settings(**overrides: object) -> Settings:

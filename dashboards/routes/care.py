@@ -8,25 +8,28 @@ from importlib import resources
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from outreach import campaigns
-from outreach.call_log import CallFilter, CallLog
+from outreach.call_log import CallFilter, CallLog, csv_text
+from outreach.cap import sample_warning
 from outreach.escalation import Escalator
-from outreach.human_calls import HUMAN_OUTCOMES, HumanCalls
+from outreach.human_calls import HUMAN_OUTCOMES, HumanCalls, OutsideCallingHours
 from telecare.clock import Clock
 from telecare.errors import ConflictError, InvalidInput, NotFound, TelecareError, TelephonyError
 from telecare.metrics import HTTP_ERRORS
 from telecare.people import ResidentLookup
 from telecare.store import Database
 
+from dashboards.audit import AuditAction, AuditLog
+from dashboards.routes.common import signed_in_operator
+
 log = logging.getLogger(__name__)
 PAGES = {"worklist": "worklist.html", "calls": "calls.html", "campaigns": "campaigns.html",
          "campaign": "campaign.html"}
 ASSETS = {"care.js": "application/javascript", "care.css": "text/css"}
-SERVICE_ZONE = ZoneInfo("Europe/Madrid")
 MAX_CAP_BYTES = 2_000_000
 
 
@@ -47,6 +50,7 @@ class StartCall(BaseModel):
     task_id: int
     caller: str = Field(min_length=1, max_length=100)
     caller_phone: str | None = Field(None, max_length=32)
+    urgent: bool = False  # start even outside the resident's calling hours (recorded on the call)
 
 
 class OutcomeBody(BaseModel):
@@ -75,14 +79,14 @@ def _page(name: str) -> HTMLResponse:
     return HTMLResponse((resources.files("dashboards") / "static" / "care" / PAGES[name]).read_text())
 
 
-def _day_bound(value: str | None, end: bool) -> datetime | None:
+def _day_bound(value: str | None, end: bool, zone: ZoneInfo) -> datetime | None:
     """`from`/`to` as a date (service-local day; `to` inclusive) or an ISO instant."""
     if not value:
         return None
     try:
         if len(value) == 10:
             day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
-            return datetime.combine(day, time(0), SERVICE_ZONE)
+            return datetime.combine(day, time(0), zone)
         parsed = datetime.fromisoformat(value)
     except ValueError as err:
         raise InvalidInput(f"{'to' if end else 'from'} must be a date (YYYY-MM-DD) or an ISO time") from err
@@ -94,6 +98,15 @@ def _day_bound(value: str | None, end: bool) -> datetime | None:
 def router(deps: CareDeps) -> APIRouter:
     """The care team's pages and API."""
     r = APIRouter()
+    zone = deps.human_calls.service_zone
+    audit = AuditLog(deps.db)
+
+    def reader(request: Request) -> str | None:
+        """The signed-in user, who may see residents' names in the call log (roles come later); else None."""
+        try:
+            return signed_in_operator(request)
+        except HTTPException:
+            return None
 
     @r.get("/care", include_in_schema=False)
     @r.get("/care/worklist", include_in_schema=False)
@@ -126,7 +139,12 @@ def router(deps: CareDeps) -> APIRouter:
     @r.post("/api/calls/start")
     async def start_call(body: StartCall) -> Any:
         try:
-            started = await deps.human_calls.start_call(body.task_id, body.caller, caller_phone=body.caller_phone)
+            started = await deps.human_calls.start_call(body.task_id, body.caller, caller_phone=body.caller_phone,
+                                                        urgent=body.urgent)
+        except OutsideCallingHours as err:
+            HTTP_ERRORS.labels("409").inc()
+            return JSONResponse({"detail": str(err), "calling_hours_start": err.opens_at.isoformat()},
+                                status_code=409)
         except TelecareError as err:
             return _error(err)
         return {"call_id": started.call_id, "phone": started.phone, "click_to_call": started.click_to_call,
@@ -143,25 +161,41 @@ def router(deps: CareDeps) -> APIRouter:
 
     def _filter(resident_id: str | None, from_: str | None, to: str | None, purpose: str | None,
                 outcome: str | None, campaign_id: int | None, limit: int) -> CallFilter:
-        return CallFilter(resident_id or None, _day_bound(from_, False), _day_bound(to, True), purpose or None,
-                          outcome or None, campaign_id, limit)
+        return CallFilter(resident_id or None, _day_bound(from_, False, zone), _day_bound(to, True, zone),
+                          purpose or None, outcome or None, campaign_id, limit)
 
     @r.get("/api/calls")
-    async def calls(resident_id: str | None = None, from_: str | None = Query(None, alias="from"),
-                    to: str | None = None, purpose: str | None = None, outcome: str | None = None,
-                    campaign_id: int | None = None, limit: int = Query(500, ge=1, le=10_000)) -> Any:
+    async def calls(request: Request, resident_id: str | None = None,
+                    from_: str | None = Query(None, alias="from"), to: str | None = None,
+                    purpose: str | None = None, outcome: str | None = None, campaign_id: int | None = None,
+                    limit: int = Query(500, ge=1, le=10_000)) -> Any:
+        """Call attempts, newest first. Signed in: with each resident's name (an audited read); else ids only."""
+        actor = reader(request)
         try:
-            found = await deps.call_log.query(_filter(resident_id, from_, to, purpose, outcome, campaign_id, limit))
+            f = _filter(resident_id, from_, to, purpose, outcome, campaign_id, limit)
+            found = await deps.call_log.query_named(f) if actor else [(c, None) for c in await deps.call_log.query(f)]
+            if actor:  # audited before answering: no row, no names
+                await audit.record_many(actor, AuditAction.CALL_LOG_NAMES_READ, (c.resident_id for c, _ in found),
+                                        deps.clock.now(), {"view": "call_log"})
         except TelecareError as err:
             return _error(err)
-        return [c.to_dict() for c in found]
+        return [{**c.to_dict(), "resident_name": name} for c, name in found]
 
     @r.get("/api/calls.csv")
-    async def calls_csv(resident_id: str | None = None, from_: str | None = Query(None, alias="from"),
-                        to: str | None = None, purpose: str | None = None, outcome: str | None = None,
-                        campaign_id: int | None = None, limit: int = Query(100_000, ge=1, le=100_000)) -> Any:
+    async def calls_csv(request: Request, resident_id: str | None = None,
+                        from_: str | None = Query(None, alias="from"), to: str | None = None,
+                        purpose: str | None = None, outcome: str | None = None, campaign_id: int | None = None,
+                        limit: int = Query(100_000, ge=1, le=100_000)) -> Any:
+        actor = reader(request)
         try:
-            text = await deps.call_log.csv(_filter(resident_id, from_, to, purpose, outcome, campaign_id, limit))
+            f = _filter(resident_id, from_, to, purpose, outcome, campaign_id, limit)
+            if actor:
+                found = await deps.call_log.query_named(f)
+                await audit.record_many(actor, AuditAction.CALL_LOG_NAMES_READ, (c.resident_id for c, _ in found),
+                                        deps.clock.now(), {"view": "call_log.csv"})
+                text = csv_text(found, with_names=True)
+            else:
+                text = await deps.call_log.csv(f)
         except TelecareError as err:
             return _error(err)
         return Response(text, media_type="text/csv",
@@ -171,8 +205,15 @@ def router(deps: CareDeps) -> APIRouter:
     async def list_campaigns() -> Any:
         out = []
         for c in await deps.tasks.list_campaigns():
-            out.append({**_campaign(c), "progress": await deps.tasks.campaign_progress(c.id)})
+            out.append({**_campaign(c), "progress": await _progress(c.id)})
         return out
+
+    async def _progress(campaign_id: int) -> dict[str, Any]:
+        """Counts, plus how many pending calls wait (for calling hours or a retry) and until when."""
+        progress: dict[str, Any] = dict(await deps.tasks.campaign_progress(campaign_id))
+        waiting, first = await deps.tasks.campaign_waiting(campaign_id, deps.clock.now())
+        progress["waiting"], progress["waiting_until"] = waiting, first.isoformat() if first else None
+        return progress
 
     @r.get("/api/campaigns/{campaign_id}")
     async def get_campaign(campaign_id: int) -> Any:
@@ -180,19 +221,20 @@ def router(deps: CareDeps) -> APIRouter:
             c = await deps.tasks.get_campaign(campaign_id)
         except TelecareError as err:
             return _error(err)
-        return {**_campaign(c), "progress": await deps.tasks.campaign_progress(campaign_id)}
+        return {**_campaign(c), "progress": await _progress(campaign_id)}
 
     @r.post("/api/campaigns/weather")
     async def weather(request: Request, sample: bool = False, by: str = "care team") -> Any:
         """Body: a CAP 1.2 XML document; or `?sample=true` for the bundled Barcelona heat warning."""
-        body = (resources.files("outreach") / "samples" / "barcelona_heat_warning.xml").read_bytes() if sample \
-            else await request.body()
+        now = deps.clock.now()
+        body = sample_warning(now) if sample else await request.body()
         if not body.strip():
             return _error(InvalidInput("send a CAP 1.2 XML document as the request body, or use ?sample=true"))
         if len(body) > MAX_CAP_BYTES:
             return _error(InvalidInput("the CAP document is too large"))
         try:
-            summary = await campaigns.ingest_cap(deps.db, deps.residents, body, deps.clock.now(), by[:100])
+            summary = await campaigns.ingest_cap(deps.db, deps.residents, body, now, by[:100], refuse_expired=True,
+                                                 zone=zone)
         except TelecareError as err:
             return _error(err)
         return {"campaign_id": summary.campaign_id, "created": summary.created, "title": summary.title,

@@ -40,14 +40,15 @@ def router(deps: WebDeps, queries: ResidentQueries, audit: AuditLog) -> APIRoute
         await audit.record(body.by, AuditAction.KEY_SAFE_REVEAL, resident_id, now, {"reason": body.reason})
         return {"resident_id": resident_id, "code": code}
 
-    @api.get("/{resident_id}/events", summary="The resident's recent events, newest first; audited")
+    @api.get("/{resident_id}/events",
+             summary="The resident's recent period: every alarm, latest activity, heartbeats counted per device; audited")
     async def events(resident_id: str, request: Request,
                      hours: Annotated[int, Query(ge=1, le=168)] = 24) -> dict[str, Any]:
         actor = signed_in_operator(request)
         now = deps.clock.now()
         since = now - timedelta(hours=hours)
-        rows = await queries.events(resident_id, since)
+        day = await queries.day(resident_id, since)
         await audit.record(actor, AuditAction.EVENTS_READ, resident_id, now, {"hours": hours})
-        return {"resident_id": resident_id, "since": since.isoformat(), "events": [r.to_dict() for r in rows]}
+        return {"resident_id": resident_id, "since": since.isoformat(), "until": now.isoformat(), **day.to_dict()}
 
     return api

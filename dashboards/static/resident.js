@@ -1,7 +1,8 @@
-// Resident card panel of the operator page: the card, last 24 h of events, audited key-safe reveal.
+// Resident card panel of the operator page: the card, the last 24 h (alarms first, then activity, heartbeats
+// counted per device), audited key-safe reveal. Times in the service zone (telecareUI.dayTime).
 (() => {
   "use strict";
-  const { $, el, emptyRow, toast, api } = window.telecareUI;
+  const { $, el, emptyRow, toast, api, ready, dayTime } = window.telecareUI;
   const user = () => window.telecare.user();
   let residentShown = null;
   let hideCodeTimer = null;
@@ -14,9 +15,10 @@
 
   async function showResident(id) {
     try {
-      const [card, events] = await Promise.all([
+      const [card, day] = await Promise.all([
         api("GET", `/api/residents/${encodeURIComponent(id)}`),
         api("GET", `/api/residents/${encodeURIComponent(id)}/events?hours=24`),
+        ready,
       ]);
       residentShown = id;
       hideCode();
@@ -39,18 +41,33 @@
         return li;
       }) : [el("li", { class: "muted" }, "No contacts on record")]));
       $("keysafe").hidden = !card.has_key_safe;
-      $("resident-events").replaceChildren(...(events.events.length ? events.events.map((ev) => {
-        const tr = el("tr");
-        tr.append(el("td", {}, new Date(ev.ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })),
-                  el("td", {}, ev.type.replace(/_/g, " ")), el("td", { class: "muted" }, ev.device_id));
-        return tr;
-      }) : [emptyRow(3, "No events in the last 24 hours.")]));
+      renderDay(day);
       $("resident-panel").hidden = false;
       $("operator").classList.add("with-card");
       $("resident-name").focus();
     } catch (err) {
       toast(err.message, true);
     }
+  }
+
+  function eventRow(ev, alarm) {
+    const tr = el("tr", alarm ? { class: "alarm", "data-alarm": ev.type } : {});
+    tr.append(el("td", {}, dayTime(ev.ts)), el("td", {}, ev.type.replace(/_/g, " ")),
+              el("td", { class: "muted" }, ev.device_id));
+    return tr;
+  }
+
+  // Alarms first (all of them), then the latest activity; heartbeats only as a count per device, so a
+  // chatty gateway can never push the morning's fall out of the list.
+  function renderDay(day) {
+    const rows = [...day.alarms.map((ev) => eventRow(ev, true)), ...day.activity.map((ev) => eventRow(ev, false))];
+    if (day.activity_total > day.activity.length) {
+      rows.push(emptyRow(3, `… and ${day.activity_total - day.activity.length} earlier activity events`));
+    }
+    $("resident-events").replaceChildren(...(rows.length ? rows : [emptyRow(3, "No alarms or activity in the last 24 hours.")]));
+    $("resident-heartbeats").replaceChildren(...(day.heartbeats.length ? day.heartbeats.map((h) =>
+      el("li", { "data-heartbeats": h.device_id }, `${h.device_id}: ${h.count} heartbeat${h.count === 1 ? "" : "s"}, last ${dayTime(h.last_seen)}`))
+      : [el("li", { class: "muted" }, "No heartbeats in the last 24 hours")]));
   }
 
   function closeResident() {

@@ -1,5 +1,8 @@
-// Small DOM and fetch helpers shared by Telecare pages: window.telecareUI.{$, el, cell, emptyRow, toast, api}.
+// Small DOM and fetch helpers shared by Telecare pages: window.telecareUI.{$, el, cell, emptyRow, toast, api}
+// and the one time formatter every page uses: window.telecareUI.{ready, time, dayTime, dateTime, zone}.
 // toast() writes into an element with id "toast" (role=status) when the page has one.
+// Times are shown in the service time zone (TELECARE_SERVICE_TIMEZONE, read from /api/config), 24-hour,
+// whatever the browser's own zone: an operator in another zone must read the same "14:05" as the team.
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -45,5 +48,50 @@
     return data;
   }
 
-  window.telecareUI = { $, el, cell, emptyRow, toast, api };
+  // ---- times ------------------------------------------------------------------------------------
+  let zone = null;
+  let formats = null;
+  let skew = 0; // server clock minus browser clock: "today" is the service's today
+  const now = () => Date.now() + skew;
+  const ready = fetch("/api/config", { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`config: ${r.status}`))))
+    .then((cfg) => {
+      const server = Date.parse(cfg.server_time);
+      if (!Number.isNaN(server)) skew = server - Date.now();
+      useZone(cfg.service_timezone);
+      return cfg;
+    });
+
+  function useZone(name) {
+    const base = { timeZone: name, hourCycle: "h23" };
+    formats = {
+      time: new Intl.DateTimeFormat("en-GB", { ...base, hour: "2-digit", minute: "2-digit" }),
+      dayTime: new Intl.DateTimeFormat("en-GB", { ...base, weekday: "short", hour: "2-digit", minute: "2-digit" }),
+      dateTime: new Intl.DateTimeFormat("en-GB", { ...base, day: "numeric", month: "short", year: "numeric",
+                                                   hour: "2-digit", minute: "2-digit" }),
+      day: new Intl.DateTimeFormat("en-CA", { timeZone: name, year: "numeric", month: "2-digit", day: "2-digit" }),
+    };
+    zone = name;
+    document.documentElement.dataset.serviceTimezone = name;
+    for (const node of document.querySelectorAll("[data-service-zone]")) node.textContent = name;
+  }
+
+  // Until /api/config answers, a time is shown as "…" rather than in a zone that may be wrong.
+  function format(kind, iso) {
+    if (!iso) return "";
+    if (!formats) return "…";
+    const at = new Date(iso);
+    return Number.isNaN(at.getTime()) ? "" : formats[kind].format(at);
+  }
+  const time = (iso) => format("time", iso); // 14:05
+  const dateTime = (iso) => format("dateTime", iso); // 15 Jul 2026, 14:05
+  // 14:05 on the service's today, else "Thu 14:05" (or the date when more than a week away).
+  function dayTime(iso) {
+    if (!iso || !formats) return format("time", iso);
+    const at = new Date(iso);
+    if (formats.day.format(at) === formats.day.format(new Date(now()))) return formats.time.format(at);
+    return Math.abs(at - now()) < 6 * 86400000 ? formats.dayTime.format(at) : formats.dateTime.format(at);
+  }
+
+  window.telecareUI = { $, el, cell, emptyRow, toast, api, ready, time, dayTime, dateTime, zone: () => zone };
 })();

@@ -50,8 +50,10 @@ async def serve(app: Any, *, port: int | None = None) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def browser_page(*, viewport: tuple[int, int] = (1280, 860)) -> AsyncIterator[Any]:
-    """A fresh Playwright page in headless Debian Chromium; skips (fails in CI) when it is missing."""
+async def browser_page(*, viewport: tuple[int, int] = (1280, 860), timezone_id: str | None = None,
+                       locale: str | None = None) -> AsyncIterator[Any]:
+    """A fresh Playwright page in headless Debian Chromium (optionally in another time zone and locale);
+    skips (fails in CI) when Chromium is missing."""
     from tests.conftest import unavailable
 
     if not os.path.exists(CHROMIUM):
@@ -63,7 +65,12 @@ async def browser_page(*, viewport: tuple[int, int] = (1280, 860)) -> AsyncItera
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+            options: dict[str, Any] = {"viewport": {"width": viewport[0], "height": viewport[1]}}
+            if timezone_id:
+                options["timezone_id"] = timezone_id
+            if locale:
+                options["locale"] = locale
+            context = await browser.new_context(**options)
             page = await context.new_page()
             yield page
             await context.close()

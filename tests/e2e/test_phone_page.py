@@ -5,8 +5,11 @@ from datetime import datetime, timezone
 
 import httpx
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from dashboards.routes import config as config_routes
 from dashboards.routes import phones as phone_page
+from dashboards.routes.system import STATIC_DIR
 from demo.simulated_telephony import SimulatedTelephony
 from outreach.telephony import CallRequest, CallStatus, CallUpdate
 from telecare.clock import FakeClock
@@ -17,7 +20,8 @@ RESIDENT = "+34600123456"
 
 
 def make_app() -> tuple[FastAPI, SimulatedTelephony, list[CallUpdate]]:
-    sim = SimulatedTelephony(FakeClock(datetime(2026, 7, 1, 10, tzinfo=timezone.utc)), tick_s=0.05)
+    clock = FakeClock(datetime(2026, 7, 1, 10, tzinfo=timezone.utc))  # 12:00 in Madrid
+    sim = SimulatedTelephony(clock, tick_s=0.05)
     seen: list[CallUpdate] = []
 
     async def handler(update: CallUpdate) -> None:
@@ -26,6 +30,9 @@ def make_app() -> tuple[FastAPI, SimulatedTelephony, list[CallUpdate]]:
     sim.set_update_handler(handler)
     app = FastAPI()
     app.include_router(phone_page.router(sim))
+    # As in the web app: the page's script and the time helper come from /static, the service zone from /api/config.
+    app.include_router(config_routes.router("Europe/Madrid", clock))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app, sim, seen
 
 
@@ -33,7 +40,7 @@ async def test_a_placed_call_rings_on_the_page_and_answer_then_1_emits_updates()
     app, sim, seen = make_app()
     sim.start()
     try:
-        async with serve(app) as base_url, browser_page() as page:
+        async with serve(app) as base_url, browser_page(timezone_id="America/New_York") as page:
             await page.goto(base_url + "/phones")
             await page.get_by_text("Live").wait_for()
             handle = await sim.place_call(CallRequest(call_ref="501", to=RESIDENT, language="en",
@@ -43,6 +50,7 @@ async def test_a_placed_call_rings_on_the_page_and_answer_then_1_emits_updates()
             assert RESIDENT in await card.locator(".number").inner_text()
             assert "heat warning" in await card.locator(".text").inner_text()
             assert "Press 1 if you are fine" in await card.locator(".text").inner_text()
+            assert "rang 12:00" in await card.locator(".state").text_content()  # Madrid, 24 h, not 6:00 AM
             await card.get_by_role("button", name="Answer").click()
             await page.locator(f'[data-call-id="{handle.provider_call_id}"][data-state="in-progress"]').wait_for()
             await page.locator(f'[data-call-id="{handle.provider_call_id}"]').get_by_role(

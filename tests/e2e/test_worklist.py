@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,7 +21,8 @@ from tests.e2e.browser import browser_page, serve
 from entrypoints.bootstrap import outreach_routers
 
 pytestmark = pytest.mark.e2e
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+# Today at 11:00 in Madrid: inside the residents' calling hours (10:00-20:00), whenever the suite runs.
+NOW = datetime.now(ZoneInfo("Europe/Madrid")).replace(hour=11, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
 async def _app(db):

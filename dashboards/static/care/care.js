@@ -1,6 +1,8 @@
 // Care-team pages: worklist, call log, campaigns. Vanilla JS; all data goes into the DOM as text, never HTML.
+// Times come from /static/ui.js (telecareUI): the service time zone, 24-hour, on every page.
 (() => {
   "use strict";
+  const ui = window.telecareUI;
   const $ = (id) => document.getElementById(id);
 
   function el(tag, attrs = {}, ...children) {
@@ -37,8 +39,9 @@
     return data;
   }
 
-  const fmt = (iso) => (iso ? new Date(iso).toLocaleString() : "");
-  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const fmt = (iso) => ui.dateTime(iso);
+  const time = (iso) => ui.time(iso);
+  const when = (iso) => ui.dayTime(iso);
   const currentUser = () => (window.telecare && window.telecare.user && window.telecare.user()) || "";
 
   // ---- worklist ---------------------------------------------------------------------------------
@@ -66,17 +69,31 @@
       const list = $("list");
       list.replaceChildren(...items.map((it) => {
         const flags = it.risk_flags.map((f) => el("span", { class: "badge warn" }, f.replace(/_/g, " ")));
+        const pending = it.status === "pending" && !current;
         const start = el("button", { class: "btn primary", "data-task": String(it.task_id),
-                                     disabled: !it.callable_now || it.status !== "pending" || !!current }, "Call");
+                                     disabled: !it.callable_now || !pending }, "Call");
         start.setAttribute("aria-label", `Call ${it.name}`);
-        start.addEventListener("click", () => startCall(it));
-        return el("article", { class: "card worklist-item", "data-task-id": String(it.task_id) },
-          el("div", {},
-            el("div", { class: "who" }, it.name, " ", ...flags),
-            el("div", { class: "meta" },
-              `${it.purpose.replace(/_/g, " ")} · ${it.reason || ""} · ${time(it.not_before)}–${time(it.not_after)}`
-              + ` · attempt ${it.attempts + 1} of ${it.max_attempts}` + (it.status === "dialing" ? " · in a call" : ""))),
-          start);
+        start.addEventListener("click", () => startCall(it, false));
+        const actions = el("div", { class: "actions" }, start);
+        const details = el("div", {},
+          el("div", { class: "who" }, it.name, " ", ...flags),
+          el("div", { class: "meta" },
+            `${it.purpose.replace(/_/g, " ")} · ${it.reason || ""} · ${when(it.not_before)}–${time(it.not_after)}`
+            + ` · attempt ${it.attempts + 1} of ${it.max_attempts}` + (it.status === "dialing" ? " · in a call" : "")));
+        if (it.waits_until && it.status === "pending") {
+          // Say until when, not just a grey button: the caller can plan, or decide it cannot wait.
+          details.append(el("div", { class: "waits", "data-waits-for": it.waits_for || "" },
+            it.waits_for === "calling_hours" ? `Waits for calling hours until ${when(it.waits_until)}`
+                                             : `Next try from ${when(it.waits_until)}`));
+          if (it.waits_for === "calling_hours") {
+            const urgent = el("button", { class: "btn danger small", "data-urgent-task": String(it.task_id),
+                                          disabled: !pending }, "Urgent: call now");
+            urgent.setAttribute("aria-label", `Urgent call to ${it.name} outside calling hours`);
+            urgent.addEventListener("click", () => startCall(it, true));
+            actions.append(urgent);
+          }
+        }
+        return el("article", { class: "card worklist-item", "data-task-id": String(it.task_id) }, details, actions);
       }));
       $("empty").hidden = items.length > 0;
       if (!items.length) explainEmpty();
@@ -98,11 +115,12 @@
 
     $("show-all").addEventListener("click", () => { caller.value = ""; team.value = ""; load(); });
 
-    async function startCall(item) {
+    async function startCall(item, urgent) {
       const who = caller.value.trim() || currentUser();
       if (!who) { showError("Enter your name as caller first."); caller.focus(); return; }
       try {
         const body = { task_id: item.task_id, caller: who };
+        if (urgent) body.urgent = true;
         if (myPhone.value.trim()) body.caller_phone = myPhone.value.trim();
         const started = await api("POST", "/api/calls/start", body);
         current = { ...started, name: item.name };
@@ -151,8 +169,8 @@
       $("csv").href = `/api/calls.csv?${q}`;
       try {
         const rows = await api("GET", `/api/calls?${q}`);
-        $("rows").replaceChildren(...rows.map((c) => el("tr", {},
-          el("td", {}, fmt(c.started_at)), el("td", {}, c.resident_id), el("td", {}, c.purpose),
+        $("rows").replaceChildren(...rows.map((c) => el("tr", { "data-call-id": String(c.id) },
+          el("td", {}, fmt(c.started_at)), residentCell(c), purposeCell(c),
           el("td", {}, c.caller), el("td", {}, String(c.attempt)), el("td", {}, c.outcome || (c.ended_at ? "" : "in progress")),
           el("td", {}, c.not_done_reason || ""), el("td", {}, c.digits || ""), el("td", {}, c.note || ""))));
         showError("");
@@ -160,6 +178,24 @@
     }
     form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
     load();
+  }
+
+  // The name only reaches signed-in users (the server audits the read); everyone else sees the id.
+  function residentCell(c) {
+    const td = el("td", { "data-resident-id": c.resident_id }, c.resident_name || c.resident_id);
+    if (c.resident_name) td.append(el("span", { class: "muted" }, ` · ${c.resident_id}`));
+    return td;
+  }
+
+  // An escalation call belongs to an alert: show which one (its history opens from the operator queue).
+  function purposeCell(c) {
+    const td = el("td", {}, c.purpose.replace(/_/g, " "));
+    if (c.alert_id != null) {
+      td.append(" · ", el("a", { href: `/api/alerts/${c.alert_id}/history`, "data-alert-id": String(c.alert_id) },
+                         `alert #${c.alert_id}`));
+    }
+    if (c.urgent) td.append(" ", el("span", { class: "badge warn", title: "Started outside calling hours" }, "urgent"));
+    return td;
   }
 
   // ---- campaigns --------------------------------------------------------------------------------
@@ -170,13 +206,19 @@
       Object.assign(el("div", { class: "unreached" }), { style: `width:${100 * p.unreached / total}%` }));
   }
 
+  // Calls that cannot be made yet (outside calling hours, or a retry later): say how many and until when.
+  function waitingText(p) {
+    if (!p.waiting || !p.waiting_until) return "";
+    return ` · ${p.waiting} waiting until ${when(p.waiting_until)}`;
+  }
+
   function campaignsPage() {
     async function load() {
       try {
         const list = await api("GET", "/api/campaigns");
         $("rows").replaceChildren(...list.map((c) => el("tr", {},
           el("td", {}, el("a", { href: `/care/campaigns/${c.id}` }, c.title)), el("td", {}, c.kind),
-          el("td", {}, c.status), el("td", {}, bar(c.progress), `${c.progress.done}/${c.progress.total}`),
+          el("td", {}, c.status), el("td", {}, bar(c.progress), `${c.progress.done}/${c.progress.total}`, waitingText(c.progress)),
           el("td", {}, fmt(c.created_at)))));
       } catch (err) { showError(err.message); }
     }
@@ -222,6 +264,8 @@
         $("bar-unreached").style.width = `${100 * p.unreached / total}%`;
         $("bar-other").style.width = `${100 * (p.done - p.answered - p.unreached) / total}%`;
         $("bar").setAttribute("aria-valuenow", String(Math.round(100 * p.done / total)));
+        $("waiting").textContent = p.waiting && p.waiting_until
+          ? `${p.waiting} call${p.waiting === 1 ? "" : "s"} waiting for calling hours or a retry until ${when(p.waiting_until)}.` : "";
         showError("");
       } catch (err) { showError(err.message); }
     }
@@ -230,5 +274,9 @@
   }
 
   const pages = { worklist: worklistPage, calls: callsPage, campaigns: campaignsPage, campaign: campaignPage };
-  document.addEventListener("DOMContentLoaded", () => (pages[document.body.dataset.page] || (() => {}))());
+  document.addEventListener("DOMContentLoaded", () => {
+    const page = pages[document.body.dataset.page] || (() => {});
+    // Format nothing before the service zone is known; if it cannot be read, say so and show the data anyway.
+    ui.ready.catch((err) => showError(`Times cannot be shown: ${err.message}`)).finally(page);
+  });
 })();

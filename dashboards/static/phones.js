@@ -1,0 +1,65 @@
+// Phone simulator page: the demo residents' phones ring here (SSE from /api/phones/stream); times via telecareUI.
+(() => {
+"use strict";
+const time = (iso) => window.telecareUI.time(iso);
+const phones = document.getElementById("phones");
+const statusLine = document.getElementById("status");
+
+function button(label, cls, enabled, action, body) {
+  const b = document.createElement("button");
+  b.textContent = label;
+  b.className = cls;
+  b.disabled = !enabled;
+  b.dataset.action = action;
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    const r = await fetch(b.closest(".phone").dataset.url + "/" + action, {
+      method: "POST", headers: {"Content-Type": "application/json"}, body: body ? JSON.stringify(body) : null});
+    if (!r.ok) { statusLine.textContent = "Could not " + action + ": " + ((await r.json()).detail || r.status); }
+  });
+  return b;
+}
+
+function render(snapshot) {
+  phones.replaceChildren();
+  document.getElementById("empty").hidden = snapshot.calls.length > 0;
+  for (const call of snapshot.calls) {
+    const ringing = call.state === "ringing", talking = call.state === "in-progress";
+    const card = document.createElement("section");
+    card.className = "phone " + (ringing || talking ? call.state : "ended");
+    card.dataset.callId = call.call_id;
+    card.dataset.state = call.state;
+    card.dataset.url = "/api/phones/" + encodeURIComponent(call.call_id);
+    const number = document.createElement("div");
+    number.className = "number";
+    number.textContent = "☎ " + call.number + (call.leg === "operator" ? " (operator)" : "");
+    const state = document.createElement("div");
+    state.className = "state";
+    state.textContent = call.state + " · " + (call.answered_at ? "answered " + time(call.answered_at) : "rang " + time(call.placed_at))
+      + (call.ended_at ? " · ended " + time(call.ended_at) : "") + (call.digits ? " · pressed " + call.digits : "");
+    const text = document.createElement("p");
+    text.className = "text";
+    text.textContent = talking || ringing ? (call.text ? "“" + call.text + "”" : "(a person from the service is calling)") : "";
+    const buttons = document.createElement("div");
+    buttons.className = "buttons";
+    buttons.append(
+      button("Answer", "answer", ringing, "answer"),
+      button("1", "key", talking && call.gather, "press", {digits: "1"}),
+      button("2", "key", talking && call.gather, "press", {digits: "2"}),
+      button("Hang up", "hangup", ringing || talking, "hangup"),
+      button("Let it ring out", "ringout", ringing, "ringout"));
+    card.append(number, state, text, buttons);
+    phones.append(card);
+  }
+}
+
+// The stream starts once the service time zone is known, so every time on the page is in it.
+window.telecareUI.ready
+  .catch(() => { statusLine.textContent = "Times cannot be shown: no service time zone"; })
+  .finally(() => {
+    const source = new EventSource("/api/phones/stream");
+    source.onopen = () => { statusLine.textContent = "Live"; };
+    source.onmessage = (e) => render(JSON.parse(e.data));
+    source.onerror = () => { statusLine.textContent = "Reconnecting…"; };
+  });
+})();
