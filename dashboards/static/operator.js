@@ -15,7 +15,7 @@
     ["mobile_unit_sent", "Mobile unit sent"], ["emergency_services", "Emergency services"],
     ["false_alarm", "False alarm"], ["technical_fixed", "Technical issue fixed"], ["other", "Other"],
   ];
-  const { $, el, cell, emptyRow, toast, api } = window.telecareUI;
+  const { $, el, cell, emptyRow, toast, api, dayTime } = window.telecareUI;
   const alerts = new Map(); // id -> {a: alert view, base: waiting seconds when received, at: performance.now()}
   let source = null;
   let audio = null;
@@ -334,8 +334,6 @@
   }
 
   // ---- history and notes ----------------------------------------------------------------------------
-  const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
-
   async function openHistory(a) {
     historyOf = a.id;
     $("history-summary").textContent = `${label(a.type)} — ${a.resident_name || a.resident_id}`;
@@ -351,7 +349,7 @@
       const entries = await api("GET", `/api/alerts/${historyOf}/history`);
       $("history-list").replaceChildren(...entries.map((h) => {
         const li = el("li", { "data-kind": h.kind });
-        li.append(el("time", { datetime: h.at, title: h.at }, TIME.format(new Date(h.at))), el("span", {}, h.text),
+        li.append(el("time", { datetime: h.at, title: h.at }, dayTime(h.at)), el("span", {}, h.text),
                   el("span", { class: "who" }, h.actor));
         return li;
       }));
