@@ -26,7 +26,8 @@ def _data_dir(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="telecare", description="Proactive telecare event-processing platform")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                         help="what to do (`telecare COMMAND --help` describes each)")
 
     demo = sub.add_parser("demo", help="run everything in one process with embedded PostgreSQL and MQTT broker",
                           description="Everything in one process: embedded PostgreSQL (created in the data "
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("devices", help="the registry of residents, gateways and devices",
                          description="The registry of residents, gateways and devices in an existing database.")
-    dev_sub = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dev_sub = dev.add_subparsers(dest="action", required=True, metavar="ACTION", help="import or list")
     imp = dev_sub.add_parser("import", help="import residents and devices from a YAML or JSON file",
                              description="Import residents and devices from a YAML or JSON file.")
     imp.add_argument("file", type=Path, help="the YAML or JSON file (see docs/examples/fleet.yaml)")
