@@ -32,6 +32,15 @@ def telecare(*args: str, timeout: float = 120, **env: str) -> subprocess.Complet
                           env=clean_env(**env), timeout=timeout)
 
 
+@pytest.fixture
+def pg_dir(tmp_root: Path) -> Path:
+    """A folder for an embedded PostgreSQL, outside pytest's tmp_path: pytest (of any concurrent session) resets
+    /tmp/pytest-of-<user> to 0700, which locks out the server's system user that pgserver runs as under root."""
+    path = tmp_root / f"cli-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    return path
+
+
 def device_count(output: str) -> int:
     match = re.search(r"^(\d+) device\(s\)$", output, re.M)
     assert match, output
@@ -58,8 +67,8 @@ def test_the_environment_variable_works_like_the_option(tmp_path: Path) -> None:
     assert proc.returncode == 2 and f"no database in {(tmp_path / 'nowhere').resolve()}" in proc.stderr
 
 
-def test_db_upgrade_creates_the_database_then_the_others_use_it(tmp_path: Path) -> None:
-    data = tmp_path / "fresh"
+def test_db_upgrade_creates_the_database_then_the_others_use_it(pg_dir: Path) -> None:
+    data = pg_dir / "fresh"
     created = telecare("db", "upgrade", "--data-dir", str(data))
     assert created.returncode == 0, created.stderr[-2000:]
     assert created.stdout.startswith("applied: 0001")
@@ -89,8 +98,9 @@ async def test_a_database_url_without_the_telecare_tables_is_refused(pg_server_u
         await admin.close()
 
 
-def test_commands_share_the_running_demos_database_and_use_it_after_it_stopped(tmp_path: Path) -> None:
-    data = tmp_path / "demo"
+def test_commands_share_the_running_demos_database_and_use_it_after_it_stopped(tmp_path: Path,
+                                                                               pg_dir: Path) -> None:
+    data = pg_dir / "demo"
     http_port, mqtt_port = free_port(), free_port()
     log_path = tmp_path / "demo.log"
     with open(log_path, "wb") as log:
@@ -132,8 +142,8 @@ def test_commands_share_the_running_demos_database_and_use_it_after_it_stopped(t
     assert not (data / "pg" / "postmaster.pid").exists()  # the last user stopped the server it started
 
 
-def test_a_killed_user_of_the_database_does_not_keep_the_server_running_forever(tmp_path: Path) -> None:
-    data = tmp_path / "killed"
+def test_a_killed_user_of_the_database_does_not_keep_the_server_running_forever(pg_dir: Path) -> None:
+    data = pg_dir / "killed"
     assert telecare("db", "upgrade", "--data-dir", str(data)).returncode == 0
     port = free_port()
     web = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "run", "web", "--data-dir", str(data)],
