@@ -15,6 +15,8 @@ from telecare.settings import Settings
 from telecare.store import Database
 from telecare.store.migrate import maintain, upgrade
 
+from entrypoints.database import NoDatabase, has_schema, no_database, open_database  # noqa: F401 - re-exported
+
 log = logging.getLogger(__name__)
 
 MAINTENANCE_EVERY_S = 6 * 3600
@@ -32,46 +34,6 @@ class Core:
     alerts: Any
     stack: AsyncExitStack = field(repr=False)
     health: Health = field(default_factory=Health)
-
-
-class NoDatabase(ConfigError):
-    """A command that needs an existing database found none (exit 2 with this message)."""
-
-
-def _no_database(settings: Settings, found: str) -> NoDatabase:
-    d = settings.data_dir.resolve()
-    return NoDatabase(
-        f"{found}. Point --data-dir (or TELECARE_DATA_DIR) at the demo's data directory, set "
-        f"TELECARE_DATABASE_URL, or create one with `telecare db upgrade --data-dir {d}` (or `telecare demo`)")
-
-
-async def open_database(settings: Settings, stack: AsyncExitStack, *, create: bool = False) -> Database:
-    """Connect to TELECARE_DATABASE_URL, or the embedded PostgreSQL in the data dir (shared with a running demo).
-
-    Only `create=True` (demo, `db upgrade`) may make a new embedded database: any other command pointed at the
-    wrong folder would otherwise report an empty platform ("0 devices") from a database it just made.
-    """
-    url = settings.database_url
-    if url is None:
-        from telecare.store.embedded import EmbeddedPostgres
-
-        pgdata = settings.data_dir / "pg"
-        if not create and not (pgdata / "PG_VERSION").exists():
-            raise _no_database(settings, f"no database in {settings.data_dir.resolve()}")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        # A second opener while the demo runs shares its server (pgserver reads postmaster.pid and counts
-        # handles); the last handle to close stops it.
-        pg = EmbeddedPostgres(pgdata)
-        url = await asyncio.to_thread(pg.start)
-        stack.callback(pg.stop)
-    db = await Database.connect(url, min_size=2, max_size=settings.db_pool_size)
-    stack.push_async_callback(db.close)
-    return db
-
-
-async def has_schema(db: Database) -> bool:
-    """True when the telecare tables exist (at least one migration applied)."""
-    return bool(await db.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"))
 
 
 def check_mqtt_port(settings: Settings) -> None:
@@ -117,7 +79,7 @@ async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | No
     clock = clock or SystemClock()
     db = await open_database(settings, stack, create=create)
     if need_schema and not await has_schema(db):
-        raise _no_database(settings, "the database has no telecare tables")
+        raise no_database(settings, "the database has no telecare tables")
     applied = await upgrade(db)
     if applied:
         log.info("database migrated: %s", ", ".join(applied))
