@@ -52,6 +52,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """BrokerError naming the port and the option when something already holds `port` (0 = any port: fine)."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        # SO_REUSEADDR as the broker sets it: a port in TIME_WAIT after our own last run is free, a bound or
+        # listening socket (e.g. Debian's mosquitto service on 1883) is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise BrokerError(
+                f"MQTT port {port} is already in use (another broker?): the embedded broker cannot start there. "
+                "Choose a free port with --mqtt-port or TELECARE_MQTT_PORT, or use that broker with "
+                "TELECARE_MQTT_URL") from err
+
+
 class EmbeddedBroker:
     """Start a broker on 127.0.0.1:`port` with its persistence in `data_dir`."""
 

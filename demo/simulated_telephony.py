@@ -6,6 +6,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import secrets
 from collections import deque
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ KEEP_ENDED = 200  # ended calls kept for the page
 class SimulatedTelephony:
     """Implements Telephony in memory, driven by the injected clock (call `tick()` or `start()`)."""
 
+    forgets_calls_at_stop = True  # in memory: a call ringing at shutdown never reports an end
+
     def __init__(self, clock: Clock, *, auto_answer_delay: float | None = None, tick_s: float = 0.2) -> None:
         self._clock = clock
         self._auto = auto_answer_delay
@@ -40,6 +43,8 @@ class SimulatedTelephony:
         self._epoch: dict[str, int] = {}  # answering bumps it: the ring timeout queued before goes stale
         self._seq = itertools.count()
         self._ids = itertools.count(1)
+        # call_log.provider_call_id is unique: a restarted simulator counting from 1 again would collide.
+        self._run = secrets.token_hex(4).upper()
         self.changes = ChangeSignal()  # the phone page awaits changes.wait(version, timeout)
         self._task: asyncio.Task[None] | None = None
         self._step_time: datetime | None = None
@@ -54,7 +59,7 @@ class SimulatedTelephony:
         if self._behaviour(first, request).invalid or self._behaviour(request.to, request).invalid:
             metrics.TELEPHONY_CALLS.labels("simulator", "rejected").inc()
             raise CallRejected("the provider rejected the phone number")
-        call_id = f"SIM{next(self._ids):08d}"
+        call_id = f"SIM{self._run}-{next(self._ids):06d}"
         now = self._clock.now()
         text = (prompts_for(request.language).bridging if request.bridge_from
                 else spoken_text(request.message, request.language, request.gather_digits,

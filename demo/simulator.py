@@ -6,6 +6,7 @@ import heapq
 import itertools
 import json
 import logging
+import secrets
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -51,7 +52,7 @@ class _Gateway:
     def __init__(self, url: str, gateway_id: str, client_prefix: str, connecting: asyncio.Semaphore) -> None:
         self.id = gateway_id
         self._connecting = connecting  # a fleet connecting all at once would time itself out
-        self._url, self._client_id = url, f"{client_prefix}-{gateway_id}"
+        self._url, self.client_id = url, f"{client_prefix}-{gateway_id}"
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.online = False  # as the loop sees it (drops and reconnects are queued commands)
         self.buffer: list[tuple[str, bytes]] = []  # what the gateway keeps while offline
@@ -61,7 +62,7 @@ class _Gateway:
     async def _connect(self) -> None:
         delay = 0.5
         while True:
-            pub = MqttPublisher(self._url, self._client_id, will=(status_topic(self.id), b"offline", True))
+            pub = MqttPublisher(self._url, self.client_id, will=(status_topic(self.id), b"offline", True))
             try:
                 async with self._connecting:
                     await pub.connect()
@@ -118,7 +119,10 @@ class Simulator:
             residents = sorted(residents, key=lambda r: r.id)[:MAX_HOMES]
         self._residents = {r.id: r for r in residents}
         self._devices = [d for d in devices if d.resident_id in self._residents]
-        self._demo, self._poll, self._prefix = demo, poll_seconds, client_prefix
+        # Unique per run: a second simulator of the same fleet (`telecare simulate` beside the demo) with the
+        # same client ids would take over each other's connections, a reconnect storm and false offline alerts.
+        self._demo, self._poll = demo, poll_seconds
+        self.client_prefix = f"{client_prefix}-{secrets.token_hex(4)}"
         self._zones = {r.id: ZoneInfo(r.timezone) for r in residents}
         self._gw_zone = {d.gateway_id: self._zones[d.resident_id] for d in self._devices}
         self._homes: dict[str, list[Device]] = {rid: [] for rid in self._residents}
@@ -215,7 +219,7 @@ class Simulator:
         self._start = self._clock.now()
         gateway_ids = sorted({d.gateway_id for d in self._devices})
         connecting = asyncio.Semaphore(CONNECTS_AT_ONCE)
-        self.gateways = {g: _Gateway(self._url, g, self._prefix, connecting) for g in gateway_ids}
+        self.gateways = {g: _Gateway(self._url, g, self.client_prefix, connecting) for g in gateway_ids}
         workers = [asyncio.create_task(gw.work(), name=f"sim-{gw.id}") for gw in self.gateways.values()]
         for i, gw in enumerate(self.gateways.values()):
             gw.online = True

@@ -15,6 +15,8 @@ from telecare.settings import Settings
 from telecare.store import Database
 from telecare.store.migrate import maintain, upgrade
 
+from entrypoints.database import NoDatabase, has_schema, no_database, open_database  # noqa: F401 - re-exported
+
 log = logging.getLogger(__name__)
 
 MAINTENANCE_EVERY_S = 6 * 3600
@@ -34,18 +36,11 @@ class Core:
     health: Health = field(default_factory=Health)
 
 
-async def open_database(settings: Settings, stack: AsyncExitStack) -> Database:
-    """Connect to TELECARE_DATABASE_URL, or start an embedded PostgreSQL in the data dir."""
-    url = settings.database_url
-    if url is None:
-        from telecare.store.embedded import EmbeddedPostgres
+def check_mqtt_port(settings: Settings) -> None:
+    """Refuse a taken port for the embedded broker (else we would silently talk to whoever holds it)."""
+    from demo.broker import ensure_port_free
 
-        pg = EmbeddedPostgres(settings.data_dir / "pg")
-        url = await asyncio.to_thread(pg.start)
-        stack.callback(pg.stop)
-    db = await Database.connect(url, min_size=2, max_size=settings.db_pool_size)
-    stack.push_async_callback(db.close)
-    return db
+    ensure_port_free(settings.mqtt_port)
 
 
 def start_broker(settings: Settings, stack: AsyncExitStack) -> str:
@@ -62,7 +57,7 @@ def start_broker(settings: Settings, stack: AsyncExitStack) -> str:
 
 def make_bus(settings: Settings, db: Database, health: Health | None = None) -> Bus:
     """The bus the settings ask for; its listeners report to `health`."""
-    if settings.bus == "inprocess":
+    if settings.bus in (None, "inprocess"):
         return InProcessBus()
     if settings.bus == "postgres":
         from telecare.pgbus import PostgresBus
@@ -71,14 +66,20 @@ def make_bus(settings: Settings, db: Database, health: Health | None = None) -> 
     raise ConfigError("TELECARE_BUS=kafka is not available in this build; use inprocess or postgres")
 
 
-async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | None = None) -> Core:
-    """Database (migrated), bus, registry and alert store for one process."""
+async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | None = None, *,
+                    create: bool = False, need_schema: bool = False) -> Core:
+    """Database (migrated), bus, registry and alert store for one process.
+
+    `create`: may make a new database (demo). `need_schema`: one-shot commands refuse a database without the
+    telecare tables rather than create them and report an empty platform.
+    """
     from devices.registry import Registry
     from alerts.store import AlertStore
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
-    db = await open_database(settings, stack)
+    db = await open_database(settings, stack, create=create)
+    if need_schema and not await has_schema(db):
+        raise no_database(settings, "the database has no telecare tables")
     applied = await upgrade(db)
     if applied:
         log.info("database migrated: %s", ", ".join(applied))
@@ -158,9 +159,12 @@ def outreach_routers(outreach: Any) -> list[Any]:
 
         out.append(phone_router(outreach.telephony))
     elif kind == "TwilioTelephony":
+        from dashboards.routes.phones import elsewhere_router
         from dashboards.routes.twilio_webhooks import router as webhook_router
+        from entrypoints.web_alone import TWILIO_PHONES
 
         out.append(webhook_router(outreach.telephony, outreach.dialer.on_update))
+        out.append(elsewhere_router(TWILIO_PHONES))  # the nav's phone link still explains itself
     return out
 
 
@@ -210,6 +214,10 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
     """Start the named parts in PARTS order; returns once the web server (if any) is serving."""
     running = Running([asyncio.create_task(maintenance_loop(core))])
     routers: list[Any] = []
+    if "web" in parts and "outreach" not in parts:
+        from entrypoints.web_alone import care_routers_without_outreach
+
+        routers = care_routers_without_outreach(core)  # every nav link works in a web-only process
     for part in (p for p in PARTS if p in parts):
         if part == "rules":
             rules = build_rules(core)

@@ -16,44 +16,75 @@ from telecare.settings import Settings, load_settings
 log = logging.getLogger("telecare")
 
 
+DATA_DIR_HELP = ("the data directory holding the embedded PostgreSQL (the demo's, running or not); "
+                 "default ./.telecare or TELECARE_DATA_DIR; ignored when TELECARE_DATABASE_URL is set")
+
+
+def _data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR", help=DATA_DIR_HELP)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="telecare", description="Proactive telecare event-processing platform")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                         help="what to do (`telecare COMMAND --help` describes each)")
 
-    demo = sub.add_parser("demo", help="run everything in one process with embedded PostgreSQL and MQTT broker")
-    demo.add_argument("--http-port", type=int, default=None)
-    demo.add_argument("--mqtt-port", type=int, default=None)
-    demo.add_argument("--residents", type=int, default=50)
-    demo.add_argument("--no-simulator", action="store_true")
-    demo.add_argument("--data-dir", type=Path, default=None)
+    demo = sub.add_parser("demo", help="run everything in one process with embedded PostgreSQL and MQTT broker",
+                          description="Everything in one process: embedded PostgreSQL (created in the data "
+                                      "directory if absent), an MQTT broker, a seeded fleet and simulated homes.")
+    demo.add_argument("--http-port", type=int, default=None,
+                      help="port of the web app (default 8000 or TELECARE_HTTP_PORT)")
+    demo.add_argument("--mqtt-port", type=int, default=None,
+                      help="port of the embedded MQTT broker (default 1883 or TELECARE_MQTT_PORT); "
+                           "the demo stops if it is taken")
+    demo.add_argument("--residents", type=int, default=50, help="homes to seed on the first start (default 50)")
+    demo.add_argument("--no-simulator", action="store_true", help="do not simulate the homes' devices")
+    _data_dir(demo)
 
-    run = sub.add_parser("run", help="run one part as its own process (production)")
-    run.add_argument("part", choices=["ingest", "rules", "web", "outreach", "all"])
+    run = sub.add_parser("run", help="run one part as its own process (production)",
+                         description="One part as its own process. A part run alone talks to the others over "
+                                     "PostgreSQL (TELECARE_BUS=postgres, the default); `all` runs every part "
+                                     "in this process. Needs an existing database (see `telecare db upgrade`).")
+    run.add_argument("part", choices=["ingest", "rules", "web", "outreach", "all"],
+                     help="the part to run: ingest, rules, web, outreach, or all of them")
+    _data_dir(run)
 
-    db = sub.add_parser("db", help="database administration")
-    db.add_argument("action", choices=["upgrade"])
+    db = sub.add_parser("db", help="database administration",
+                        description="`db upgrade` applies pending migrations; it is the one command besides "
+                                    "`demo` that creates the embedded database when the data directory has none.")
+    db.add_argument("action", choices=["upgrade"], help="upgrade: create the database if needed and migrate it")
+    _data_dir(db)
 
-    dev = sub.add_parser("devices", help="the registry of residents, gateways and devices")
-    dev_sub = dev.add_subparsers(dest="action", required=True)
-    imp = dev_sub.add_parser("import", help="import residents and devices from a YAML or JSON file")
-    imp.add_argument("file", type=Path)
-    dev_sub.add_parser("list", help="list registered devices")
+    dev = sub.add_parser("devices", help="the registry of residents, gateways and devices",
+                         description="The registry of residents, gateways and devices in an existing database.")
+    dev_sub = dev.add_subparsers(dest="action", required=True, metavar="ACTION", help="import or list")
+    imp = dev_sub.add_parser("import", help="import residents and devices from a YAML or JSON file",
+                             description="Import residents and devices from a YAML or JSON file.")
+    imp.add_argument("file", type=Path, help="the YAML or JSON file (see docs/examples/fleet.yaml)")
+    _data_dir(imp)
+    lst = dev_sub.add_parser("list", help="list registered devices", description="List registered devices.")
+    _data_dir(lst)
 
-    sim = sub.add_parser("simulate", help="simulate a fleet of homes against an MQTT broker")
-    sim.add_argument("--mqtt", required=True, help="mqtt://host:port")
-    sim.add_argument("--residents", type=int, default=50)
-    sim.add_argument("--seed", type=int, default=7)
+    sim = sub.add_parser("simulate", help="simulate a fleet of homes against an MQTT broker",
+                         description="The demo's simulated homes against any broker (client ids unique per run).")
+    sim.add_argument("--mqtt", required=True, help="the broker, mqtt://host:port")
+    sim.add_argument("--residents", type=int, default=50, help="homes to simulate (default 50)")
+    sim.add_argument("--seed", type=int, default=7, help="fleet and day-life seed (default 7, the demo's)")
 
-    weather = sub.add_parser("weather", help="weather warnings (CAP 1.2)")
-    weather.add_argument("action", choices=["ingest"])
+    weather = sub.add_parser("weather", help="weather warnings (CAP 1.2)",
+                             description="A CAP 1.2 weather warning becomes a call campaign in an existing database.")
+    weather.add_argument("action", choices=["ingest"], help="ingest: read the warning and plan its calls")
     weather.add_argument("source", help="a CAP file path or URL")
+    _data_dir(weather)
 
-    bench = sub.add_parser("bench", help="benchmarks (ratios against a baseline measured in the same run)")
-    bench.add_argument("what", choices=["ingest", "outreach"])
-    bench.add_argument("--events", type=int, default=20_000)
-    bench.add_argument("--residents", type=int, default=100_000)
-    bench.add_argument("--calls", type=int, default=10_000)
-    bench.add_argument("--cps", type=float, default=100.0)
+    bench = sub.add_parser("bench", help="benchmarks (ratios against a baseline measured in the same run)",
+                           description="Benchmarks on their own temporary database and broker; JSON results.")
+    bench.add_argument("what", choices=["ingest", "outreach"], help="which benchmark: ingest or outreach")
+    bench.add_argument("--events", type=int, default=20_000, help="ingest: queued events to drain (default 20000)")
+    bench.add_argument("--residents", type=int, default=100_000,
+                       help="outreach: residents to plan a day for (default 100000)")
+    bench.add_argument("--calls", type=int, default=10_000, help="outreach: campaign calls to place (default 10000)")
+    bench.add_argument("--cps", type=float, default=100.0, help="outreach: calls per second (default 100)")
     return p
 
 

@@ -7,7 +7,7 @@ import logging
 from contextlib import AsyncExitStack
 
 from entrypoints import bootstrap
-from telecare.settings import Settings
+from telecare.settings import Settings, bus_for
 
 log = logging.getLogger("telecare")
 
@@ -22,6 +22,10 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace, stop: asyncio.E
 async def cmd_run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
     """One part of the platform as its own process (or `all` of them)."""
     parts = set(bootstrap.PARTS) if args.part == "all" else {args.part}
+    # A part alone must use a bus the other processes hear (a screen must never say "Live" when it is not).
+    settings = settings.model_copy(update={"bus": bus_for(settings, args.part)})
+    if "ingest" in parts and not settings.mqtt_url:
+        bootstrap.check_mqtt_port(settings)  # before the database starts: a taken port stops us at once
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack)
         mqtt_url = bootstrap.start_broker(settings, stack) if "ingest" in parts else None
@@ -36,11 +40,11 @@ async def cmd_run(settings: Settings, args: argparse.Namespace, stop: asyncio.Ev
 
 
 async def cmd_db(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
-    """`telecare db upgrade`: apply pending migrations."""
+    """`telecare db upgrade`: create the database if there is none, apply pending migrations."""
     from telecare.store.migrate import upgrade
 
     async with AsyncExitStack() as stack:
-        db = await bootstrap.open_database(settings, stack)
+        db = await bootstrap.open_database(settings, stack, create=True)
         applied = await upgrade(db)
         print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
@@ -51,7 +55,7 @@ async def cmd_devices(settings: Settings, args: argparse.Namespace, stop: asynci
     from devices.importer import cli_import, cli_list
 
     async with AsyncExitStack() as stack:
-        core = await bootstrap.open_core(settings, stack)
+        core = await bootstrap.open_core(settings, stack, need_schema=True)
         out = await (cli_import(core.db, args.file) if args.action == "import" else cli_list(core.db))
         print(out)
     return 0
@@ -74,7 +78,7 @@ async def cmd_weather(settings: Settings, args: argparse.Namespace, stop: asynci
     from outreach.campaigns import weather_ingest_cli
 
     async with AsyncExitStack() as stack:
-        core = await bootstrap.open_core(settings, stack)
+        core = await bootstrap.open_core(settings, stack, need_schema=True)
         print(await weather_ingest_cli(core.db, core.registry, args.source, core.clock.now(),
                                        settings.service_zone))
     return 0

@@ -40,8 +40,10 @@ async def seed_fleet(core: bootstrap.Core, residents_n: int) -> None:
 
 async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop: asyncio.Event) -> int:
     """Start everything, print the URLs, run until Ctrl-C, stop cleanly."""
+    if not settings.mqtt_url:
+        bootstrap.check_mqtt_port(settings)  # before the database starts: a taken port stops the demo at once
     async with AsyncExitStack() as stack:
-        core = await bootstrap.open_core(settings, stack)
+        core = await bootstrap.open_core(settings, stack, create=True)
         mqtt_url = bootstrap.start_broker(settings, stack)
         await seed_fleet(core, residents)
 

@@ -28,6 +28,8 @@ OUTCOMES = frozenset({
     "fine", "concern", "callback_requested", "no_key", "accepted", "not_accepted", "connected", *NOT_DONE_REASON,
 })
 
+LEFT_OPEN_NOTE = "the platform stopped during this call; it was closed at the next start"
+
 UNREACHED = frozenset({"no_answer", "busy", "voicemail", "failed", "wrong_number", "timeout"})
 _FINAL = {CallStatus.NO_ANSWER: "no_answer", CallStatus.BUSY: "busy", CallStatus.FAILED: "failed",
           CallStatus.CANCELED: "failed"}
@@ -168,6 +170,24 @@ class CallLog:
         rows = await self._db.fetch(
             f"""SELECT {_COLUMNS} FROM call_log WHERE ended_at IS NULL AND mode = 'automated' AND started_at < %s
                 ORDER BY started_at LIMIT %s""", (cutoff, limit))
+        return [CallRecord(**r) for r in rows]
+
+    async def close_left_open(self, started_before: datetime, at: datetime) -> list[CallRecord]:
+        """At start: end the provider calls a previous run left open (its phone network forgot them); return them.
+
+        Automated attempts become `failed` (system-error); a person's call only gets its end time, so the
+        caller still records what was said. A person dialling from their own phone (no provider id) is left alone.
+        """
+        rows = await self._db.fetch(
+            f"""UPDATE call_log
+                SET ended_at = %(at)s,
+                    outcome = CASE WHEN mode = 'automated' THEN 'failed' ELSE outcome END,
+                    not_done_reason = CASE WHEN mode = 'automated' THEN %(reason)s ELSE not_done_reason END,
+                    note = COALESCE(note || ' ', '') || %(note)s
+                WHERE ended_at IS NULL AND started_at < %(before)s
+                  AND (mode = 'automated' OR provider_call_id IS NOT NULL)
+                RETURNING {_COLUMNS}""",
+            {"at": at, "before": started_before, "reason": NOT_DONE_REASON["failed"], "note": LEFT_OPEN_NOTE})
         return [CallRecord(**r) for r in rows]
 
     async def query(self, f: CallFilter) -> list[CallRecord]:

@@ -53,9 +53,25 @@ class OutreachService:
             result = start()
             if hasattr(result, "__await__"):
                 await result
+        await self._close_calls_left_open()
         await self.escalator.start()
         await self.scheduler.start()
         log.info("outreach started")
+
+    async def _close_calls_left_open(self) -> None:
+        """A telephony that forgets its calls at a stop never ends the ones ringing then: close them now.
+
+        Before the escalation loop starts, so a lost key-holder call moves on to the next key-holder once.
+        """
+        if not getattr(self.telephony, "forgets_calls_at_stop", False):
+            return  # a provider such as Twilio still reports those calls' ends (and the dialer times them out)
+        now = self.clock.now()
+        closed = await self.call_log.close_left_open(now, now)
+        if closed:
+            log.warning("closed %d call(s) left open when the previous run stopped", len(closed))
+        for record in closed:
+            if record.purpose == "escalation" and record.mode == "automated":
+                await self.escalator.on_call_result(record)
 
     async def stop(self) -> None:
         """Stop the scheduler first (no new calls), then escalation, follow-ups and the provider."""

