@@ -57,7 +57,9 @@ class Identity:
         if principal is None:
             return None
         LOGINS.inc()
-        return await self.sessions.open(principal, self.clock.now())
+        now = self.clock.now()
+        await self.sessions.prune(now)  # sessions nobody came back to; the table stays the size of who is active
+        return await self.sessions.open(principal, now)
 
     async def from_session(self, secret: str, csrf_token: str | None = None, need_csrf: bool = False
                            ) -> Principal | None:

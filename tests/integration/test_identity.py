@@ -113,6 +113,11 @@ async def test_idle_timeout_and_absolute_expiry_end_sessions_and_delete_their_ro
     assert await identity.from_session(busy.secret) is None
     assert await db.fetchval("SELECT count(*) FROM sessions") == 0
 
+    await identity.login(creds())  # a session left idle is pruned at the next sign-in, even if never used again
+    clock.advance(timedelta(minutes=31))
+    fresh = await identity.login(creds())
+    assert await db.fetchval("SELECT array_agg(id) FROM sessions") == [fresh.principal.credential_id]
+
 
 async def test_logout_deletes_the_session(identity, db):
     opened = await identity.login(creds())
