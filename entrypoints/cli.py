@@ -65,6 +65,28 @@ def _parser() -> argparse.ArgumentParser:
     lst = dev_sub.add_parser("list", help="list registered devices", description="List registered devices.")
     _data_dir(lst)
 
+    # Identity (issue 7): people, roles, API tokens
+    users = sub.add_parser("users", help="people who sign in, their roles, and API tokens for machines")
+    users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                     help="create, token, list or disable")
+    roles_help = "operator, care_team, coordinator, installer, admin or auditor"
+    u_create = users_sub.add_parser("create", help="create a user (prints a generated password once)")
+    u_create.add_argument("name", help="login name: lower-case letters, digits, '.', '_' or '-'")
+    u_create.add_argument("--role", action="append", required=True, help=f"a role ({roles_help}); repeatable")
+    u_create.add_argument("--team", action="append", default=[], help="care team (care_team/coordinator); repeatable")
+    u_create.add_argument("--display-name", default="", help="the name shown in the screens")
+    u_create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u_token = users_sub.add_parser("token", help="issue an API bearer token (printed last, shown once)")
+    u_token.add_argument("name", help="the user the token acts for")
+    u_token.add_argument("--role", default=None, help=f"the token's one role ({roles_help}); default: the user's only role")
+    u_token.add_argument("--days", type=int, default=90, help="days until the token expires (default 90)")
+    u_token.add_argument("--token-name", default="cli", help="a label to tell tokens apart (default cli)")
+    users_sub.add_parser("list", help="list users, their roles, teams and live tokens")
+    u_disable = users_sub.add_parser("disable", help="disable a user: sessions end, tokens stop working")
+    u_disable.add_argument("name", help="the user to disable")
+    for u_cmd in users_sub.choices.values():
+        _data_dir(u_cmd)
+
     sim = sub.add_parser("simulate", help="simulate a fleet of homes against an MQTT broker",
                          description="The demo's simulated homes against any broker (client ids unique per run).")
     sim.add_argument("--mqtt", required=True, help="the broker, mqtt://host:port")

@@ -7,6 +7,7 @@ import logging
 from contextlib import AsyncExitStack
 
 from entrypoints import bootstrap
+from telecare.clock import SystemClock
 from telecare.settings import Settings, bus_for
 
 log = logging.getLogger("telecare")
@@ -57,6 +58,32 @@ async def cmd_devices(settings: Settings, args: argparse.Namespace, stop: asynci
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack, need_schema=True)
         out = await (cli_import(core.db, args.file) if args.action == "import" else cli_list(core.db))
+        print(out)
+    return 0
+
+
+async def cmd_users(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
+    """`telecare users create|token|list|disable`."""
+    import sys
+
+    from identity import admin
+    from identity.service import Identity, IdentityConfig
+    from telecare.store.migrate import upgrade
+
+    async with AsyncExitStack() as stack:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = await bootstrap.open_database(settings, stack)
+        await upgrade(db)
+        identity = Identity(db, SystemClock(), IdentityConfig.from_settings(settings))
+        if args.action == "create":
+            password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+            out = await admin.cli_create(identity, args.name, args.role, args.team, password, args.display_name)
+        elif args.action == "token":
+            out = await admin.cli_token(identity, args.name, args.role, args.days, args.token_name)
+        elif args.action == "list":
+            out = await admin.cli_list(identity)
+        else:
+            out = await admin.cli_disable(identity, args.name)
         print(out)
     return 0
 

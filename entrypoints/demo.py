@@ -38,6 +38,17 @@ async def seed_fleet(core: bootstrap.Core, residents_n: int) -> None:
     log.info("seeded the demo fleet: %s", counts)
 
 
+async def demo_logins(core: bootstrap.Core) -> str:
+    """One demo user per role (fresh passwords each start), an admin token in <data-dir>/demo-token; the text to print."""
+    from identity.demo_users import ensure_demo_users, format_logins
+    from identity.service import Identity, IdentityConfig
+
+    identity = Identity(core.db, core.clock, IdentityConfig.from_settings(core.settings))
+    teams = sorted({r.care_plan.team for r in await core.registry.all_residents() if r.care_plan.team})
+    made = await ensure_demo_users(identity, core.settings.data_dir, teams[0] if teams else "Equip demo")
+    return format_logins(made, core.settings.data_dir)
+
+
 async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop: asyncio.Event) -> int:
     """Start everything, print the URLs, run until Ctrl-C, stop cleanly."""
     if not settings.mqtt_url:
@@ -46,6 +57,7 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
         core = await bootstrap.open_core(settings, stack, create=True)
         mqtt_url = bootstrap.start_broker(settings, stack)
         await seed_fleet(core, residents)
+        logins = await demo_logins(core)
 
         running = await bootstrap.start_parts(core, set(bootstrap.PARTS), mqtt_url)
 
@@ -66,6 +78,7 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
             f"  API docs             : {base}/docs   metrics: {base}/metrics\n"
             f"  MQTT broker          : {mqtt_url}\n"
             f"  Data directory       : {settings.data_dir.resolve()}\n"
+            f"{logins}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

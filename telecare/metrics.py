@@ -116,3 +116,11 @@ REGISTRY_DEVICE_RELOADS = Counter(
 SIMULATOR_MESSAGES = Counter(
     "telecare_simulator_messages", "MQTT messages the home simulator published", ["type"], registry=REGISTRY
 )  # type=event type, or "status"
+# Identity: sign-in and request authentication
+LOGIN_FAILURES = Counter(
+    "telecare_login_failures", "Refused sign-ins", ["reason"], registry=REGISTRY
+)  # reason="invalid (unknown name or wrong password)|disabled|locked"
+LOGINS = Counter("telecare_logins", "Successful sign-ins", registry=REGISTRY)
+AUTH_REJECTIONS = Counter(
+    "telecare_auth_rejections", "Requests refused for missing or bad credentials", ["reason"], registry=REGISTRY
+)  # reason="anonymous|session|token|csrf"

@@ -62,6 +62,21 @@ class Settings(BaseSettings):
     def service_zone(self) -> ZoneInfo:
         """The service time zone as a ZoneInfo."""
         return ZoneInfo(self.service_timezone)
+    # Identity: session lifetime (absolute) and idle timeout, login throttling, cookie flags
+    session_max_s: int = Field(12 * 3600, ge=60, le=30 * 86400)
+    session_idle_s: int = Field(30 * 60, ge=30, le=86400)
+    login_max_failures: int = Field(5, ge=1, le=1000)  # per user name, within login_window_s
+    login_address_max_failures: int = Field(20, ge=1, le=100_000)  # per remote address (NAT: higher)
+    login_window_s: int = Field(15 * 60, ge=1, le=86400)
+    login_lock_s: int = Field(15 * 60, ge=1, le=86400)
+    secure_cookies: bool | None = None  # None: Secure cookies when public_base_url is https
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether session cookies get the Secure flag."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return bool(self.public_base_url and self.public_base_url.lower().startswith("https://"))
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,93 @@
+// Sign-in page: POST /api/session, then go where the user was heading (same-origin paths only).
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+
+  function nextPath() {
+    const next = new URLSearchParams(location.search).get("next") || "/";
+    // Only a local path: "//host" or "/\host" would leave the site (open redirect).
+    return /^\/(?![\/\\])/.test(next) ? next : "/";
+  }
+
+  function csrfToken() {
+    const part = document.cookie.split("; ").find((c) => c.startsWith("telecare_csrf="));
+    return part ? decodeURIComponent(part.slice("telecare_csrf=".length)) : "";
+  }
+
+  function showError(el, text) {
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  function showSignedIn(principal) {
+    $("signin").hidden = true;
+    $("signed-in").hidden = false;
+    $("signed-in-name").textContent = principal.display_name || principal.name;
+    $("signed-in-roles").textContent = principal.roles.join(", ");
+    $("continue").href = nextPath();
+  }
+
+  async function detail(response) {
+    try {
+      const body = await response.json();
+      return typeof body.detail === "string" ? body.detail : "the request was refused";
+    } catch (_) {
+      return "the server answered " + response.status;
+    }
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const name = $("login-name").value.trim();
+    const password = $("login-password").value;
+    if (!name || !password) {
+      showError($("login-error"), "Enter your user name and password.");
+      return;
+    }
+    $("login-submit").disabled = true;
+    showError($("login-error"), "");
+    try {
+      const response = await fetch("/api/session", {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json"}, body: JSON.stringify({name, password}),
+      });
+      if (response.ok) {
+        location.assign(nextPath());
+        return;
+      }
+      $("login-password").value = "";
+      showError($("login-error"), response.status === 401 ? "Wrong name or password." : await detail(response));
+    } catch (_) {
+      showError($("login-error"), "The server cannot be reached. Try again.");
+    } finally {
+      $("login-submit").disabled = false;
+    }
+  }
+
+  async function signOut() {
+    const response = await fetch("/api/session", {
+      method: "DELETE", credentials: "same-origin", headers: {"X-CSRF-Token": csrfToken()},
+    });
+    if (response.ok || response.status === 401) {
+      $("signed-in").hidden = true;
+      $("signin").hidden = false;
+      $("login-name").focus();
+    } else {
+      showError($("logout-error"), await detail(response));
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    $("login-form").addEventListener("submit", signIn);
+    $("logout").addEventListener("click", signOut);
+    try {
+      const me = await fetch("/api/session", {credentials: "same-origin"});
+      if (me.ok) {
+        showSignedIn(await me.json());
+        return;
+      }
+    } catch (_) { /* not signed in, or offline: the form is shown */ }
+    $("login-name").focus();
+  });
+})();
