@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 from identity.service import Identity
 from telecare.clock import SystemClock
@@ -20,8 +21,14 @@ def _users(*args: str, env: dict[str, str], stdin: str | None = None) -> subproc
                           capture_output=True, text=True, timeout=120)
 
 
-def test_users_in_a_data_dir_create_token_list_and_clear_errors(tmp_path):
-    env, data = _env(), ["--data-dir", str(tmp_path / "data")]
+def test_users_in_a_data_dir_create_token_list_and_clear_errors(tmp_root):
+    # Outside pytest's tmp_path: another pytest run may reset /tmp/pytest-of-root to 0700, locking pgserver out.
+    env, data = _env(), ["--data-dir", str(tmp_root / f"users-{uuid.uuid4().hex[:8]}")]
+    refused = _users("list", *data, env=env)
+    assert refused.returncode == 2 and "no database in" in refused.stderr  # users never create a database
+    upgraded = subprocess.run([sys.executable, "-m", "entrypoints.cli", "db", "upgrade", *data], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert upgraded.returncode == 0, upgraded.stderr[-2000:]
     created = _users("create", "anna", "--role", "operator", "--role", "auditor", *data, env=env)
     assert created.returncode == 0, created.stderr[-2000:]
     assert "created user anna: roles auditor, operator" in created.stdout
