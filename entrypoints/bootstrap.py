@@ -88,14 +88,28 @@ async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | No
     return Core(settings, clock, db, bus, Registry(db), AlertStore(db, bus), stack)
 
 
+async def prune_dead_letters(core: Core) -> int:
+    """Drop dead letters past their retention (ingest's sink keeps their counts per day and reason)."""
+    from ingest.sink import EventSink
+
+    pruned = await EventSink(core.db).prune_dead_letters(core.clock.now(), core.settings.retention_dead_letters_days)
+    if pruned:
+        log.info("pruned %d dead letters older than %d days", pruned, core.settings.retention_dead_letters_days)
+    return pruned
+
+
 async def maintenance_loop(core: Core) -> None:
-    """Keep event partitions ahead and prune old duplicate keys."""
+    """Keep event partitions ahead, prune old duplicate keys and expired dead letters."""
+    first = True
     while True:
-        await asyncio.sleep(MAINTENANCE_EVERY_S)
         try:
-            await maintain(core.db, core.clock.now())
+            if not first:  # open_core already ran maintain() for this start
+                await maintain(core.db, core.clock.now())
+            await prune_dead_letters(core)
         except Exception:  # noqa: BLE001 - upkeep must never stop the platform
             log.exception("maintenance failed; will retry")
+        first = False
+        await asyncio.sleep(MAINTENANCE_EVERY_S)
 
 
 def build_ingest(core: Core, mqtt_url: str):

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Unacknowledged alert: second tier after this many seconds, key-holders called after that many.
     escalation_second_tier_s: int = Field(60, ge=10, le=3600)
     escalation_keyholders_s: int = Field(180, ge=30, le=7200)
+    # Dead letters older than this are pruned by the maintenance pass; their counts per day/reason stay.
+    retention_dead_letters_days: int = Field(30, ge=1, le=3650)
 
     @field_validator("database_url")
     @classmethod
