@@ -15,6 +15,7 @@ from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
 from telecare.errors import StoreError
 from telecare.events import Event, EventType, RawMessage, Rejected
+from telecare.health import Health, PartState
 from telecare.mqtt import MqttSubscriber
 from telecare.people import Device, DeviceLookup
 from telecare.store import Database
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
 URGENT_EVENT_TYPES = frozenset({EventType.HELP_BUTTON.value, EventType.FALL.value})  # skip the batch wait
 GIVE_UP_ON_STOP = 3  # failed attempts before stop() leaves a batch to the broker's redelivery
+PART = "ingest"  # this loop's name in the Health registry (/healthz, the CLI's exit message)
 
 
 def is_data_error(err: StoreError) -> bool:
@@ -37,7 +39,7 @@ class IngestService:
 
     def __init__(self, mqtt_url: str, db: Database, bus: Bus, lookup: DeviceLookup, clock: Clock, *,
                  share_group: str = "telecare-ingest", client_id: str = "telecare-ingest-1",
-                 batch_size: int = 500, batch_ms: int = 50) -> None:
+                 batch_size: int = 500, batch_ms: int = 50, health: Health | None = None) -> None:
         self._sink = EventSink(db)
         self._bus = bus
         self._lookup = lookup
@@ -49,6 +51,8 @@ class IngestService:
         self._full = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._health = health
+        self._broken = False  # a batch task raised: the loop must end now, not at the next message
         subscriptions = [(shared(share_group, DEVICE_FILTER), 1), (STATUS_FILTER, 1)]
         self._mqtt = MqttSubscriber(mqtt_url, client_id, subscriptions, self._enqueue, clock=clock)
 
@@ -62,23 +66,46 @@ class IngestService:
     async def start(self) -> None:
         """Start the batch loop, then connect and subscribe (BrokerError if the broker is unreachable)."""
         self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="ingest")
+        self._report(PartState.STARTING)
+        self._task = asyncio.create_task(self._run(), name=PART)
+        self._task.add_done_callback(self._loop_ended)
         try:
             await self._mqtt.start()
         except BaseException:
             self._task.cancel()
             raise
+        self._report(PartState.OK)
+
+    @property
+    def loop_task(self) -> asyncio.Task[None] | None:
+        """The processing loop, for the composition root to watch (it ends only by stop() or a bug)."""
+        return self._task
+
+    def _report(self, state: PartState, detail: str = "") -> None:
+        if self._health is not None:
+            self._health.report(PART, state, detail)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            if self._stopping and self._health is not None:
+                self._health.forget(PART)
+            return
+        # Type only: an exception's text may quote the message that caused it.
+        name = type(task.exception()).__name__
+        log.error("ingest loop died: %s", name)
+        self._report(PartState.FAILED, f"processing loop died: {name}")
 
     async def stop(self) -> None:
         """Finish the batch in hand, then disconnect; unacked messages stay queued at the broker."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            # A loop that died was reported (health, log) when it ended; stopping must still disconnect.
+            await asyncio.gather(self._task, return_exceptions=True)
         await self._mqtt.stop()
 
     async def _next_batch(self) -> list[RawMessage]:
-        while not self._pending and not self._stopping:
+        while not self._pending and not self._stopping and not self._broken:
             self._wakeup.clear()
             await self._wakeup.wait()
         # _full is set by _enqueue (batch full, or an urgent alarm): then go without waiting.
@@ -98,6 +125,8 @@ class IngestService:
         inflight: asyncio.Task[None] | None = None
         while not self._stopping:
             batch = await self._next_batch()
+            if inflight is not None and inflight.done():
+                await inflight  # re-raises at once if that batch failed (see _batch_ended)
             if not batch:
                 continue
             try:
@@ -105,16 +134,18 @@ class IngestService:
             except StoreError:
                 results = None  # registry unreachable: _handle retries with backoff
             if inflight is not None:
-                await self._settle(inflight)
+                # _handle isolates each message's failure; what escapes it is a bug in ingest itself, and
+                # unacked messages would hold the broker's in-flight window: die loudly (health, exit code).
+                await inflight
             inflight = asyncio.create_task(self._handle(batch, results))
+            inflight.add_done_callback(self._batch_ended)
         if inflight is not None:
-            await self._settle(inflight)
+            await inflight
 
-    async def _settle(self, task: asyncio.Task[None]) -> None:
-        try:
-            await task
-        except Exception:  # noqa: BLE001 - a bug must not stop ingest; the broker redelivers unacked messages
-            log.exception("ingest batch failed unexpectedly")
+    def _batch_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._broken = True
+            self._wakeup.set()
 
     async def _handle(self, batch: list[RawMessage], results: list | None = None) -> None:
         failures = 0
@@ -143,27 +174,57 @@ class IngestService:
                 if self._stopping and failures > GIVE_UP_ON_STOP:
                     return  # shutting down: the broker redelivers them to the next ingest process
                 await asyncio.sleep(delay)
+            except Exception as err:  # noqa: BLE001 - one message's bug must not cost the batch
+                if one_by_one:
+                    raise  # _store_one_by_one isolates each message: this is ingest's own bug
+                metrics.INGEST_INTERNAL_ERRORS.labels("store").inc()
+                log.error("ingest batch of %d failed to store (%s); storing one by one", len(batch),
+                          type(err).__name__)
+                one_by_one = True
         metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
         for raw in batch:
             self._mqtt.ack(raw.ack_token)
         self._count(result)
         for event in result.new:
-            await self._bus.publish(EVENTS, event.resident_id, event)
+            try:
+                await self._bus.publish(EVENTS, event.resident_id, event)
+            except Exception as err:  # noqa: BLE001 - stored already: the rules catch up from the events table
+                metrics.INGEST_INTERNAL_ERRORS.labels("publish").inc()
+                log.error("event %s stored but not published: %s", event.id, type(err).__name__)
 
     async def _normalize(self, batch: Sequence[RawMessage]) -> list[tuple[RawMessage, Event | Rejected]]:
-        ids = {i for raw in batch for i in needed_ids(raw.topic)}
+        try:
+            view = await self._view({i for raw in batch for i in needed_ids(raw.topic)})
+        except StoreError:
+            raise  # registry unreachable: the caller retries the batch
+        except Exception as err:  # noqa: BLE001 - find the message whose lookup fails, keep the others
+            metrics.INGEST_INTERNAL_ERRORS.labels("lookup").inc()
+            log.error("device lookup for a batch of %d failed (%s); one by one", len(batch), type(err).__name__)
+            return [(raw, await self._normalize_alone(raw)) for raw in batch]
+        return [(raw, _normalize_one(raw, view)) for raw in batch]
+
+    async def _normalize_alone(self, raw: RawMessage) -> Event | Rejected:
+        try:
+            view = await self._view(set(needed_ids(raw.topic)))
+        except StoreError:
+            raise
+        except Exception as err:  # noqa: BLE001
+            return _internal_error(raw, err, "lookup")
+        return _normalize_one(raw, view)
+
+    async def _view(self, ids: set[str]) -> dict[str, Device]:
         view: dict[str, Device] = {}
         for device_id in ids:
             device = await self._lookup.device(device_id)
             if device is not None:
                 view[device_id] = device
-        return [(raw, normalize(raw, view)) for raw in batch]
+        return view
 
     async def _store_one_by_one(self, results: list[tuple[RawMessage, Event | Rejected]],
                                 new: list[Event]) -> StoreResult:
         rejects = [r for _, r in results if isinstance(r, Rejected)]
         if rejects:
-            await self._sink.dead_letter(rejects)
+            await self._dead_letter(rejects)
         duplicates = 0
         for raw, event in results:
             if isinstance(event, Rejected):
@@ -175,15 +236,45 @@ class IngestService:
             except StoreError as err:
                 if not is_data_error(err):
                     raise
-                # The database answers yet refuses this row: park it and go on.
-                log.error("event %s from gateway %s cannot be stored; dead-lettered", event.id, event.gateway_id)
-                bad = Rejected(raw.topic, raw.payload, "unstorable", raw.received_at, event.gateway_id, event.device_id)
-                await self._sink.dead_letter([bad])
-                rejects.append(bad)
+                reason = "unstorable"  # the database answers yet refuses this row: park it and go on
+            except Exception as err:  # noqa: BLE001 - this one message's failure; the others go on
+                metrics.INGEST_INTERNAL_ERRORS.labels("store").inc()
+                reason = f"internal_error:{type(err).__name__}"
+            else:
+                new.extend(one.new)
+                duplicates += one.duplicates
                 continue
-            new.extend(one.new)
-            duplicates += one.duplicates
+            log.error("event %s from gateway %s cannot be stored (%s); dead-lettered", event.id, event.gateway_id,
+                      reason)
+            bad = Rejected(raw.topic, raw.payload, reason, raw.received_at, event.gateway_id, event.device_id)
+            await self._dead_letter([bad])
+            rejects.append(bad)
         return StoreResult(tuple(new), duplicates, tuple(rejects))
+
+    async def _dead_letter(self, rejects: list[Rejected]) -> None:
+        """Park rejects; one that even the dead-letter table refuses is logged by ids and dropped."""
+        try:
+            await self._sink.dead_letter(rejects)
+            return
+        except StoreError as err:
+            if not is_data_error(err):
+                raise  # an outage: the batch is retried
+        except Exception:  # noqa: BLE001 - handled below, one by one
+            pass
+        for r in rejects:
+            try:
+                await self._sink.dead_letter([r])
+            except StoreError as err:
+                if not is_data_error(err):
+                    raise
+                self._lost(r, "StoreError")
+            except Exception as err:  # noqa: BLE001
+                self._lost(r, type(err).__name__)
+
+    def _lost(self, r: Rejected, why: str) -> None:
+        metrics.INGEST_INTERNAL_ERRORS.labels("dead_letter").inc()
+        log.error("dead letter (%s) from gateway %s device %s not writable (%s); dropped", r.reason,
+                  r.gateway_id, r.device_id, why)
 
     def _count(self, result: StoreResult) -> None:
         metrics.INGEST_MESSAGES.labels("accepted").inc(len(result.new))
@@ -191,7 +282,24 @@ class IngestService:
         metrics.INGEST_MESSAGES.labels("rejected").inc(len(result.rejected))
         for r in result.rejected:
             metrics.INGEST_REJECTIONS.labels(r.reason).inc()
-            log.info("rejected message: reason=%s gateway=%s device=%s", r.reason, r.gateway_id, r.device_id)
+            level = logging.ERROR if r.reason.startswith("internal_error") else logging.INFO
+            log.log(level, "rejected message: reason=%s gateway=%s device=%s", r.reason, r.gateway_id, r.device_id)
+
+
+def _normalize_one(raw: RawMessage, view: dict[str, Device]) -> Event | Rejected:
+    try:
+        return normalize(raw, view)
+    except Exception as err:  # noqa: BLE001 - normalize() never raises by contract; guard the loop anyway
+        return _internal_error(raw, err, "normalize")
+
+
+def _internal_error(raw: RawMessage, err: Exception, stage: str) -> Rejected:
+    """A message whose processing raised: dead-lettered with the exception's type (never its text)."""
+    metrics.INGEST_INTERNAL_ERRORS.labels(stage).inc()
+    parsed = parse_topic(raw.topic)
+    gateway_id = getattr(parsed, "gateway_id", None)
+    return Rejected(raw.topic, raw.payload, f"internal_error:{type(err).__name__}", raw.received_at,
+                    gateway_id, getattr(parsed, "device_id", gateway_id))
 
 
 def _urgent(topic: str) -> bool:
