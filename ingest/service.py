@@ -74,7 +74,8 @@ class IngestService:
         except BaseException:
             self._task.cancel()
             raise
-        self._report(PartState.OK)
+        if not self._task.done():  # a loop that already died stays FAILED
+            self._report(PartState.OK)
 
     @property
     def loop_task(self) -> asyncio.Task[None] | None:
