@@ -231,7 +231,7 @@ def poisoned(real, marker: bytes, exc: type[Exception]):
 
 async def test_a_message_the_normaliser_chokes_on_is_dead_lettered_acked_and_the_rest_flow(
         h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ingest.service as service_module
+    import ingest.pipeline as service_module
 
     monkeypatch.setattr(service_module, "normalize", poisoned(service_module.normalize, b'"poison"', RuntimeError))
     health = Health()
