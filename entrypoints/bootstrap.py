@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from entrypoints.running import Running, watched_task
 from telecare.bus import Bus, InProcessBus
 from telecare.clock import Clock, SystemClock
 from telecare.errors import ConfigError
-from telecare.health import Health, PartState
+from telecare.health import Health
 from telecare.settings import Settings
 from telecare.store import Database
 from telecare.store.migrate import maintain, upgrade
@@ -18,15 +19,6 @@ from telecare.store.migrate import maintain, upgrade
 log = logging.getLogger(__name__)
 
 MAINTENANCE_EVERY_S = 6 * 3600
-HEALTH_POLL_S = 0.5  # how soon a part reporting FAILED (without a task we watch) stops the process
-
-
-class PartFailed(Exception):
-    """A part of this process died: the CLI logs which one and exits non-zero."""
-
-    def __init__(self, part: str, detail: str) -> None:
-        super().__init__(f"{part}: {detail}")
-        self.part, self.detail = part, detail
 
 
 @dataclass
@@ -201,76 +193,15 @@ def build_web(core: Core, routers: list[Any]):
 PARTS = ("rules", "ingest", "outreach", "web")
 
 
-@dataclass
-class Running:
-    """The background tasks and started services of one process."""
-
-    tasks: list[asyncio.Task] = field(default_factory=list)
-    services: list[Any] = field(default_factory=list)
-    # Services' own loops (named by part): watched here, but stopped by their service's stop().
-    watched: list[asyncio.Task] = field(default_factory=list)
-    health: Health | None = None
-
-    async def wait(self, stop: asyncio.Event) -> None:
-        """Block until Ctrl-C; raise PartFailed when a part's task ends or a part reports FAILED."""
-        stopper = asyncio.create_task(stop.wait())
-        checker = asyncio.create_task(_until_failed(self.health), name="health") if self.health else None
-        extra = [checker] if checker else []
-        done, _ = await asyncio.wait([stopper, *extra, *self.tasks, *self.watched],
-                                     return_when=asyncio.FIRST_COMPLETED)
-        for helper in (stopper, *extra):
-            helper.cancel()
-        if stopper in done:
-            return
-        task = next(iter(done))
-        if task.cancelled():
-            raise PartFailed(task.get_name(), "task cancelled")
-        err = task.exception()
-        if isinstance(err, PartFailed):
-            raise err
-        raise PartFailed(task.get_name(), f"died: {type(err).__name__}" if err else "ended unexpectedly") from err
-
-    async def stop(self) -> None:
-        """Cancel the tasks, then stop the services in reverse start order."""
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with suppress(asyncio.CancelledError, Exception):
-                await task
-        for service in reversed(self.services):
-            await service.stop()
-
-
-async def _until_failed(health: Health) -> None:
-    """Raise PartFailed once any part reports FAILED (also parts whose task this process does not hold)."""
-    while True:
-        failed = health.failed()
-        if failed:
-            raise PartFailed(failed[0].part, failed[0].detail or "failed")
-        await asyncio.sleep(HEALTH_POLL_S)
-
-
-def _report_death(health: Health, task: asyncio.Task) -> None:
-    """A part's task that ends with an error makes /healthz fail (and the CLI exit) naming it."""
-    if not task.cancelled() and task.exception() is not None:
-        health.report(task.get_name(), PartState.FAILED, f"died: {type(task.exception()).__name__}")
-
-
-def _task(core: Core, coro: Any, part: str) -> asyncio.Task:
-    task = asyncio.create_task(coro, name=part)
-    task.add_done_callback(lambda t: _report_death(core.health, t))
-    return task
-
-
 async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Running:
     """Start the named parts in PARTS order; returns once the web server (if any) is serving."""
-    running = Running([_task(core, maintenance_loop(core), "maintenance")], health=core.health)
+    running = Running([watched_task(core.health, maintenance_loop(core), "maintenance")], health=core.health)
     routers: list[Any] = []
     for part in (p for p in PARTS if p in parts):
         if part == "rules":
             rules = build_rules(core)
             await rules.start()
-            running.tasks.append(_task(core, rules.run(), "rules"))
+            running.tasks.append(watched_task(core.health, rules.run(), "rules"))
         elif part == "ingest":
             if mqtt_url is None:
                 raise ConfigError("ingest needs an MQTT broker URL")
@@ -287,8 +218,8 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             ready = asyncio.Event()
             from dashboards.server import serve_web
 
-            web = _task(core, serve_web(build_web(core, routers), core.settings.http_host,
-                                        core.settings.http_port, ready), "web")
+            web = watched_task(core.health, serve_web(build_web(core, routers), core.settings.http_host,
+                                                      core.settings.http_port, ready), "web")
             running.tasks.append(web)
             await asyncio.wait([asyncio.create_task(ready.wait()), web], return_when=asyncio.FIRST_COMPLETED)
             if web.done():

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from entrypoints.bootstrap import PartFailed
+from entrypoints.running import PartFailed
 from telecare.errors import TelecareError
 from telecare.settings import Settings, load_settings
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from entrypoints import bootstrap, cli
-from entrypoints.bootstrap import PartFailed, Running
+from entrypoints.running import PartFailed, Running
 from ingest.service import IngestService
 from ingest.topics import device_topic
 from telecare.health import Health, PartState
