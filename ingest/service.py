@@ -58,7 +58,7 @@ class IngestService:
 
     async def start(self) -> None:
         """Start the batch loop, then connect and subscribe (BrokerError if the broker is unreachable)."""
-        self._stopping = False
+        self._stopping = self._broken = False
         self._report(PartState.STARTING)
         self._task = asyncio.create_task(self._run(), name=PART)
         self._task.add_done_callback(self._loop_ended)
