@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from entrypoints.running import Running, watched_task
 from telecare.bus import Bus, InProcessBus
 from telecare.clock import Clock, SystemClock
 from telecare.errors import ConfigError
@@ -90,14 +91,28 @@ async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | No
     return Core(settings, clock, db, bus, Registry(db), AlertStore(db, bus), stack, health)
 
 
+async def prune_dead_letters(core: Core) -> int:
+    """Drop dead letters past their retention (ingest's sink keeps their counts per day and reason)."""
+    from ingest.sink import EventSink
+
+    pruned = await EventSink(core.db).prune_dead_letters(core.clock.now(), core.settings.retention_dead_letters_days)
+    if pruned:
+        log.info("pruned %d dead letters older than %d days", pruned, core.settings.retention_dead_letters_days)
+    return pruned
+
+
 async def maintenance_loop(core: Core) -> None:
-    """Keep event partitions ahead and prune old duplicate keys."""
+    """Keep event partitions ahead, prune old duplicate keys and expired dead letters."""
+    first = True
     while True:
-        await asyncio.sleep(MAINTENANCE_EVERY_S)
         try:
-            await maintain(core.db, core.clock.now())
+            if not first:  # open_core already ran maintain() for this start
+                await maintain(core.db, core.clock.now())
+            await prune_dead_letters(core)
         except Exception:  # noqa: BLE001 - upkeep must never stop the platform
             log.exception("maintenance failed; will retry")
+        first = False
+        await asyncio.sleep(MAINTENANCE_EVERY_S)
 
 
 def build_ingest(core: Core, mqtt_url: str):
@@ -108,7 +123,7 @@ def build_ingest(core: Core, mqtt_url: str):
     return IngestService(
         mqtt_url, core.db, core.bus, core.registry, core.clock,
         share_group=s.mqtt_share_group, client_id=s.mqtt_client_id,
-        batch_size=s.ingest_batch_size, batch_ms=s.ingest_batch_ms,
+        batch_size=s.ingest_batch_size, batch_ms=s.ingest_batch_ms, health=core.health,
     )
 
 
@@ -117,7 +132,7 @@ def build_rules(core: Core):
     from rules.runner import RulesRunner
 
     return RulesRunner(core.db, core.bus, core.registry, core.alerts, core.clock,
-                       tick_seconds=core.settings.tick_seconds)
+                       tick_seconds=core.settings.tick_seconds, health=core.health)
 
 
 def build_telephony(core: Core):
@@ -183,36 +198,9 @@ def build_web(core: Core, routers: list[Any]):
 PARTS = ("rules", "ingest", "outreach", "web")
 
 
-@dataclass
-class Running:
-    """The background tasks and started services of one process."""
-
-    tasks: list[asyncio.Task] = field(default_factory=list)
-    services: list[Any] = field(default_factory=list)
-
-    async def wait(self, stop: asyncio.Event) -> None:
-        """Block until Ctrl-C, or until a background task dies (then re-raise its error)."""
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopper, *self.tasks], return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        for task in done:
-            if task is not stopper and not task.cancelled() and task.exception():
-                raise task.exception()  # type: ignore[misc]
-
-    async def stop(self) -> None:
-        """Cancel the tasks, then stop the services in reverse start order."""
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with suppress(asyncio.CancelledError, Exception):
-                await task
-        for service in reversed(self.services):
-            await service.stop()
-
-
 async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Running:
     """Start the named parts in PARTS order; returns once the web server (if any) is serving."""
-    running = Running([asyncio.create_task(maintenance_loop(core))])
+    running = Running([watched_task(core.health, maintenance_loop(core), "maintenance")], health=core.health)
     routers: list[Any] = []
     if "web" in parts and "outreach" not in parts:
         from entrypoints.web_alone import care_routers_without_outreach
@@ -222,13 +210,14 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
         if part == "rules":
             rules = build_rules(core)
             await rules.start()
-            running.tasks.append(asyncio.create_task(rules.run()))
+            running.tasks.append(watched_task(core.health, rules.run(), "rules"))
         elif part == "ingest":
             if mqtt_url is None:
                 raise ConfigError("ingest needs an MQTT broker URL")
             ingest = build_ingest(core, mqtt_url)
             await ingest.start()
             running.services.append(ingest)
+            running.watched.append(ingest.loop_task)
         elif part == "outreach":
             outreach = build_outreach(core)
             await outreach.start()
@@ -238,8 +227,8 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             ready = asyncio.Event()
             from dashboards.server import serve_web
 
-            web = asyncio.create_task(serve_web(build_web(core, routers), core.settings.http_host,
-                                                core.settings.http_port, ready))
+            web = watched_task(core.health, serve_web(build_web(core, routers), core.settings.http_host,
+                                                      core.settings.http_port, ready), "web")
             running.tasks.append(web)
             await asyncio.wait([asyncio.create_task(ready.wait()), web], return_when=asyncio.FIRST_COMPLETED)
             if web.done():

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from entrypoints.running import PartFailed
 from telecare.errors import TelecareError
 from telecare.settings import Settings, load_settings
 
@@ -146,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
 
         handler = getattr(commands, f"cmd_{args.command}")
         return asyncio.run(_until_stopped(lambda stop: handler(settings, args, stop))) or 0
+    except PartFailed as err:
+        # A loop died: exit non-zero so the supervisor restarts us (and redelivers unacked messages).
+        log.error("part %s failed (%s); exiting", err.part, err.detail)
+        return 1
     except TelecareError as err:
         print(f"telecare: {err}", file=sys.stderr)
         return 2

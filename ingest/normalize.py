@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -53,7 +54,11 @@ def parse_ts(text: Any) -> datetime:
     fixed = text.replace(" ", "T").replace("z", "Z")
     # fromisoformat takes at most 6 fractional digits; RFC 3339 allows more.
     fixed = re.sub(r"(\.\d{6})\d+", r"\1", fixed)
-    return datetime.fromisoformat(fixed).astimezone(timezone.utc)
+    try:
+        # Year 1 with a positive offset or year 9999 with a negative one falls outside datetime in UTC.
+        return datetime.fromisoformat(fixed).astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("timestamp out of range") from None
 
 
 def _gateway(gateway_id: str, devices: RegistryView) -> Device:
@@ -81,9 +86,14 @@ def _no_constant(name: str) -> None:
 
 def _storable(value: Any) -> bool:
     # jsonb refuses \u0000 and lone surrogates; one such value must not fail a whole batch.
-    if value is None or type(value) in (int, float, bool):
-        return True  # NaN/Infinity were already refused by the parser
-    text = json.dumps(value, ensure_ascii=False)
+    if value is None or type(value) in (int, bool):
+        return True
+    if type(value) is float:
+        return math.isfinite(value)  # 1e999 parses to inf without passing parse_constant
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (ValueError, RecursionError):
+        return False  # a non-finite number inside, or nested deeper than we can write back
     if _NUL_ESCAPE.search(text):
         return False
     try:
@@ -147,11 +157,12 @@ def _device_event(raw: RawMessage, topic: DeviceTopic, devices: RegistryView) ->
 
 
 def normalize(raw: RawMessage, devices: RegistryView) -> Event | Rejected:
-    """Validate one message against the protocol and the registry; never raises on bad input."""
-    parsed = parse_topic(raw.topic)
-    gateway_id = getattr(parsed, "gateway_id", None)
-    device_id = getattr(parsed, "device_id", gateway_id)
+    """Validate one message against the protocol and the registry; never raises, whatever the input."""
+    gateway_id = device_id = None
     try:
+        parsed = parse_topic(raw.topic)
+        gateway_id = getattr(parsed, "gateway_id", None)
+        device_id = getattr(parsed, "device_id", gateway_id)
         if parsed is None:
             raise _Reject("bad_topic")
         if len(raw.payload) > MAX_PAYLOAD_BYTES:
@@ -160,5 +171,8 @@ def normalize(raw: RawMessage, devices: RegistryView) -> Event | Rejected:
             return _status(raw, parsed, devices)
         return _device_event(raw, parsed, devices)
     except _Reject as rej:
-        return Rejected(topic=raw.topic, payload=raw.payload, reason=rej.reason,
-                        received_at=raw.received_at, gateway_id=gateway_id, device_id=device_id)
+        reason = rej.reason
+    except Exception as err:  # noqa: BLE001 - a bug here must cost one message, not the ingest loop
+        reason = f"internal_error:{type(err).__name__}"
+    return Rejected(topic=raw.topic, payload=raw.payload, reason=reason,
+                    received_at=raw.received_at, gateway_id=gateway_id, device_id=device_id)

@@ -1,22 +1,22 @@
-"""MQTT -> normalize -> sink -> ack -> bus. The edge: all logic lives in normalize and sink."""
+"""MQTT -> normalize -> sink -> ack -> bus. The edge: all logic lives in normalize, sink and the pipeline."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
 
-from ingest.normalize import needed_ids, normalize
-from ingest.sink import EventSink, StoreResult
+from ingest.pipeline import BatchPipeline, is_data_error
+from ingest.sink import EventSink
 from ingest.topics import DEVICE_FILTER, STATUS_FILTER, DeviceTopic, parse_topic, shared
 from telecare import metrics
 from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
 from telecare.errors import StoreError
-from telecare.events import Event, EventType, RawMessage, Rejected
+from telecare.events import Event, EventType, RawMessage
+from telecare.health import Health, PartState
 from telecare.mqtt import MqttSubscriber
-from telecare.people import Device, DeviceLookup
+from telecare.people import DeviceLookup
 from telecare.store import Database
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
 URGENT_EVENT_TYPES = frozenset({EventType.HELP_BUTTON.value, EventType.FALL.value})  # skip the batch wait
 GIVE_UP_ON_STOP = 3  # failed attempts before stop() leaves a batch to the broker's redelivery
-
-
-def is_data_error(err: StoreError) -> bool:
-    """The database refused the data itself (SQLSTATE class 22/23), not a passing outage."""
-    state = getattr(err.__cause__, "sqlstate", None) or ""
-    return state[:2] in ("22", "23")
+PART = "ingest"  # this loop's name in the Health registry (/healthz, the CLI's exit message)
 
 
 class IngestService:
@@ -37,10 +32,10 @@ class IngestService:
 
     def __init__(self, mqtt_url: str, db: Database, bus: Bus, lookup: DeviceLookup, clock: Clock, *,
                  share_group: str = "telecare-ingest", client_id: str = "telecare-ingest-1",
-                 batch_size: int = 500, batch_ms: int = 50) -> None:
+                 batch_size: int = 500, batch_ms: int = 50, health: Health | None = None) -> None:
         self._sink = EventSink(db)
+        self._pipeline = BatchPipeline(self._sink, lookup)
         self._bus = bus
-        self._lookup = lookup
         self._clock = clock
         self._batch_size = batch_size
         self._batch_s = batch_ms / 1000
@@ -49,6 +44,8 @@ class IngestService:
         self._full = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._health = health
+        self._broken = False  # a batch task raised: the loop must end now, not at the next message
         subscriptions = [(shared(share_group, DEVICE_FILTER), 1), (STATUS_FILTER, 1)]
         self._mqtt = MqttSubscriber(mqtt_url, client_id, subscriptions, self._enqueue, clock=clock)
 
@@ -61,24 +58,48 @@ class IngestService:
 
     async def start(self) -> None:
         """Start the batch loop, then connect and subscribe (BrokerError if the broker is unreachable)."""
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="ingest")
+        self._stopping = self._broken = False
+        self._report(PartState.STARTING)
+        self._task = asyncio.create_task(self._run(), name=PART)
+        self._task.add_done_callback(self._loop_ended)
         try:
             await self._mqtt.start()
         except BaseException:
             self._task.cancel()
             raise
+        if not self._task.done():  # a loop that already died stays FAILED
+            self._report(PartState.OK)
+
+    @property
+    def loop_task(self) -> asyncio.Task[None] | None:
+        """The processing loop, for the composition root to watch (it ends only by stop() or a bug)."""
+        return self._task
+
+    def _report(self, state: PartState, detail: str = "") -> None:
+        if self._health is not None:
+            self._health.report(PART, state, detail)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            if self._stopping and self._health is not None:
+                self._health.forget(PART)
+            return
+        # Type only: an exception's text may quote the message that caused it.
+        name = type(task.exception()).__name__
+        log.error("ingest loop died: %s", name)
+        self._report(PartState.FAILED, f"processing loop died: {name}")
 
     async def stop(self) -> None:
         """Finish the batch in hand, then disconnect; unacked messages stay queued at the broker."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            # A loop that died was reported (health, log) when it ended; stopping must still disconnect.
+            await asyncio.gather(self._task, return_exceptions=True)
         await self._mqtt.stop()
 
     async def _next_batch(self) -> list[RawMessage]:
-        while not self._pending and not self._stopping:
+        while not self._pending and not self._stopping and not self._broken:
             self._wakeup.clear()
             await self._wakeup.wait()
         # _full is set by _enqueue (batch full, or an urgent alarm): then go without waiting.
@@ -98,23 +119,27 @@ class IngestService:
         inflight: asyncio.Task[None] | None = None
         while not self._stopping:
             batch = await self._next_batch()
+            if inflight is not None and inflight.done():
+                await inflight  # re-raises at once if that batch failed (see _batch_ended)
             if not batch:
                 continue
             try:
-                results = await self._normalize(batch)
+                results = await self._pipeline.normalize(batch)
             except StoreError:
                 results = None  # registry unreachable: _handle retries with backoff
             if inflight is not None:
-                await self._settle(inflight)
+                # _handle isolates each message's failure; what escapes it is a bug in ingest itself, and
+                # unacked messages would hold the broker's in-flight window: die loudly (health, exit code).
+                await inflight
             inflight = asyncio.create_task(self._handle(batch, results))
+            inflight.add_done_callback(self._batch_ended)
         if inflight is not None:
-            await self._settle(inflight)
+            await inflight
 
-    async def _settle(self, task: asyncio.Task[None]) -> None:
-        try:
-            await task
-        except Exception:  # noqa: BLE001 - a bug must not stop ingest; the broker redelivers unacked messages
-            log.exception("ingest batch failed unexpectedly")
+    def _batch_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._broken = True
+            self._wakeup.set()
 
     async def _handle(self, batch: list[RawMessage], results: list | None = None) -> None:
         failures = 0
@@ -124,11 +149,11 @@ class IngestService:
             started = time.perf_counter()
             try:
                 if results is None:
-                    results = await self._normalize(batch)
+                    results = await self._pipeline.normalize(batch)
                 if one_by_one:
-                    result = await self._store_one_by_one(results, stored)
+                    result = await self._pipeline.store_one_by_one(results, stored)
                 else:
-                    result = await self._sink.store(*_split(r for _, r in results))
+                    result = await self._pipeline.store(results)
                 break
             except StoreError as err:
                 if is_data_error(err) and not one_by_one:
@@ -143,66 +168,26 @@ class IngestService:
                 if self._stopping and failures > GIVE_UP_ON_STOP:
                     return  # shutting down: the broker redelivers them to the next ingest process
                 await asyncio.sleep(delay)
+            except Exception as err:  # noqa: BLE001 - one message's bug must not cost the batch
+                if one_by_one:
+                    raise  # _store_one_by_one isolates each message: this is ingest's own bug
+                metrics.INGEST_INTERNAL_ERRORS.labels("store").inc()
+                log.error("ingest batch of %d failed to store (%s); storing one by one", len(batch),
+                          type(err).__name__)
+                one_by_one = True
         metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
         for raw in batch:
             self._mqtt.ack(raw.ack_token)
-        self._count(result)
+        self._pipeline.count(result)
         for event in result.new:
-            await self._bus.publish(EVENTS, event.resident_id, event)
-
-    async def _normalize(self, batch: Sequence[RawMessage]) -> list[tuple[RawMessage, Event | Rejected]]:
-        ids = {i for raw in batch for i in needed_ids(raw.topic)}
-        view: dict[str, Device] = {}
-        for device_id in ids:
-            device = await self._lookup.device(device_id)
-            if device is not None:
-                view[device_id] = device
-        return [(raw, normalize(raw, view)) for raw in batch]
-
-    async def _store_one_by_one(self, results: list[tuple[RawMessage, Event | Rejected]],
-                                new: list[Event]) -> StoreResult:
-        rejects = [r for _, r in results if isinstance(r, Rejected)]
-        if rejects:
-            await self._sink.dead_letter(rejects)
-        duplicates = 0
-        for raw, event in results:
-            if isinstance(event, Rejected):
-                continue
-            if event in new:
-                continue  # committed before a retry
             try:
-                one = await self._sink.store([event], [])
-            except StoreError as err:
-                if not is_data_error(err):
-                    raise
-                # The database answers yet refuses this row: park it and go on.
-                log.error("event %s from gateway %s cannot be stored; dead-lettered", event.id, event.gateway_id)
-                bad = Rejected(raw.topic, raw.payload, "unstorable", raw.received_at, event.gateway_id, event.device_id)
-                await self._sink.dead_letter([bad])
-                rejects.append(bad)
-                continue
-            new.extend(one.new)
-            duplicates += one.duplicates
-        return StoreResult(tuple(new), duplicates, tuple(rejects))
-
-    def _count(self, result: StoreResult) -> None:
-        metrics.INGEST_MESSAGES.labels("accepted").inc(len(result.new))
-        metrics.INGEST_MESSAGES.labels("duplicate").inc(result.duplicates)
-        metrics.INGEST_MESSAGES.labels("rejected").inc(len(result.rejected))
-        for r in result.rejected:
-            metrics.INGEST_REJECTIONS.labels(r.reason).inc()
-            log.info("rejected message: reason=%s gateway=%s device=%s", r.reason, r.gateway_id, r.device_id)
+                await self._bus.publish(EVENTS, event.resident_id, event)
+            except Exception as err:  # noqa: BLE001 - stored already: the rules catch up from the events table
+                metrics.INGEST_INTERNAL_ERRORS.labels("publish").inc()
+                log.error("event %s stored but not published: %s", event.id, type(err).__name__)
 
 
 def _urgent(topic: str) -> bool:
     """An alarm a person raised or a fall: store it now instead of waiting for the batch to fill."""
     parsed = parse_topic(topic)
     return isinstance(parsed, DeviceTopic) and parsed.event_type in URGENT_EVENT_TYPES
-
-
-def _split(results) -> tuple[list[Event], list[Rejected]]:
-    events: list[Event] = []
-    rejects: list[Rejected] = []
-    for item in results:
-        (events if isinstance(item, Event) else rejects).append(item)
-    return events, rejects

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from telecare.events import Event, EventType, Rejected
+from telecare.events import MAX_PAYLOAD_BYTES, Event, EventType, Rejected
 from telecare.store import Database
 from telecare.store.db import Tx
 
@@ -15,6 +16,25 @@ UNKEYED_TYPES = frozenset({EventType.GATEWAY_ONLINE, EventType.GATEWAY_OFFLINE})
 EVENT_COLUMNS = ("id", "ts", "received_at", "gateway_id", "device_id", "resident_id", "type",
                  "msg_id", "battery", "value")
 DEAD_LETTER_COLUMNS = ("received_at", "topic", "payload", "reason", "gateway_id", "device_id")
+# Enough of a junk topic or payload to see what sent it; the rest is not worth storing.
+MAX_DEAD_TOPIC_CHARS = 1024
+PRUNE_BATCH = 10_000  # rows per prune transaction, so a large backlog never holds one long lock
+
+# Deletes one batch of expired dead letters and folds them into the per-day, per-reason counts.
+_PRUNE = """
+WITH gone AS (
+    DELETE FROM dead_letters WHERE id IN (
+        SELECT id FROM dead_letters WHERE received_at < %s ORDER BY id LIMIT %s)
+    RETURNING received_at, reason
+), per_day AS (
+    SELECT (received_at AT TIME ZONE 'UTC')::date AS day, reason, count(*) AS n FROM gone GROUP BY 1, 2
+), counted AS (
+    INSERT INTO dead_letter_counts (day, reason, count) SELECT day, reason, n FROM per_day
+    ON CONFLICT (day, reason) DO UPDATE SET count = dead_letter_counts.count + EXCLUDED.count
+    RETURNING 1
+)
+SELECT coalesce(sum(n), 0)::bigint FROM per_day
+"""
 
 # One jsonb parameter carries the whole key list (psycopg sends Python lists as jsonb here).
 _INSERT_KEYS = """
@@ -40,8 +60,18 @@ def _event_row(e: Event) -> tuple[object, ...]:
             e.msg_id, e.battery, value)
 
 
+def _text(value: str | None, limit: int) -> str | None:
+    """Text PostgreSQL accepts whatever was received: no NUL, no lone surrogates, bounded length."""
+    if value is None:
+        return None
+    clean = value[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+    return clean.replace("\x00", "\\x00")
+
+
 def _dead_row(r: Rejected) -> tuple[object, ...]:
-    return (r.received_at, r.topic, r.payload, r.reason, r.gateway_id, r.device_id)
+    # A dead letter must always be writable: it is where unwritable input goes.
+    return (r.received_at, _text(r.topic, MAX_DEAD_TOPIC_CHARS), bytes(r.payload[:MAX_PAYLOAD_BYTES]),
+            _text(r.reason, 200), _text(r.gateway_id, 200), _text(r.device_id, 200))
 
 
 def first_per_key(events: Sequence[Event]) -> tuple[list[Event], int]:
@@ -88,3 +118,14 @@ class EventSink:
         """Store rejects alone (used when a message cannot be stored as an event)."""
         async with self._db.transaction() as tx:
             await tx.copy_rows("dead_letters", DEAD_LETTER_COLUMNS, [_dead_row(r) for r in rejects])
+
+    async def prune_dead_letters(self, now: datetime, keep_days: int) -> int:
+        """Delete dead letters older than keep_days, counting them per day and reason; return how many."""
+        cutoff = now - timedelta(days=keep_days)
+        total = 0
+        while True:
+            async with self._db.transaction() as tx:
+                pruned = int(await tx.fetchval(_PRUNE, (cutoff, PRUNE_BATCH)))
+            total += pruned
+            if pruned < PRUNE_BATCH:
+                return total

@@ -8,6 +8,10 @@ PREFIX = "telecare/v1"
 DEVICE_FILTER = f"{PREFIX}/+/+/+"
 STATUS_FILTER = f"{PREFIX}/+/status"
 MAX_ID_LENGTH = 64
+# The longest well-formed topic is about 3 ids and an event type; anything much longer is junk and must
+# be refused before it reaches the cache (64 KiB topics once grew it by 114 MB).
+MAX_TOPIC_LENGTH = 256
+PARSE_CACHE_SIZE = 20_000  # a fleet has a bounded set of topics; this bounds memory at ~10 MB
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +35,21 @@ def _valid_id(part: str) -> bool:
     return 0 < len(part) <= MAX_ID_LENGTH and part.isprintable() and not any(c in part for c in "+#$ ")
 
 
-@lru_cache(maxsize=100_000)  # a fleet has a bounded set of topics; parsing shows up in profiles
 def parse_topic(topic: str) -> DeviceTopic | StatusTopic | None:
-    """The topic's parts, or None when it does not follow the scheme."""
+    """The topic's parts, or None when it does not follow the scheme (any shape, any length, any text)."""
+    if not isinstance(topic, str) or len(topic) > MAX_TOPIC_LENGTH:
+        return None
+    return _parse(topic)
+
+
+@lru_cache(maxsize=PARSE_CACHE_SIZE)  # parsing shows up in profiles; keys are at most MAX_TOPIC_LENGTH
+def _parse(topic: str) -> DeviceTopic | StatusTopic | None:
     parts = topic.split("/")
     if parts[:2] != PREFIX.split("/"):
         return None
     if len(parts) == 4 and parts[3] == "status" and _valid_id(parts[2]):
         return StatusTopic(parts[2])
-    if len(parts) == 5 and _valid_id(parts[2]) and _valid_id(parts[3]) and parts[4]:
+    if len(parts) == 5 and _valid_id(parts[2]) and _valid_id(parts[3]) and _valid_id(parts[4]):
         return DeviceTopic(parts[2], parts[3], parts[4])
     return None
 

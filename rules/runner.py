@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from telecare.bus import EVENTS, Bus, FeedGap, FeedState
 from telecare.clock import Clock
 from telecare.errors import StoreError
 from telecare.events import Event
+from telecare.health import Health, PartState
 from telecare.metrics import EVENTS_PROCESSED, RULE_TIMERS_FIRED, RULES_ERRORS
 from telecare.people import ResidentLookup
 from telecare.store import Database
@@ -24,6 +26,7 @@ from telecare.store import Database
 log = logging.getLogger(__name__)
 
 GROUP = "rules"
+PART = "rules"  # this loop's name in the Health registry
 
 
 class RulesRunner:
@@ -31,9 +34,9 @@ class RulesRunner:
 
     def __init__(self, db: Database, bus: Bus, residents: ResidentLookup, alerts: AlertSink, clock: Clock, *,
                  tick_seconds: float = 1.0, refresh_seconds: float = 300.0, device_refresh_seconds: float = 5.0,
-                 save_every: int = 5000, catch_up_after_s: float = 2.0) -> None:
+                 save_every: int = 5000, catch_up_after_s: float = 2.0, health: Health | None = None) -> None:
         bus.register(EVENTS, GROUP)  # before run(): events published meanwhile wait in our group's queue
-        self._bus, self._alerts, self._clock = bus, alerts, clock
+        self._bus, self._alerts, self._clock, self._health = bus, alerts, clock, health
         self._directory = Directory(residents, refresh_seconds=refresh_seconds,
                                     device_refresh_seconds=device_refresh_seconds)
         self._saver = StateSaver(db)
@@ -68,6 +71,7 @@ class RulesRunner:
     async def run(self) -> None:
         """Process events and ticks until cancelled; saves pending state on the way out."""
         await self.start()
+        self._report(PartState.OK)
         ticker = asyncio.create_task(self._tick_loop(), name="rules-ticker")
         catch_up = asyncio.create_task(self._replayer.catch_up(self._saver.progress, self._evaluate),
                                        name="rules-catch-up")
@@ -80,6 +84,15 @@ class RulesRunner:
                 await self.process(message.value)
                 if self._saver.pending >= self._save_every:
                     await self.flush()
+        except asyncio.CancelledError:
+            if self._health is not None:
+                self._health.forget(PART)  # stopped on purpose
+            raise
+        except BaseException as err:
+            # Each event is isolated in _evaluate: what gets here is the bus or the runner itself.
+            log.error("rules event loop died: %s", type(err).__name__)
+            self._report(PartState.FAILED, f"event loop died: {type(err).__name__}")
+            raise
         finally:
             ticker.cancel()
             catch_up.cancel()
@@ -97,7 +110,24 @@ class RulesRunner:
             return []  # already evaluated from the table
         return await self._evaluate(event)
 
+    def _report(self, state: PartState, detail: str = "") -> None:
+        if self._health is not None:
+            self._health.report(PART, state, detail)
+
     async def _evaluate(self, event: Event) -> list[AlertTrigger]:
+        """One event (from the bus or the table), isolated: its failure is counted and logged by id."""
+        try:
+            return await self._evaluate_one(event)
+        except Exception as err:  # noqa: BLE001 - one bad event must not stop the rules for everyone
+            RULES_ERRORS.labels("internal_error").inc()
+            log.error("rules: event %s (resident %s) failed: %s; skipped", getattr(event, "id", None),
+                      getattr(event, "resident_id", None), type(err).__name__)
+            if isinstance(event, Event):
+                with suppress(Exception):
+                    self._saver.progress.seen(event)  # replaying it at every start would fail again
+            return []
+
+    async def _evaluate_one(self, event: Event) -> list[AlertTrigger]:
         if not isinstance(event, Event):
             RULES_ERRORS.labels("bad_message").inc()
             log.warning("ignored a bus message that is not an event: %s", type(event).__name__)
@@ -178,6 +208,15 @@ class RulesRunner:
                 log.error("rules tick failed: %s", type(err).__name__)
 
     async def _tick_resident(self, rid: str, now: datetime) -> list[AlertTrigger]:
+        """One resident's timers, isolated: a failure is counted and logged by id, the others go on."""
+        try:
+            return await self._tick_one(rid, now)
+        except Exception as err:  # noqa: BLE001 - one resident's timer must not stop everyone else's
+            RULES_ERRORS.labels("internal_error").inc()
+            log.error("rules timer for resident %s failed: %s", rid, type(err).__name__)
+            return []
+
+    async def _tick_one(self, rid: str, now: datetime) -> list[AlertTrigger]:
         resident = self._directory.residents.get(rid)
         if resident is None:
             return []

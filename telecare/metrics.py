@@ -86,7 +86,11 @@ ALERTS_CLEARED = Counter(
 RULES_ERRORS = Counter(
     "telecare_rules_errors", "Events, ticks or writes the rule runner could not handle", ["reason"],
     registry=REGISTRY,
-)  # reason="unknown_resident|bad_message|registry|evaluate|alert_store|state_store|tick"
+)  # reason="unknown_resident|bad_message|registry|evaluate|alert_store|state_store|tick|internal_error"
+INGEST_INTERNAL_ERRORS = Counter(
+    "telecare_ingest_internal_errors", "Messages or batches whose processing raised (a bug, not bad input)",
+    ["stage"], registry=REGISTRY,
+)  # stage="lookup|normalize|store|dead_letter|publish"; dead-lettered ones also count as internal_error:<Type>
 INGEST_STORE_RETRIES = Counter(
     "telecare_ingest_store_retries", "Ingest batches that failed to store and were retried", registry=REGISTRY
 )

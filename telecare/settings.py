@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     def service_zone(self) -> ZoneInfo:
         """The service time zone as a ZoneInfo."""
         return ZoneInfo(self.service_timezone)
+
     # Identity: session lifetime (absolute) and idle timeout, login throttling, cookie flags
     session_max_s: int = Field(12 * 3600, ge=60, le=30 * 86400)
     session_idle_s: int = Field(30 * 60, ge=30, le=86400)
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
         if self.secure_cookies is not None:
             return self.secure_cookies
         return bool(self.public_base_url and self.public_base_url.lower().startswith("https://"))
+
+    # Dead letters older than this are pruned by the maintenance pass; their counts per day/reason stay.
+    retention_dead_letters_days: int = Field(30, ge=1, le=3650)
 
     @field_validator("database_url")
     @classmethod

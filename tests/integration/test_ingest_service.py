@@ -15,6 +15,7 @@ from telecare import metrics
 from telecare.bus import EVENTS, InProcessBus
 from telecare.clock import SystemClock
 from telecare.events import Event, EventType
+from telecare.health import Health
 from telecare.mqtt import MqttPublisher
 from telecare.people import Device, DeviceType
 from telecare.store import Database
@@ -217,3 +218,103 @@ async def test_an_alarm_does_not_wait_for_the_batch_to_fill(h: Harness) -> None:
     await h.pub.publish(device_topic(gw, pd, "help_button"), payload("alarm"))
     await eventually(lambda: {e.msg_id for e in h.seen} == {"routine", "alarm"}, timeout=3)
     await svc.stop()
+
+
+def poisoned(real, marker: bytes, exc: type[Exception]):
+    """A stand-in that raises for the one message (or batch) carrying `marker`, else calls `real`."""
+    def wrapper(raw, *args):
+        if marker in getattr(raw, "payload", b""):
+            raise exc("poison")
+        return real(raw, *args)
+    return wrapper
+
+
+async def test_a_message_the_normaliser_chokes_on_is_dead_lettered_acked_and_the_rest_flow(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.pipeline as service_module
+
+    monkeypatch.setattr(service_module, "normalize", poisoned(service_module.normalize, b'"poison"', RuntimeError))
+    health = Health()
+    svc = h.service(batch_size=50, batch_ms=30, health=health)
+    await svc.start()
+    before = rejections("internal_error:RuntimeError")
+    gw, pd = f"gw-{h.tag}-0", f"pd-{h.tag}-0"
+    for msg_id in ("ok1", "poison", "ok2"):
+        h.pub.publish_nowait(device_topic(gw, pd, "motion"), payload(msg_id))
+    await h.pub.wait_all_published(5)
+    await eventually(lambda: len(h.seen) == 2)
+    await h.pub.publish(device_topic(gw, pd, "motion"), payload("ok3"))  # a later batch still flows
+    await eventually(lambda: len(h.seen) == 3)
+    assert {e.msg_id for e in h.seen} == {"ok1", "ok2", "ok3"}
+    [row] = await h.db.fetch("SELECT reason, gateway_id, device_id, payload FROM dead_letters")
+    assert (row["reason"], row["gateway_id"], row["device_id"]) == ("internal_error:RuntimeError", gw, pd)
+    assert b'"poison"' in row["payload"]
+    assert rejections("internal_error:RuntimeError") - before == 1
+    assert health.ok and not svc.loop_task.done()
+    await svc.stop()
+
+    # It was acked: a restart with the same persistent session does not get it again.
+    again = h.service(batch_size=50, batch_ms=30)
+    await again.start()
+    await h.pub.publish(device_topic(gw, pd, "motion"), payload("after-restart"))
+    await eventually(lambda: len(h.seen) == 4)
+    assert await h.count("SELECT count(*) FROM dead_letters") == 1
+    await again.stop()
+
+
+async def test_an_event_the_store_chokes_on_is_dead_lettered_and_the_batch_stored(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = h.service(batch_size=50, batch_ms=30)
+    real_store = svc._sink.store  # noqa: SLF001 - inject a bug for one event
+
+    async def store(events, rejects):
+        if any(e.msg_id == "poison" for e in events):
+            raise TypeError("poison")
+        return await real_store(events, rejects)
+
+    monkeypatch.setattr(svc._sink, "store", store)  # noqa: SLF001
+    await svc.start()
+    gw, pd = f"gw-{h.tag}-1", f"pd-{h.tag}-1"
+    for msg_id in ("a", "poison", "b"):
+        h.pub.publish_nowait(device_topic(gw, pd, "motion"), payload(msg_id))
+    h.pub.publish_nowait(device_topic(gw, pd, "motion"), b"junk")  # a plain reject in the same batch
+    await h.pub.wait_all_published(5)
+    await eventually(lambda: len(h.seen) == 2)
+    assert {e.msg_id for e in h.seen} == {"a", "b"}
+    reasons = await eventually(lambda: h.db.fetch("SELECT reason FROM dead_letters ORDER BY reason"))
+    assert [r["reason"] for r in reasons] == ["internal_error:TypeError", "invalid_json"]
+    await h.pub.publish(device_topic(gw, pd, "motion"), payload("c"))
+    await eventually(lambda: len(h.seen) == 3)
+    await svc.stop()
+
+
+async def test_a_bad_topic_under_the_prefix_is_dead_lettered(h: Harness) -> None:
+    svc = h.service(batch_ms=10)
+    await svc.start()
+    # The subscription filter decides what reaches ingest (a NUL the broker itself refuses); whatever
+    # does, the normaliser classifies.
+    gw = f"gw-{h.tag}-0"
+    await h.pub.publish(device_topic(gw, "pd with spaces", "motion"), payload("spaces"))
+    await h.pub.publish(device_topic(gw, "p" * 65, "motion"), payload("long"))
+    await h.pub.publish(device_topic(gw, f"pd-{h.tag}-0", "motion"), payload("fine"))
+    await eventually(lambda: len(h.seen) == 1)
+    rows = await eventually(lambda: h.db.fetch("SELECT reason FROM dead_letters"))
+    assert [r["reason"] for r in rows] == ["bad_topic", "bad_topic"]
+    await svc.stop()
+
+
+async def test_a_dead_processing_loop_reports_failed(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    health = Health()
+    svc = h.service(batch_ms=10, health=health)
+
+    async def broken(batch, results=None):
+        raise RuntimeError("a bug outside any one message")
+
+    monkeypatch.setattr(svc, "_handle", broken)
+    await svc.start()
+    assert health.ok
+    await h.pub.publish(device_topic(f"gw-{h.tag}-0", f"pd-{h.tag}-0", "motion"), payload("x"))
+    await eventually(lambda: svc.loop_task.done())  # at once, not at the next message
+    [part] = health.failed()
+    assert part.part == "ingest" and "RuntimeError" in part.detail
+    await svc.stop()  # still disconnects cleanly
