@@ -74,8 +74,8 @@ async def test_a_poison_timer_is_skipped_and_the_other_residents_timers_fire(db)
 class BrokenBus(InProcessBus):
     """A bus whose subscription fails after the first message (a bug in the consumer's edge)."""
 
-    async def subscribe(self, topic, group):
-        async for message in super().subscribe(topic, group):
+    async def subscribe(self, topic, group, *, gaps=False):
+        async for message in super().subscribe(topic, group, gaps=gaps):
             yield message
             raise RuntimeError("bus gone")
 
