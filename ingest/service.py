@@ -5,24 +5,25 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ingest.normalize import needed_ids, normalize
 from ingest.sink import EventSink, StoreResult
-from ingest.topics import DEVICE_FILTER, STATUS_FILTER, DeviceTopic, parse_topic, shared
+from ingest.topics import ALARM_EVENT_TYPES, ALARM_FILTERS, SUBTREE_FILTER, DeviceTopic, is_alarm_topic, parse_topic
 from telecare import metrics
 from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
 from telecare.errors import StoreError
-from telecare.events import Event, EventType, RawMessage, Rejected
+from telecare.events import Event, RawMessage, Rejected
 from telecare.mqtt import MqttSubscriber
+from telecare.mqtt_sessions import MqttSessions
 from telecare.people import Device, DeviceLookup
 from telecare.store import Database
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
-URGENT_EVENT_TYPES = frozenset({EventType.HELP_BUTTON.value, EventType.FALL.value})  # skip the batch wait
+URGENT_EVENT_TYPES = frozenset(ALARM_EVENT_TYPES)  # skip the batch wait
 GIVE_UP_ON_STOP = 3  # failed attempts before stop() leaves a batch to the broker's redelivery
 
 
@@ -32,12 +33,33 @@ def is_data_error(err: StoreError) -> bool:
     return state[:2] in ("22", "23")
 
 
+def ingest_sessions(mqtt_url: str, client_id: str, on_message: Callable[[RawMessage], None],
+                    clock: Clock) -> MqttSessions:
+    """Ingest's two persistent, non-shared MQTT sessions (docs/protocol.md, "Subscriptions").
+
+    `<client_id>-alarms` holds only alarm topics, so a help press never queues behind a telemetry
+    backlog; `<client_id>` holds the whole `telecare/v1/#` subtree. Both are plain subscriptions:
+    mosquitto does not save `$share` subscriptions in its persistence file, so a shared one is gone
+    after a broker restart and everything published before ingest re-subscribes is dropped.
+    """
+    alarm_id, main_id = session_ids(client_id)
+    alarms = MqttSubscriber(mqtt_url, alarm_id, [(f, 1) for f in ALARM_FILTERS], on_message, clock=clock)
+    # The alarm session holds every alarm (its subscription exists before the main one's), so the main
+    # session's copies are acknowledged unread: one dead letter per bad alarm, no duplicate counts.
+    main = MqttSubscriber(mqtt_url, main_id, [(SUBTREE_FILTER, 1)], on_message, clock=clock, skip=is_alarm_topic)
+    return MqttSessions([alarms, main])
+
+
+def session_ids(client_id: str) -> tuple[str, str]:
+    """The MQTT client ids of ingest's (alarm, main) sessions for TELECARE_MQTT_CLIENT_ID `client_id`."""
+    return f"{client_id}-alarms", client_id
+
+
 class IngestService:
-    """Subscribes (shared + status), batches by size/time, stores, acks, then publishes to the bus."""
+    """Subscribes (alarm + main session), batches by size/time, stores, acks, then publishes to the bus."""
 
     def __init__(self, mqtt_url: str, db: Database, bus: Bus, lookup: DeviceLookup, clock: Clock, *,
-                 share_group: str = "telecare-ingest", client_id: str = "telecare-ingest-1",
-                 batch_size: int = 500, batch_ms: int = 50) -> None:
+                 client_id: str = "telecare-ingest-1", batch_size: int = 500, batch_ms: int = 50) -> None:
         self._sink = EventSink(db)
         self._bus = bus
         self._lookup = lookup
@@ -49,8 +71,12 @@ class IngestService:
         self._full = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        subscriptions = [(shared(share_group, DEVICE_FILTER), 1), (STATUS_FILTER, 1)]
-        self._mqtt = MqttSubscriber(mqtt_url, client_id, subscriptions, self._enqueue, clock=clock)
+        self._mqtt = ingest_sessions(mqtt_url, client_id, self._enqueue, clock)
+
+    @property
+    def connected(self) -> bool:
+        """True while both MQTT sessions are connected (paho reconnects within 2 s after a loss)."""
+        return self._mqtt.connected
 
     def _enqueue(self, raw: RawMessage) -> None:
         # Runs on the event loop (handed over by the MQTT thread); only buffers.

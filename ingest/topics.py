@@ -7,7 +7,16 @@ from functools import lru_cache
 PREFIX = "telecare/v1"
 DEVICE_FILTER = f"{PREFIX}/+/+/+"
 STATUS_FILTER = f"{PREFIX}/+/status"
+# Ingest's main session: the whole subtree, so a misshapen topic is received and dead-lettered as
+# bad_topic instead of matching nothing (status topics are inside it too).
+SUBTREE_FILTER = f"{PREFIX}/#"
+# The last level names the event type, so one filter per alarm type isolates alarms without a protocol
+# change. Ingest's alarm session subscribes to these. The main session's `#` matches them too (MQTT
+# has no "all but"); it acknowledges those copies unread (is_alarm_topic), so each alarm is handled once.
+ALARM_EVENT_TYPES = ("help_button", "fall")
+ALARM_FILTERS = tuple(f"{PREFIX}/+/+/{event_type}" for event_type in ALARM_EVENT_TYPES)
 MAX_ID_LENGTH = 64
+_PREFIX_PARTS = PREFIX.split("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +66,9 @@ def status_topic(gateway_id: str) -> str:
 def shared(group: str, topic_filter: str) -> str:
     """A shared-subscription filter: subscribers in `group` split the messages."""
     return f"$share/{group}/{topic_filter}"
+
+
+def is_alarm_topic(topic: str) -> bool:
+    """True when `topic` matches one of ALARM_FILTERS (as the broker matches: `+` is any one level)."""
+    parts = topic.split("/")
+    return len(parts) == 5 and parts[:2] == _PREFIX_PARTS and parts[4] in ALARM_EVENT_TYPES
