@@ -7,6 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from ingest.alarm_lane import AlarmLane
 from ingest.normalize import needed_ids, normalize
 from ingest.sink import EventSink, StoreResult
 from ingest.topics import ALARM_EVENT_TYPES, ALARM_FILTERS, SUBTREE_FILTER, DeviceTopic, is_alarm_topic, parse_topic
@@ -23,7 +24,7 @@ from telecare.store import Database
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
-URGENT_EVENT_TYPES = frozenset(ALARM_EVENT_TYPES)  # skip the batch wait
+URGENT_EVENT_TYPES = frozenset(ALARM_EVENT_TYPES)  # stored in their own lane (AlarmLane), never batched
 GIVE_UP_ON_STOP = 3  # failed attempts before stop() leaves a batch to the broker's redelivery
 
 
@@ -71,6 +72,7 @@ class IngestService:
         self._full = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._alarms = AlarmLane(self._handle)
         self._mqtt = ingest_sessions(mqtt_url, client_id, self._enqueue, clock)
 
     @property
@@ -80,19 +82,24 @@ class IngestService:
 
     def _enqueue(self, raw: RawMessage) -> None:
         # Runs on the event loop (handed over by the MQTT thread); only buffers.
+        if _urgent(raw.topic):  # its own lane: not behind the telemetry batches in hand
+            self._alarms.put(raw)
+            return
         self._pending.append(raw)
         self._wakeup.set()
-        if len(self._pending) >= self._batch_size or _urgent(raw.topic):
+        if len(self._pending) >= self._batch_size:
             self._full.set()
 
     async def start(self) -> None:
         """Start the batch loop, then connect and subscribe (BrokerError if the broker is unreachable)."""
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="ingest")
+        self._alarms.start()
         try:
             await self._mqtt.start()
         except BaseException:
             self._task.cancel()
+            self._alarms.cancel()
             raise
 
     async def stop(self) -> None:
@@ -101,13 +108,14 @@ class IngestService:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        await self._alarms.stop()
         await self._mqtt.stop()
 
     async def _next_batch(self) -> list[RawMessage]:
         while not self._pending and not self._stopping:
             self._wakeup.clear()
             await self._wakeup.wait()
-        # _full is set by _enqueue (batch full, or an urgent alarm): then go without waiting.
+        # _full is set by _enqueue when the batch is full: then go without waiting.
         if not self._full.is_set() and not self._stopping:
             try:
                 await asyncio.wait_for(self._full.wait(), self._batch_s)
