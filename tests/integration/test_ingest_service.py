@@ -222,5 +222,8 @@ async def test_an_alarm_does_not_wait_for_the_batch_to_fill(h: Harness) -> None:
     gw, pd = f"gw-{h.tag}-0", f"pd-{h.tag}-0"
     await h.pub.publish(device_topic(gw, pd, "motion"), payload("routine"))
     await h.pub.publish(device_topic(gw, pd, "help_button"), payload("alarm"))
+    # The alarm has its own session and lane: stored at once, while the routine event waits its 8 s batch.
+    await eventually(lambda: "alarm" in {e.msg_id for e in h.seen}, timeout=3)
+    assert [e.msg_id for e in h.seen] == ["alarm"]
+    await svc.stop()  # finishes the batch in hand
     await eventually(lambda: {e.msg_id for e in h.seen} == {"routine", "alarm"}, timeout=3)
-    await svc.stop()
