@@ -221,8 +221,10 @@ class MqttSubscriber(_Connection):
         client.on_subscribe = self._on_subscribe
 
     def on_connected(self, client: paho.Client, session_present: bool) -> None:
-        # Subscribe on every connect (idempotent); retained messages only for a new subscription,
-        # so a restart does not replay every gateway's status.
+        # Subscribe on every connect, even with session_present (idempotent): mosquitto restores plain
+        # subscriptions from its store but not `$share` ones (docs/protocol.md, "Subscriptions"), and a
+        # broker that lost its store has none. Retained messages only for a new subscription, so a
+        # restart does not replay every gateway's status.
         new_only = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
         # 3.1.1 has no shared subscriptions nor subscribe options: one consumer gets everything.
         subs = ([(_unshared(t), q) for t, q in self._subscriptions] if self.v311
