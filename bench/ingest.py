@@ -168,7 +168,7 @@ async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: 
         bus = InProcessBus(max_pending=100_000)
         bus.register(ALERTS, "bench")
         tag = uuid.uuid4().hex[:6]
-        ingest = IngestService(mqtt_url, db, bus, registry, clock, share_group=f"bench-{tag}",
+        ingest = IngestService(mqtt_url, db, bus, registry, clock,
                                client_id=f"bench-ingest-{tag}", batch_size=batch_size, batch_ms=batch_ms)
         bare_id = f"bench-bare-{tag}"
         # Create both persistent sessions, then queue N messages for each while they are away.

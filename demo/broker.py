@@ -4,8 +4,10 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,15 +15,21 @@ from telecare.errors import BrokerError
 
 log = logging.getLogger(__name__)
 
-# mosquitto's default queue limit (1000) silently drops QoS 1 messages for a slow or offline
-# persistent subscriber; a telecare broker must keep them.
+# The durability settings match deploy/mosquitto/mosquitto.conf (a unit test compares them); the
+# reasons are in docs/protocol.md, "Broker durability". In short: keep every QoS 1 message queued for
+# an offline persistent session (the default max_queued_messages 1000 silently drops the rest), and
+# save the store on a timer: autosave_on_changes would rewrite the whole store after every queued
+# message (20,000 queued took > 120 s). mosquitto 2.0's timer has 1-second resolution and a strict
+# comparison, so autosave_interval 1 saves every 2 s; the Autosaver below adds a SIGUSR1 (save now)
+# every 0.5 s so an acknowledged message is on disk within 1 s.
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
 allow_anonymous true
 user root
 persistence true
 persistence_location {data_dir}/
-autosave_interval 30
+autosave_interval 1
+autosave_on_changes false
 max_queued_messages 5000000
 max_queued_bytes 0
 max_inflight_messages 1000
@@ -32,6 +40,29 @@ log_dest stderr
 log_type error
 log_type warning
 """
+SAVE_EVERY_S = 0.5
+
+
+class Autosaver:
+    """Sends mosquitto SIGUSR1 ("save the in-memory store now") every `every_s` seconds from a thread."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], every_s: float = SAVE_EVERY_S) -> None:
+        self._proc, self._every_s = proc, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mosquitto-autosave", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s) and self._proc.poll() is None:
+            try:
+                self._proc.send_signal(signal.SIGUSR1)
+            except ProcessLookupError:  # exited between poll() and the signal
+                return
+
+    def stop(self) -> None:
+        """Stop signalling (before the broker is stopped, so no signal reaches a reused pid)."""
+        self._stop.set()
+        self._thread.join()
 
 
 def _wait_for_port(port: int, deadline_s: float = 10.0) -> None:
@@ -78,6 +109,7 @@ class EmbeddedBroker:
         self.port = port
         self._mosquitto = mosquitto
         self._proc: subprocess.Popen[bytes] | None = None
+        self._saver: Autosaver | None = None
         self.kind = "mosquitto"
 
     @property
@@ -106,6 +138,9 @@ class EmbeddedBroker:
         conf.write_text(MOSQUITTO_CONF.format(port=self.port, data_dir=self.data_dir))
         self._proc = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.PIPE)
         _wait_for_port(self.port)
+        # mosquitto installs its signal handlers right after opening its listeners; the first signal
+        # comes SAVE_EVERY_S later (a SIGUSR1 before that would end it).
+        self._saver = Autosaver(self._proc)
         log.info("embedded mosquitto on %s", self.url)
         return self.url
 
@@ -124,7 +159,22 @@ class EmbeddedBroker:
                     "sessions in memory, unacked messages not redelivered: demo/test use only)", self.url)
         return self.url
 
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash or an OOM kill would: nothing is saved on the way out."""
+        self._stop_saver()
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def _stop_saver(self) -> None:
+        if self._saver is not None:
+            self._saver.stop()
+            self._saver = None
+
     def stop(self) -> None:
+        """Stop gracefully (mosquitto saves its store on SIGTERM)."""
+        self._stop_saver()
         if self._proc is not None:
             self._proc.terminate()
             try:

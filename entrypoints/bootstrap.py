@@ -122,7 +122,7 @@ def build_ingest(core: Core, mqtt_url: str):
     s = core.settings
     return IngestService(
         mqtt_url, core.db, core.bus, core.registry, core.clock,
-        share_group=s.mqtt_share_group, client_id=s.mqtt_client_id,
+        client_id=s.mqtt_client_id,
         batch_size=s.ingest_batch_size, batch_ms=s.ingest_batch_ms, health=core.health,
     )
 

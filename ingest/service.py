@@ -5,34 +5,59 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
+from ingest.alarm_lane import AlarmLane
 from ingest.pipeline import BatchPipeline, is_data_error
 from ingest.sink import EventSink
-from ingest.topics import DEVICE_FILTER, STATUS_FILTER, DeviceTopic, parse_topic, shared
+from ingest.topics import ALARM_EVENT_TYPES, ALARM_FILTERS, SUBTREE_FILTER, DeviceTopic, is_alarm_topic, parse_topic
 from telecare import metrics
 from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
 from telecare.errors import StoreError
-from telecare.events import Event, EventType, RawMessage
+from telecare.events import Event, RawMessage
 from telecare.health import Health, PartState
 from telecare.mqtt import MqttSubscriber
+from telecare.mqtt_sessions import MqttSessions
 from telecare.people import DeviceLookup
 from telecare.store import Database
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
-URGENT_EVENT_TYPES = frozenset({EventType.HELP_BUTTON.value, EventType.FALL.value})  # skip the batch wait
+URGENT_EVENT_TYPES = frozenset(ALARM_EVENT_TYPES)  # stored in their own lane (AlarmLane), never batched
 GIVE_UP_ON_STOP = 3  # failed attempts before stop() leaves a batch to the broker's redelivery
 PART = "ingest"  # this loop's name in the Health registry (/healthz, the CLI's exit message)
 
 
+def ingest_sessions(mqtt_url: str, client_id: str, on_message: Callable[[RawMessage], None],
+                    clock: Clock) -> MqttSessions:
+    """Ingest's two persistent, non-shared MQTT sessions (docs/protocol.md, "Subscriptions").
+
+    `<client_id>-alarms` holds only alarm topics, so a help press never queues behind a telemetry
+    backlog; `<client_id>` holds the whole `telecare/v1/#` subtree. Both are plain subscriptions:
+    mosquitto does not save `$share` subscriptions in its persistence file, so a shared one is gone
+    after a broker restart and everything published before ingest re-subscribes is dropped.
+    """
+    alarm_id, main_id = session_ids(client_id)
+    alarms = MqttSubscriber(mqtt_url, alarm_id, [(f, 1) for f in ALARM_FILTERS], on_message, clock=clock)
+    # The alarm session holds every alarm (its subscription exists before the main one's), so the main
+    # session's copies are acknowledged unread: one dead letter per bad alarm, no duplicate counts.
+    main = MqttSubscriber(mqtt_url, main_id, [(SUBTREE_FILTER, 1)], on_message, clock=clock, skip=is_alarm_topic)
+    return MqttSessions([alarms, main])
+
+
+def session_ids(client_id: str) -> tuple[str, str]:
+    """The MQTT client ids of ingest's (alarm, main) sessions for TELECARE_MQTT_CLIENT_ID `client_id`."""
+    return f"{client_id}-alarms", client_id
+
+
 class IngestService:
-    """Subscribes (shared + status), batches by size/time, stores, acks, then publishes to the bus."""
+    """Subscribes (alarm + main session), batches by size/time, stores, acks, then publishes to the bus."""
 
     def __init__(self, mqtt_url: str, db: Database, bus: Bus, lookup: DeviceLookup, clock: Clock, *,
-                 share_group: str = "telecare-ingest", client_id: str = "telecare-ingest-1",
-                 batch_size: int = 500, batch_ms: int = 50, health: Health | None = None) -> None:
+                 client_id: str = "telecare-ingest-1", batch_size: int = 500, batch_ms: int = 50,
+                 health: Health | None = None) -> None:
         self._sink = EventSink(db)
         self._pipeline = BatchPipeline(self._sink, lookup)
         self._bus = bus
@@ -46,14 +71,22 @@ class IngestService:
         self._task: asyncio.Task[None] | None = None
         self._health = health
         self._broken = False  # a batch task raised: the loop must end now, not at the next message
-        subscriptions = [(shared(share_group, DEVICE_FILTER), 1), (STATUS_FILTER, 1)]
-        self._mqtt = MqttSubscriber(mqtt_url, client_id, subscriptions, self._enqueue, clock=clock)
+        self._alarms = AlarmLane(self._handle)
+        self._mqtt = ingest_sessions(mqtt_url, client_id, self._enqueue, clock)
+
+    @property
+    def connected(self) -> bool:
+        """True while both MQTT sessions are connected (paho reconnects within 2 s after a loss)."""
+        return self._mqtt.connected
 
     def _enqueue(self, raw: RawMessage) -> None:
         # Runs on the event loop (handed over by the MQTT thread); only buffers.
+        if _urgent(raw.topic):  # its own lane: not behind the telemetry batches in hand
+            self._alarms.put(raw)
+            return
         self._pending.append(raw)
         self._wakeup.set()
-        if len(self._pending) >= self._batch_size or _urgent(raw.topic):
+        if len(self._pending) >= self._batch_size:
             self._full.set()
 
     async def start(self) -> None:
@@ -62,10 +95,12 @@ class IngestService:
         self._report(PartState.STARTING)
         self._task = asyncio.create_task(self._run(), name=PART)
         self._task.add_done_callback(self._loop_ended)
+        self._alarms.start().add_done_callback(self._loop_ended)
         try:
             await self._mqtt.start()
         except BaseException:
             self._task.cancel()
+            self._alarms.cancel()
             raise
         if not self._task.done():  # a loop that already died stays FAILED
             self._report(PartState.OK)
@@ -86,7 +121,7 @@ class IngestService:
             return
         # Type only: an exception's text may quote the message that caused it.
         name = type(task.exception()).__name__
-        log.error("ingest loop died: %s", name)
+        log.error("ingest loop %s died: %s", task.get_name(), name)
         self._report(PartState.FAILED, f"processing loop died: {name}")
 
     async def stop(self) -> None:
@@ -96,13 +131,14 @@ class IngestService:
         if self._task is not None:
             # A loop that died was reported (health, log) when it ended; stopping must still disconnect.
             await asyncio.gather(self._task, return_exceptions=True)
+        await self._alarms.stop()
         await self._mqtt.stop()
 
     async def _next_batch(self) -> list[RawMessage]:
         while not self._pending and not self._stopping and not self._broken:
             self._wakeup.clear()
             await self._wakeup.wait()
-        # _full is set by _enqueue (batch full, or an urgent alarm): then go without waiting.
+        # _full is set by _enqueue when the batch is full: then go without waiting.
         if not self._full.is_set() and not self._stopping:
             try:
                 await asyncio.wait_for(self._full.wait(), self._batch_s)

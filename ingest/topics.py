@@ -7,11 +7,20 @@ from functools import lru_cache
 PREFIX = "telecare/v1"
 DEVICE_FILTER = f"{PREFIX}/+/+/+"
 STATUS_FILTER = f"{PREFIX}/+/status"
+# Ingest's main session: the whole subtree, so a misshapen topic is received and dead-lettered as
+# bad_topic instead of matching nothing (status topics are inside it too).
+SUBTREE_FILTER = f"{PREFIX}/#"
+# The last level names the event type, so one filter per alarm type isolates alarms without a protocol
+# change. Ingest's alarm session subscribes to these. The main session's `#` matches them too (MQTT
+# has no "all but"); it acknowledges those copies unread (is_alarm_topic), so each alarm is handled once.
+ALARM_EVENT_TYPES = ("help_button", "fall")
+ALARM_FILTERS = tuple(f"{PREFIX}/+/+/{event_type}" for event_type in ALARM_EVENT_TYPES)
 MAX_ID_LENGTH = 64
 # The longest well-formed topic is about 3 ids and an event type; anything much longer is junk and must
 # be refused before it reaches the cache (64 KiB topics once grew it by 114 MB).
 MAX_TOPIC_LENGTH = 256
 PARSE_CACHE_SIZE = 20_000  # a fleet has a bounded set of topics; this bounds memory at ~10 MB
+_PREFIX_PARTS = PREFIX.split("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +76,9 @@ def status_topic(gateway_id: str) -> str:
 def shared(group: str, topic_filter: str) -> str:
     """A shared-subscription filter: subscribers in `group` split the messages."""
     return f"$share/{group}/{topic_filter}"
+
+
+def is_alarm_topic(topic: str) -> bool:
+    """True when `topic` matches one of ALARM_FILTERS (as the broker matches: `+` is any one level)."""
+    parts = topic.split("/")
+    return len(parts) == 5 and parts[:2] == _PREFIX_PARTS and parts[4] in ALARM_EVENT_TYPES

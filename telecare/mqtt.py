@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 14 * 24 * 3600  # matches mosquitto's persistent_client_expiration
 CONNECT_TIMEOUT_S = 10.0
+# paho doubles its reconnect delay up to this cap. A subscriber (ingest) keeps it short: after a broker
+# restart every second it stays away is a second of alarms waiting in its queue.
+SUBSCRIBER_MAX_RECONNECT_S = 2
+PUBLISHER_MAX_RECONNECT_S = 30
 
 
 def is_v311(url: str) -> bool:
@@ -45,14 +49,15 @@ def _settle_soon(loop: asyncio.AbstractEventLoop | None, fut: asyncio.Future[Non
     loop.call_soon_threadsafe(settle)
 
 
-def _client(url: str, client_id: str, *, manual_ack: bool = False, persistent: bool = False) -> paho.Client:
+def _client(url: str, client_id: str, *, manual_ack: bool = False, persistent: bool = False,
+            max_reconnect_s: int = PUBLISHER_MAX_RECONNECT_S) -> paho.Client:
     # clean_session is a 3.1.1 notion; MQTT 5 sets clean_start and session expiry at connect.
     v3 = {"protocol": paho.MQTTv311, "clean_session": not persistent} if is_v311(url) else {"protocol": paho.MQTTv5}
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=manual_ack, **v3)
     _, _, user, password = mqtt_address(url)
     if user:
         client.username_pw_set(user, password)
-    client.reconnect_delay_set(1, 30)
+    client.reconnect_delay_set(1, max_reconnect_s)
     # paho's defaults (20 in flight) throttle bursts; the broker caps in-flight anyway.
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
@@ -67,6 +72,7 @@ class _Connection:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: asyncio.Future[None] | None = None
         self.generation = 0  # bumps on every (re)connect; stale ack tokens are ignored
+        self.connected = False  # between a successful CONNACK and the connection's loss
         self.v311 = is_v311(url)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -77,6 +83,7 @@ class _Connection:
             _settle_soon(self._loop, self._connected, BrokerError(f"the MQTT broker refused the connection ({rc})"))
             return
         self.generation += 1
+        self.connected = True
         self.on_connected(client, bool(getattr(flags, "session_present", False)))
         _settle_soon(self._loop, self._connected, None)
 
@@ -84,6 +91,7 @@ class _Connection:
         """Hook for subclasses (runs on paho's thread)."""
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        self.connected = False
         if rc.value != 0:
             log.warning("MQTT connection lost (%s); paho reconnects", rc)
 
@@ -199,10 +207,13 @@ class MqttSubscriber(_Connection):
 
     def __init__(self, url: str, client_id: str, subscriptions: list[tuple[str, int]],
                  on_message: Callable[[RawMessage], None], *, persistent: bool = True,
-                 clock: Clock | None = None) -> None:
-        client = _client(url, client_id, manual_ack=True, persistent=persistent)
+                 clock: Clock | None = None, skip: Callable[[str], bool] | None = None) -> None:
+        """`skip`: topics acknowledged at once and not handed over (another session of ours holds them)."""
+        client = _client(url, client_id, manual_ack=True, persistent=persistent,
+                         max_reconnect_s=SUBSCRIBER_MAX_RECONNECT_S)
         super().__init__(url, client, not persistent, SESSION_EXPIRY_S if persistent else 0)
         self._subscriptions, self._handler, self._clock = subscriptions, on_message, clock or SystemClock()
+        self._skip = skip
         self._subscribed: asyncio.Future[None] | None = None
         self._inbox: deque[RawMessage] = deque()  # append/popleft are atomic across threads
         self._wake_pending = False
@@ -210,8 +221,10 @@ class MqttSubscriber(_Connection):
         client.on_subscribe = self._on_subscribe
 
     def on_connected(self, client: paho.Client, session_present: bool) -> None:
-        # Subscribe on every connect (idempotent); retained messages only for a new subscription,
-        # so a restart does not replay every gateway's status.
+        # Subscribe on every connect, even with session_present (idempotent): mosquitto restores plain
+        # subscriptions from its store but not `$share` ones (docs/protocol.md, "Subscriptions"), and a
+        # broker that lost its store has none. Retained messages only for a new subscription, so a
+        # restart does not replay every gateway's status.
         new_only = SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
         # 3.1.1 has no shared subscriptions nor subscribe options: one consumer gets everything.
         subs = ([(_unshared(t), q) for t, q in self._subscriptions] if self.v311
@@ -221,8 +234,12 @@ class MqttSubscriber(_Connection):
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         # paho's thread: only hand over. One loop wake-up per burst, not per message.
+        if self._skip is not None and self._skip(msg.topic):
+            if msg.qos:
+                self._client.ack(msg.mid, msg.qos)
+            return
         self._inbox.append(RawMessage(topic=msg.topic, payload=bytes(msg.payload), received_at=self._clock.now(),
-                                      ack_token=(self.generation, msg.mid, msg.qos)))
+                                      ack_token=(self, self.generation, msg.mid, msg.qos)))
         if not self._wake_pending and self._loop is not None:
             self._wake_pending = True
             self._loop.call_soon_threadsafe(self._deliver)
@@ -242,9 +259,10 @@ class MqttSubscriber(_Connection):
         """Acknowledge a message (after it is safely stored); tokens of a dead connection are ignored."""
         if token is None:
             return
-        generation, mid, qos = token
+        owner, generation, mid, qos = token
         # A token of an earlier connection: the broker redelivers that message anyway (a duplicate for us).
-        if qos and generation == self.generation and self._client.ack(mid, qos) != paho.MQTT_ERR_SUCCESS:
+        # A token of another session is a caller's bug: acking its mid here would ack a wrong message.
+        if owner is self and qos and generation == self.generation and self._client.ack(mid, qos) != paho.MQTT_ERR_SUCCESS:
             log.debug("MQTT ack of mid %s not sent", mid)
 
     async def start(self) -> None:
@@ -262,3 +280,11 @@ class MqttSubscriber(_Connection):
     async def stop(self) -> None:
         """Disconnect cleanly; unacked messages stay queued in the persistent session."""
         await self.disconnect()
+
+
+async def end_session(url: str, client_id: str) -> None:
+    """Discard the broker's persistent session `client_id` and its queue (retire a consumer for good)."""
+    # A clean-start connect with session expiry 0 replaces the old session; the DISCONNECT ends the new one.
+    conn = MqttPublisher(url, client_id)
+    await conn.connect()
+    await conn.disconnect()

@@ -25,8 +25,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
     mqtt_port: int = Field(1883, ge=0, le=65535)  # for the embedded broker
-    mqtt_share_group: str = "telecare-ingest"
-    mqtt_client_id: str = "telecare-ingest-1"
+    # Ingest's persistent sessions are `<id>` and `<id>-alarms`; one id per ingest process (each process
+    # receives every message, the event key stores it once: docs/protocol.md, "Subscriptions").
+    mqtt_client_id: str = Field("telecare-ingest-1", min_length=1, max_length=100)
     # None: in-process when every part shares one process (demo, `run all`), PostgreSQL for a part run alone.
     bus: Literal["inprocess", "postgres", "kafka"] | None = None
     kafka_bootstrap: str | None = None

@@ -7,7 +7,7 @@ import pytest
 
 from telecare.errors import BrokerError
 from telecare.events import RawMessage
-from telecare.mqtt import MqttPublisher, MqttSubscriber
+from telecare.mqtt import MqttPublisher, MqttSubscriber, end_session
 from tests.conftest import eventually
 
 
@@ -85,3 +85,40 @@ async def test_unreachable_broker_is_a_broker_error() -> None:
     pub = MqttPublisher(f"mqtt://127.0.0.1:{free_port()}", "nobody")
     with pytest.raises(BrokerError):
         await pub.connect()
+
+
+async def test_skipped_topics_are_acknowledged_unread(mqtt_url: str) -> None:
+    root, tag = _ids()
+    first: list[RawMessage] = []
+    sub = MqttSubscriber(mqtt_url, f"sub-{tag}", [(f"{root}/#", 1)], first.append,
+                         skip=lambda topic: topic.endswith("/skip"))
+    await sub.start()
+    pub = MqttPublisher(mqtt_url, f"pub-{tag}")
+    await pub.connect()
+    for _ in range(3):
+        await pub.publish(f"{root}/skip", b"held elsewhere")
+    await pub.publish(f"{root}/keep", b"kept")
+    await eventually(lambda: len(first) == 1)
+    assert first[0].payload == b"kept"
+    await sub.stop()  # "kept" is unacked, the skipped ones were acked
+    second: list[RawMessage] = []
+    sub2 = MqttSubscriber(mqtt_url, f"sub-{tag}", [(f"{root}/#", 1)], second.append)
+    await sub2.start()
+    await pub.publish(f"{root}/keep", b"sentinel")
+    await eventually(lambda: b"sentinel" in {m.payload for m in second})
+    assert sorted(m.payload for m in second) == [b"kept", b"sentinel"]  # no skipped one redelivered
+    for m in second:
+        sub2.ack(m.ack_token)
+    await sub2.stop()
+    await pub.publish(f"{root}/keep", b"queued for a retired session")
+    await end_session(mqtt_url, f"sub-{tag}")  # the session and its queue are gone
+    third: list[RawMessage] = []
+    sub3 = MqttSubscriber(mqtt_url, f"sub-{tag}", [(f"{root}/#", 1)], third.append)  # resumes, if any
+    await sub3.start()
+    await pub.publish(f"{root}/keep", b"sentinel 2")
+    await eventually(lambda: third)
+    assert [m.payload for m in third] == [b"sentinel 2"]
+    sub3.ack(third[0].ack_token)
+    await sub3.stop()
+    await pub.disconnect()
+    await end_session(mqtt_url, f"sub-{tag}")

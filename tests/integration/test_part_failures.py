@@ -27,7 +27,7 @@ async def test_a_dead_ingest_loop_fails_healthz_and_stops_the_process(db_url: st
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     tag = uuid.uuid4().hex[:8]
     settings = load_settings(database_url=db_url, mqtt_url=mqtt_url, data_dir=tmp_path,
-                             mqtt_client_id=f"ingest-{tag}", mqtt_share_group=f"grp-{tag}")
+                             mqtt_client_id=f"ingest-{tag}")
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack)
         running = await bootstrap.start_parts(core, {"ingest"}, mqtt_url)

@@ -1,0 +1,38 @@
+"""deploy/mosquitto/run.sh with the production config: saves every 0.5 s; a stop is clean (exit 0)."""
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from demo.broker import free_port
+from tests.conftest import eventually, unavailable
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+
+
+async def test_run_sh_saves_the_store_twice_a_second_and_stops_cleanly(tmp_path: Path) -> None:
+    if shutil.which("mosquitto") is None:
+        unavailable("mosquitto is not installed")
+    port = free_port()
+    conf = (DEPLOY / "mosquitto.conf").read_text()
+    # Only what differs outside a container: a loopback port, a temp data dir, no password file.
+    conf = (conf.replace("listener 1883 0.0.0.0", f"listener {port} 127.0.0.1")
+                .replace("/mosquitto/data/", f"{tmp_path}/")
+                .replace("allow_anonymous false", "allow_anonymous true")
+                .replace("password_file /mosquitto/config/passwd", "user root"))
+    (tmp_path / "mosquitto.conf").write_text(conf)
+    proc = subprocess.Popen(["sh", str(DEPLOY / "run.sh")], env={"PATH": "/usr/sbin:/usr/bin:/bin",
+                            "MOSQUITTO_CONF": str(tmp_path / "mosquitto.conf")},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = tmp_path / "mosquitto.db"
+    try:
+        await eventually(store.exists, timeout=2)  # an idle broker saves only on SIGUSR1 in 2 s
+        first = store.stat().st_mtime_ns
+        await eventually(lambda: store.stat().st_mtime_ns != first, timeout=1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(10)
+    assert code == 0
+    assert subprocess.run(["pgrep", "-f", str(tmp_path / "mosquitto.conf")], capture_output=True).returncode == 1

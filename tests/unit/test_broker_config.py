@@ -1,0 +1,36 @@
+"""The embedded broker and the production config agree on every durability setting, and they are sane."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from demo.broker import MOSQUITTO_CONF, SAVE_EVERY_S
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+DURABILITY = ("persistence", "autosave_interval", "autosave_on_changes", "max_queued_messages", "max_queued_bytes",
+              "max_inflight_messages", "max_packet_size", "persistent_client_expiration")
+
+
+def _settings(text: str) -> dict[str, str]:
+    pairs = (line.split(None, 1) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    return {p[0]: p[1].strip() if len(p) > 1 else "" for p in pairs}
+
+
+def test_production_and_embedded_brokers_share_the_durability_settings() -> None:
+    embedded = _settings(MOSQUITTO_CONF.format(port=1883, data_dir="/d"))
+    production = _settings((DEPLOY / "mosquitto.conf").read_text())
+    assert {k: embedded.get(k) for k in DURABILITY} == {k: production.get(k) for k in DURABILITY}
+
+
+def test_the_settings_keep_qos1_messages_and_save_on_a_timer() -> None:
+    conf = _settings(MOSQUITTO_CONF.format(port=1883, data_dir="/d"))
+    assert conf["persistence"] == "true"
+    # on_changes would rewrite the whole store after every queued message: O(n^2) under a backlog.
+    assert conf["autosave_on_changes"] == "false" and conf["autosave_interval"] == "1"
+    assert int(conf["max_queued_messages"]) >= 1_000_000 and conf["max_queued_bytes"] == "0"
+    assert int(conf["max_packet_size"]) > 64 * 1024  # an oversized payload must reach ingest's dead letters
+    assert SAVE_EVERY_S <= 0.5  # + one save's duration stays within 1 s
+
+
+def test_the_production_start_script_saves_every_half_second() -> None:
+    script = (DEPLOY / "run.sh").read_text()
+    assert "kill -USR1" in script and "MOSQUITTO_SAVE_EVERY_S:-0.5" in script
