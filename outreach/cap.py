@@ -9,7 +9,14 @@ from datetime import datetime
 from telecare.errors import InvalidInput
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
-MAX_BYTES = 1_000_000
+# Bounds on what one document may make us do (parsing and geometry are CPU work): real warnings carry a
+# handful of areas with a few polygons or geocodes each, polygons of at most a few thousand points.
+MAX_BYTES = 2_000_000
+MAX_INFOS = 20
+MAX_AREAS = 200
+MAX_SHAPES = 2_000  # polygons + circles in the whole alert
+MAX_GEOCODES = 2_000
+MAX_POLYGON_POINTS = 20_000
 STATUSES = {"Actual", "Exercise", "System", "Test", "Draft"}
 MSG_TYPES = {"Alert", "Update", "Cancel", "Ack", "Error"}
 SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")  # most severe first
@@ -115,7 +122,10 @@ def _point(pair: str, where: str) -> tuple[float, float]:
 
 def parse_polygon(text: str) -> tuple[tuple[float, float], ...]:
     """'lat,lon lat,lon …' with at least four pairs, first equal to last (CAP 1.2 §3.3.2)."""
-    points = tuple(_point(p, "<polygon>") for p in text.split())
+    pairs = text.split()
+    if len(pairs) > MAX_POLYGON_POINTS:
+        raise InvalidInput(f"CAP <polygon> has {len(pairs)} points; at most {MAX_POLYGON_POINTS} are accepted")
+    points = tuple(_point(p, "<polygon>") for p in pairs)
     if len(points) < 4:
         raise InvalidInput(f"CAP <polygon> needs at least 4 points, got {len(points)}")
     if points[0] != points[-1]:
@@ -165,6 +175,19 @@ def _info(el: ET.Element) -> CapInfo:
     )
 
 
+def check_counts(root: ET.Element) -> None:
+    """Refuse, before any geometry is built, a document with more blocks or shapes than MAX_* allow."""
+    def count(tag: str) -> int:
+        return sum(1 for _ in root.iter(f"{{{NS}}}{tag}"))
+
+    shapes = count("polygon") + count("circle")
+    for what, found, limit in (("<info> blocks", count("info"), MAX_INFOS), ("<area>s", count("area"), MAX_AREAS),
+                               ("polygons and circles", shapes, MAX_SHAPES),
+                               ("geocodes", count("geocode"), MAX_GEOCODES)):
+        if found > limit:
+            raise InvalidInput(f"CAP document has {found} {what}; at most {limit} are accepted")
+
+
 def parse_cap(data: bytes) -> CapAlert:
     """Parse a CAP 1.2 <alert>; raise InvalidInput with a clear message for anything malformed."""
     if not data or not data.strip():
@@ -175,6 +198,7 @@ def parse_cap(data: bytes) -> CapAlert:
     root = ET.fromstring(data)
     if root.tag != f"{{{NS}}}alert":
         raise InvalidInput(f"not a CAP 1.2 alert: root element is {root.tag[:80]!r}, expected <alert> in {NS}")
+    check_counts(root)
     alert = CapAlert(
         identifier=_text(root, "identifier", "<alert>", True),
         sender=_text(root, "sender", "<alert>", True),

@@ -16,7 +16,7 @@ from telecare.errors import StoreError
 
 from dashboards.live import RELOAD, LiveHub
 from dashboards.queries import ResidentQueries
-from dashboards.routes.common import OperatorName, sse
+from dashboards.routes.common import OperatorName, PathRowId, Text, sse
 from dashboards.views import alert_view, queue_order
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class AcknowledgeBody(BaseModel):
 class ResolveBody(BaseModel):
     by: OperatorName
     outcome: Outcome
-    note: str = Field("", max_length=2000)
+    note: Text = Field("", max_length=2000)
 
 
 def _dumps(data: Any) -> str:
@@ -66,12 +66,12 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
         return await views(alerts)
 
     @api.post("/{alert_id}/acknowledge", summary="Take an open alert")
-    async def acknowledge(alert_id: int, body: AcknowledgeBody) -> dict[str, Any]:
+    async def acknowledge(alert_id: PathRowId, body: AcknowledgeBody) -> dict[str, Any]:
         change = await deps.alerts.acknowledge(alert_id, body.by, deps.clock.now())
         return (await views([change.alert]))[0]
 
     @api.post("/{alert_id}/resolve", summary="Close an alert with an outcome and a note")
-    async def resolve(alert_id: int, body: ResolveBody) -> dict[str, Any]:
+    async def resolve(alert_id: PathRowId, body: ResolveBody) -> dict[str, Any]:
         change = await deps.alerts.resolve(alert_id, body.by, body.outcome, body.note, deps.clock.now())
         return (await views([change.alert]))[0]
 

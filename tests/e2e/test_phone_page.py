@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 import httpx
 from fastapi import FastAPI
 
+from dashboards.errors import install_error_handlers
+
 from dashboards.routes import phones as phone_page
 from demo.simulated_telephony import SimulatedTelephony
 from outreach.telephony import CallRequest, CallStatus, CallUpdate
@@ -25,6 +27,7 @@ def make_app() -> tuple[FastAPI, SimulatedTelephony, list[CallUpdate]]:
 
     sim.set_update_handler(handler)
     app = FastAPI()
+    install_error_handlers(app)
     app.include_router(phone_page.router(sim))
     return app, sim, seen
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from outreach.cap import parse_cap
+from outreach.cap import MAX_BYTES, parse_cap
 from outreach.geo import area_shapes, circle_shape, hazard, residents_inside
 from telecare.errors import InvalidInput
 from telecare.people import Resident
@@ -105,7 +105,7 @@ def test_unusable_areas_are_refused(name: str, message: str) -> None:
     (b"", "empty"),
     (b"not xml at all", "not well-formed"),
     (b"<alert xmlns='urn:oasis:names:tc:emergency:cap:1.2'/>", "missing required <identifier>"),
-    (b"x" * 1_000_001, "larger than"),
+    (b"x" * (MAX_BYTES + 1), "larger than"),
 ])
 def test_degenerate_inputs(data: bytes, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
