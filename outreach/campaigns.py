@@ -55,6 +55,9 @@ class AudienceFilter:
         unknown = set(data) - {"risk_flags", "languages", "teams", "geocodes"}
         if unknown:
             raise InvalidInput(f"unknown audience filter field(s): {', '.join(sorted(unknown))}")
+        for key, value in data.items():
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise InvalidInput(f"audience filter field {key} must be a list of strings")
         try:
             flags = frozenset(RiskFlag(f) for f in data.get("risk_flags", ()))
         except ValueError as err:

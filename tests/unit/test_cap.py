@@ -130,3 +130,16 @@ def test_atom_feed_links_are_resolved_and_non_feeds_recognised() -> None:
     assert cap_links("https://x.example/", SAMPLE.read_bytes()) is None
     with pytest.raises(InvalidInput, match="DTD"):
         cap_links("https://x.example/", (DATA / "xml_bomb.xml").read_bytes())
+
+
+def test_shape_and_point_limits_are_refused_before_any_geometry() -> None:
+    from outreach.cap import MAX_AREAS, MAX_POLYGON_POINTS, parse_polygon
+
+    ring = " ".join(["1,1"] * (MAX_POLYGON_POINTS + 1))
+    with pytest.raises(InvalidInput, match=f"at most {MAX_POLYGON_POINTS}"):
+        parse_polygon(ring)
+    areas = "".join("<area><areaDesc>x</areaDesc><circle>41.3,2.1 1</circle></area>" for _ in range(MAX_AREAS + 1))
+    doc = (f"<alert xmlns='urn:oasis:names:tc:emergency:cap:1.2'><identifier>i</identifier><info>{areas}</info>"
+           "</alert>").encode()
+    with pytest.raises(InvalidInput, match=f"{MAX_AREAS + 1} <area>s; at most {MAX_AREAS}"):
+        parse_cap(doc)
