@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from typing import Annotated
 
 from devices.records import device_to_dict
 from devices.registry import Registry
