@@ -67,8 +67,14 @@ class CapAlert:
         return tuple(a for info in self.infos for a in info.areas)
 
 
-def refuse_declarations(data: bytes) -> None:
-    """DTDs and entities are never needed in CAP and are how XML bombs and XXE work: refuse them."""
+CHUNK = 65_536  # the parsers get the document in slices so the GIL is free between them (parsing runs in a thread)
+
+
+def refuse_declarations(data: bytes, limits: bool = False) -> None:
+    """DTDs and entities are never needed in CAP and are how XML bombs and XXE work: refuse them.
+
+    With `limits`, also stop at the first element past a MAX_* bound, before the rest is even read.
+    """
     parser = xml.parsers.expat.ParserCreate()
 
     def refuse(*_args: object) -> None:
@@ -77,10 +83,32 @@ def refuse_declarations(data: bytes) -> None:
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
     parser.ExternalEntityRefHandler = refuse
+    if limits:
+        parser.StartElementHandler = _element_counter()
     try:
-        parser.Parse(data, True)
+        for start in range(0, len(data), CHUNK):
+            parser.Parse(data[start:start + CHUNK], False)
+        parser.Parse(b"", True)
     except xml.parsers.expat.ExpatError as err:
         raise InvalidInput(f"CAP document is not well-formed XML: {err}") from err
+
+
+_LIMITED = {"info": ("<info> blocks", MAX_INFOS), "area": ("<area>s", MAX_AREAS),
+            "polygon": ("polygons and circles", MAX_SHAPES), "circle": ("polygons and circles", MAX_SHAPES),
+            "geocode": ("geocodes", MAX_GEOCODES)}
+
+
+def _element_counter():
+    counts: dict[str, int] = {}
+
+    def start(name: str, _attrs: object) -> None:
+        what = _LIMITED.get(name.rpartition(":")[2])
+        if what is not None:
+            label, limit = what
+            counts[label] = counts.get(label, 0) + 1
+            if counts[label] > limit:
+                raise InvalidInput(f"CAP document has too many {label}: at most {limit} are accepted")
+    return start
 
 
 def _text(el: ET.Element, tag: str, where: str, required: bool = False) -> str:
@@ -175,30 +203,19 @@ def _info(el: ET.Element) -> CapInfo:
     )
 
 
-def check_counts(root: ET.Element) -> None:
-    """Refuse, before any geometry is built, a document with more blocks or shapes than MAX_* allow."""
-    def count(tag: str) -> int:
-        return sum(1 for _ in root.iter(f"{{{NS}}}{tag}"))
-
-    shapes = count("polygon") + count("circle")
-    for what, found, limit in (("<info> blocks", count("info"), MAX_INFOS), ("<area>s", count("area"), MAX_AREAS),
-                               ("polygons and circles", shapes, MAX_SHAPES),
-                               ("geocodes", count("geocode"), MAX_GEOCODES)):
-        if found > limit:
-            raise InvalidInput(f"CAP document has {found} {what}; at most {limit} are accepted")
-
-
 def parse_cap(data: bytes) -> CapAlert:
     """Parse a CAP 1.2 <alert>; raise InvalidInput with a clear message for anything malformed."""
     if not data or not data.strip():
         raise InvalidInput("CAP document is empty")
     if len(data) > MAX_BYTES:
         raise InvalidInput(f"CAP document is larger than {MAX_BYTES} bytes")
-    refuse_declarations(data)
-    root = ET.fromstring(data)
+    refuse_declarations(data, limits=True)
+    tree = ET.XMLParser()
+    for start in range(0, len(data), CHUNK):
+        tree.feed(data[start:start + CHUNK])
+    root = tree.close()
     if root.tag != f"{{{NS}}}alert":
         raise InvalidInput(f"not a CAP 1.2 alert: root element is {root.tag[:80]!r}, expected <alert> in {NS}")
-    check_counts(root)
     alert = CapAlert(
         identifier=_text(root, "identifier", "<alert>", True),
         sender=_text(root, "sender", "<alert>", True),
