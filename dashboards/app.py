@@ -7,30 +7,28 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telecare.alerts import AlertSink
 from telecare.bus import Bus
 from telecare.clock import Clock
 from telecare.health import Health
-from telecare.errors import ConflictError, InvalidInput, NotFound, StoreError
-from telecare.metrics import HTTP_ERRORS
 from telecare.people import ResidentLookup
-from telecare.settings import DEFAULT_SERVICE_TIMEZONE
+from telecare.settings import DEFAULT_SERVICE_TIMEZONE, load_settings
 from telecare.store import Database
 
+from dashboards import api_docs
 from dashboards.audit import AuditLog
+from dashboards.request_guards import BodyLimit, ControlCharGuard
+from dashboards.errors import install_error_handlers
 from dashboards.live import LiveHub
 from dashboards.queries import AlertQueries, ResidentQueries
 from dashboards.routes import alerts as alert_routes
 from dashboards.routes import config as config_routes
 from dashboards.routes import residents as resident_routes
 from dashboards.routes import system as system_routes
-from dashboards.views import readable_errors
+from outreach.cap import MAX_BYTES as MAX_CAP_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -48,39 +46,7 @@ class WebDeps:
     # resident cards straight from the tables (dashboards.queries) because it needs audit-scoped columns.
     residents: ResidentLookup | None = None
     health: Health = field(default_factory=Health)
-    service_timezone: str = DEFAULT_SERVICE_TIMEZONE  # TELECARE_SERVICE_TIMEZONE: every page's times
-
-
-def _error(request: Request, status: int, detail: Any) -> JSONResponse:
-    """Answer with {"detail": ...}; count client rejections; log server-side failures by path, never the body."""
-    if status < 500:
-        HTTP_ERRORS.labels(str(status)).inc()
-    else:
-        log.warning("%s %s -> %s", request.method, request.url.path, status)
-    return JSONResponse({"detail": detail}, status_code=status)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    # (exception type, status): our own errors carry operator-safe messages by design.
-    mapping: tuple[tuple[type[Exception], int], ...] = (
-        (NotFound, 404), (ConflictError, 409), (InvalidInput, 400), (StoreError, 503),
-    )
-    for exc_type, status in mapping:
-        async def handler(request: Request, exc: Exception, status: int = status) -> JSONResponse:
-            return _error(request, status, str(exc))
-        app.add_exception_handler(exc_type, handler)
-
-    async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(request, 422, readable_errors(exc.errors()))
-
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = _error(request, exc.status_code, exc.detail)
-        if exc.headers:
-            response.headers.update(exc.headers)
-        return response
-
-    app.add_exception_handler(RequestValidationError, validation)
-    app.add_exception_handler(StarletteHTTPException, http_error)
+from outreach.cap import MAX_BYTES as MAX_CAP_BYTES
 
 
 def create_app(deps: WebDeps) -> FastAPI:
@@ -99,9 +65,15 @@ def create_app(deps: WebDeps) -> FastAPI:
             await hub.stop()
 
     app = FastAPI(title="Telecare operator API", version="0.1.0", lifespan=lifespan,
-                  description="Alert queue, resident cards (audited), live stream, metrics.")
+                  description="Alert queue, resident cards (audited), live stream, metrics.",
+                  docs_url=None, redoc_url=None)  # served by api_docs from local files, not a CDN
     app.state.live = hub
-    _install_error_handlers(app)
+    install_error_handlers(app)
+    limit = deps.max_body_bytes or load_settings().max_body_bytes
+    # A CAP warning may carry detailed polygons; its parser bounds what it does with them.
+    app.add_middleware(BodyLimit, default=limit, per_path={"/api/campaigns/weather": MAX_CAP_BYTES})
+    app.add_middleware(ControlCharGuard)
+    api_docs.install(app)
     app.include_router(alert_routes.router(deps, queries, hub))
     app.include_router(resident_routes.router(deps, queries, audit))
     app.include_router(system_routes.router(queries, hub, deps.health))

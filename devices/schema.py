@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from datetime import date, time
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import lru_cache
+from zoneinfo import available_timezones
 
 from pydantic import (
-    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
 )
 
 from devices.records import parse_hhmm
@@ -36,11 +37,22 @@ def _phone(value: Any) -> str:
     return compact
 
 
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise ValueError("unknown time zone (expected an IANA name like Europe/Madrid)") from err
+    # A lookup in the known names, not ZoneInfo(value): that opens a file named by the input (a 300-character
+    # name raised OSError, and paths are not zone names).
+    if value not in _zones():
+        raise ValueError("unknown time zone (expected an IANA name like Europe/Madrid)")
+    return value
+
+
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str) and ("\x00" in value or any(ord(c) < 32 and c not in "\t\n\r" for c in value)):
+        raise ValueError("must not contain control characters such as NUL")
     return value
 
 
@@ -53,22 +65,34 @@ def _text_code(value: Any) -> Any:
 KeySafe = Annotated[str, BeforeValidator(_text_code), Field(pattern=r"^[0-9A-Za-z#*]{3,12}$")]
 HHMM = Annotated[time, BeforeValidator(_hhmm)]
 Phone = Annotated[str, BeforeValidator(_phone)]
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class ReablementIn(BaseModel):
+class _In(BaseModel):
+    """Every input model: unknown fields refused, and no string carries NUL (PostgreSQL cannot store it)."""
+
     model_config = _STRICT
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_is_clean(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else (value,):
+            _no_nul(item)
+        return value
+
+
+class ReablementIn(_In):
     calls_per_week: int = Field(ge=1, le=14)
     until: date
 
 
-class CarePlanIn(BaseModel):
-    model_config = _STRICT
+class CarePlanIn(_In):
     night_start: HHMM = time(22, 0)
     night_end: HHMM = time(7, 0)
     bed_return_minutes: int = Field(30, ge=1, le=24 * 60)
-    dose_times: list[HHMM] = []
+    dose_times: list[HHMM] = Field([], max_length=24)
     dose_window_minutes: int = Field(60, ge=1, le=24 * 60)
     inactivity_hours: float = Field(12.0, gt=0, le=72)
     low_battery_percent: int = Field(20, ge=0, le=100)
@@ -77,8 +101,8 @@ class CarePlanIn(BaseModel):
     quiet_days: list[Annotated[int, Field(ge=1, le=7)]] = []
     follow_up_level: int = Field(2, ge=1, le=3)
     reablement: ReablementIn | None = None
-    team: str | None = None
-    named_caller: str | None = None
+    team: str | None = Field(None, max_length=100)
+    named_caller: str | None = Field(None, max_length=100)
 
     def to_record(self) -> CarePlan:
         data = self.model_dump(exclude={"reablement", "dose_times", "quiet_days"})
@@ -87,30 +111,28 @@ class CarePlanIn(BaseModel):
                         quiet_days=tuple(sorted(set(self.quiet_days))), reablement=reablement)
 
 
-class ContactIn(BaseModel):
-    model_config = _STRICT
+class ContactIn(_In):
     name: str = Field(min_length=1, max_length=200)
     phone: Phone
-    relation: str = ""
+    relation: str = Field("", max_length=100)
     priority: int = Field(1, ge=1, le=99)
     key_holder: bool = False
 
 
-class ResidentIn(BaseModel):
-    model_config = _STRICT
+class ResidentIn(_In):
     id: Id
     name: str = Field(min_length=1, max_length=200)
-    timezone: Annotated[str, AfterValidator(_zone)] = "Europe/Madrid"
+    timezone: Annotated[str, Field(max_length=64), AfterValidator(_zone)] = "Europe/Madrid"
     date_of_birth: date | None = None
-    address: str = ""
+    address: str = Field("", max_length=500)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    phones: list[Phone] = []
+    phones: list[Phone] = Field([], max_length=10)
     language: str = Field("ca", pattern=r"^[a-z]{2}$")
     key_safe_code: KeySafe | None = None
     at_home: bool = True
     risk_flags: list[RiskFlag] = []
-    contacts: list[ContactIn] = []
+    contacts: list[ContactIn] = Field([], max_length=50)
     care_plan: CarePlanIn = CarePlanIn()
 
     def to_record(self) -> Resident:
@@ -124,8 +146,7 @@ class ResidentIn(BaseModel):
         )
 
 
-class GatewayIn(BaseModel):
-    model_config = _STRICT
+class GatewayIn(_In):
     id: Id
     resident_id: Id
 
@@ -133,8 +154,7 @@ class GatewayIn(BaseModel):
         return Device(self.id, DeviceType.GATEWAY, self.id, self.resident_id)
 
 
-class DeviceIn(BaseModel):
-    model_config = _STRICT
+class DeviceIn(_In):
     id: Id
     type: DeviceType
     gateway_id: Id | None = None  # a gateway's is its own id
@@ -150,14 +170,12 @@ class DeviceIn(BaseModel):
         return Device(self.id, self.type, gateway, owner)
 
 
-class PairIn(BaseModel):
-    model_config = _STRICT
+class PairIn(_In):
     gateway_id: Id
     resident_id: Id
 
 
-class FleetFile(BaseModel):
-    model_config = _STRICT
+class FleetFile(_In):
     residents: list[ResidentIn] = []
     gateways: list[GatewayIn] = []
     devices: list[DeviceIn] = []

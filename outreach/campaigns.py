@@ -1,6 +1,7 @@
 """Campaigns: a CAP weather warning or a staff message becomes prioritised automated call tasks."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -59,6 +60,9 @@ class AudienceFilter:
         unknown = set(data) - {"risk_flags", "languages", "teams", "geocodes"}
         if unknown:
             raise InvalidInput(f"unknown audience filter field(s): {', '.join(sorted(unknown))}")
+        for key, value in data.items():
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise InvalidInput(f"audience filter field {key} must be a list of strings")
         try:
             flags = frozenset(RiskFlag(f) for f in data.get("risk_flags", ()))
         except ValueError as err:
@@ -125,8 +129,8 @@ async def ingest_cap(db: Database, residents: Sequence[Resident] | ResidentLooku
     upload passes `refuse_expired` and gets WarningExpired naming when it ended (in `zone`).
     """
     try:
-        alert = parse_cap(xml_bytes)
-        shapes = area_shapes(alert.areas) if alert.msg_type in ("Alert", "Update") else []
+        # CPU work (XML, geometry) in a worker thread: the event loop keeps serving alarms meanwhile.
+        alert, shapes = await asyncio.to_thread(_parse_with_shapes, xml_bytes)
     except InvalidInput:
         CAP_MESSAGES.labels("rejected").inc()
         raise
@@ -151,7 +155,7 @@ async def ingest_cap(db: Database, residents: Sequence[Resident] | ResidentLooku
     main = infos[0]
     kind = hazard(alert.infos)
     extra = {HAZARD_FLAG[kind]: HAZARD_WEIGHT} if kind else None
-    inside = residents_inside(await _all(residents), shapes)
+    inside = await asyncio.to_thread(residents_inside, await _all(residents), shapes)
     if alert.msg_type == "Update" and alert.references:
         # An update (new times, wider area) must not ring everyone a second time for the same warning.
         already = await store.residents_in_campaigns(alert.references)
@@ -170,6 +174,11 @@ async def ingest_cap(db: Database, residents: Sequence[Resident] | ResidentLooku
     log.info("CAP warning: campaign %s created=%s tasks=%s skipped=%s", campaign.id, created, tasks, skipped)
     note = "" if created else "this warning was already ingested; nothing new created"
     return CampaignSummary(campaign.id, created, campaign.title, tasks, skipped, note)
+
+
+def _parse_with_shapes(xml_bytes: bytes) -> tuple[CapAlert, list[Any]]:
+    alert = parse_cap(xml_bytes)
+    return alert, area_shapes(alert.areas) if alert.msg_type in ("Alert", "Update") else []
 
 
 def _not_acted_on(alert: CapAlert, now: datetime) -> str:

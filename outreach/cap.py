@@ -11,7 +11,14 @@ from importlib import resources
 from telecare.errors import InvalidInput
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
-MAX_BYTES = 1_000_000
+# Bounds on what one document may make us do (parsing and geometry are CPU work): real warnings carry a
+# handful of areas with a few polygons or geocodes each, polygons of at most a few thousand points.
+MAX_BYTES = 2_000_000
+MAX_INFOS = 20
+MAX_AREAS = 200
+MAX_SHAPES = 2_000  # polygons + circles in the whole alert
+MAX_GEOCODES = 2_000
+MAX_POLYGON_POINTS = 20_000
 STATUSES = {"Actual", "Exercise", "System", "Test", "Draft"}
 MSG_TYPES = {"Alert", "Update", "Cancel", "Ack", "Error"}
 SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")  # most severe first
@@ -62,8 +69,14 @@ class CapAlert:
         return tuple(a for info in self.infos for a in info.areas)
 
 
-def refuse_declarations(data: bytes) -> None:
-    """DTDs and entities are never needed in CAP and are how XML bombs and XXE work: refuse them."""
+CHUNK = 65_536  # the parsers get the document in slices so the GIL is free between them (parsing runs in a thread)
+
+
+def refuse_declarations(data: bytes, limits: bool = False) -> None:
+    """DTDs and entities are never needed in CAP and are how XML bombs and XXE work: refuse them.
+
+    With `limits`, also stop at the first element past a MAX_* bound, before the rest is even read.
+    """
     parser = xml.parsers.expat.ParserCreate()
 
     def refuse(*_args: object) -> None:
@@ -72,10 +85,32 @@ def refuse_declarations(data: bytes) -> None:
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
     parser.ExternalEntityRefHandler = refuse
+    if limits:
+        parser.StartElementHandler = _element_counter()
     try:
-        parser.Parse(data, True)
+        for start in range(0, len(data), CHUNK):
+            parser.Parse(data[start:start + CHUNK], False)
+        parser.Parse(b"", True)
     except xml.parsers.expat.ExpatError as err:
         raise InvalidInput(f"CAP document is not well-formed XML: {err}") from err
+
+
+_LIMITED = {"info": ("<info> blocks", MAX_INFOS), "area": ("<area>s", MAX_AREAS),
+            "polygon": ("polygons and circles", MAX_SHAPES), "circle": ("polygons and circles", MAX_SHAPES),
+            "geocode": ("geocodes", MAX_GEOCODES)}
+
+
+def _element_counter():
+    counts: dict[str, int] = {}
+
+    def start(name: str, _attrs: object) -> None:
+        what = _LIMITED.get(name.rpartition(":")[2])
+        if what is not None:
+            label, limit = what
+            counts[label] = counts.get(label, 0) + 1
+            if counts[label] > limit:
+                raise InvalidInput(f"CAP document has too many {label}: at most {limit} are accepted")
+    return start
 
 
 def _text(el: ET.Element, tag: str, where: str, required: bool = False) -> str:
@@ -117,7 +152,10 @@ def _point(pair: str, where: str) -> tuple[float, float]:
 
 def parse_polygon(text: str) -> tuple[tuple[float, float], ...]:
     """'lat,lon lat,lon …' with at least four pairs, first equal to last (CAP 1.2 §3.3.2)."""
-    points = tuple(_point(p, "<polygon>") for p in text.split())
+    pairs = text.split()
+    if len(pairs) > MAX_POLYGON_POINTS:
+        raise InvalidInput(f"CAP <polygon> has {len(pairs)} points; at most {MAX_POLYGON_POINTS} are accepted")
+    points = tuple(_point(p, "<polygon>") for p in pairs)
     if len(points) < 4:
         raise InvalidInput(f"CAP <polygon> needs at least 4 points, got {len(points)}")
     if points[0] != points[-1]:
@@ -173,8 +211,11 @@ def parse_cap(data: bytes) -> CapAlert:
         raise InvalidInput("CAP document is empty")
     if len(data) > MAX_BYTES:
         raise InvalidInput(f"CAP document is larger than {MAX_BYTES} bytes")
-    refuse_declarations(data)
-    root = ET.fromstring(data)
+    refuse_declarations(data, limits=True)
+    tree = ET.XMLParser()
+    for start in range(0, len(data), CHUNK):
+        tree.feed(data[start:start + CHUNK])
+    root = tree.close()
     if root.tag != f"{{{NS}}}alert":
         raise InvalidInput(f"not a CAP 1.2 alert: root element is {root.tag[:80]!r}, expected <alert> in {NS}")
     alert = CapAlert(

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     ingest_batch_ms: int = Field(50, ge=1, le=10_000)
     tick_seconds: float = Field(1.0, gt=0, le=60)
     log_level: str = "INFO"
+    # Request bodies larger than this get 413 before they are read (the CAP upload has its own 2 MB).
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
     # Telephony
     telephony: Literal["simulator", "twilio"] = "simulator"
     twilio_account_sid: str | None = None

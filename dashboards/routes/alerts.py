@@ -19,7 +19,7 @@ from telecare.errors import StoreError
 
 from dashboards.live import RELOAD, LiveHub, LiveStatus
 from dashboards.queries import AlertFilter, AlertQueries, AlertRow, ResidentQueries
-from dashboards.routes.common import OperatorName, signed_in_operator, sse
+from dashboards.routes.common import OperatorName, PathRowId, Text, signed_in_operator, sse
 from dashboards.views import alert_view, change_view, queue_key
 
 if TYPE_CHECKING:
@@ -38,11 +38,11 @@ class AcknowledgeBody(BaseModel):
 class ResolveBody(BaseModel):
     by: OperatorName
     outcome: Outcome
-    note: str = Field("", max_length=2000)
+    note: Text = Field("", max_length=2000)
 
 
 class NoteBody(BaseModel):
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    text: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
 class ResolvedWindow(StrEnum):
@@ -102,20 +102,20 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
         return views(rows, ordered=AlertStatus.RESOLVED not in statuses)
 
     @api.post("/{alert_id}/acknowledge", summary="Take an open alert")
-    async def acknowledge(alert_id: int, body: AcknowledgeBody) -> dict[str, Any]:
+    async def acknowledge(alert_id: PathRowId, body: AcknowledgeBody) -> dict[str, Any]:
         return await one(await deps.alerts.acknowledge(alert_id, body.by, deps.clock.now()))
 
     @api.post("/{alert_id}/resolve", summary="Close an alert with an outcome and a note")
-    async def resolve(alert_id: int, body: ResolveBody) -> dict[str, Any]:
+    async def resolve(alert_id: PathRowId, body: ResolveBody) -> dict[str, Any]:
         return await one(await deps.alerts.resolve(alert_id, body.by, body.outcome, body.note, deps.clock.now()))
 
     @api.get("/{alert_id}/history", summary="What happened to the alert, oldest first (signed-in operators)")
-    async def history(alert_id: int, _: Annotated[str, Depends(signed_in_operator)]) -> list[dict[str, Any]]:
+    async def history(alert_id: PathRowId, _: Annotated[str, Depends(signed_in_operator)]) -> list[dict[str, Any]]:
         return [e.to_dict() for e in await deps.alerts.history(alert_id)]
 
     @api.post("/{alert_id}/notes", status_code=201, summary="Add a note to the alert's history as the signed-in "
                                                              "operator")
-    async def add_note(alert_id: int, body: NoteBody,
+    async def add_note(alert_id: PathRowId, body: NoteBody,
                        operator: Annotated[str, Depends(signed_in_operator)]) -> dict[str, Any]:
         return (await deps.alerts.add_note(alert_id, operator, body.text, deps.clock.now())).to_dict()
 

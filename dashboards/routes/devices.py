@@ -2,24 +2,19 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Query, Response
 
 from devices.records import device_to_dict
 from devices.registry import Registry
-from devices.schema import DeviceIn, PairIn, ResidentIn
+from devices.schema import ID_PATTERN, DeviceIn, PairIn, ResidentIn
 from telecare.clock import Clock
-from telecare.errors import ConflictError, InvalidInput, NotFound, TelecareError
+from telecare.errors import NotFound
+
+from dashboards.routes.common import PathId
 
 log = logging.getLogger(__name__)
-
-
-def _http(err: TelecareError) -> HTTPException:
-    """Our errors as HTTP statuses; messages carry ids only (the web app counts them)."""
-    status = 404 if isinstance(err, NotFound) else 409 if isinstance(err, ConflictError) else \
-        400 if isinstance(err, InvalidInput) else 500
-    log.info("devices API refused a request: %s (%s)", status, type(err).__name__)
-    return HTTPException(status, str(err))
 
 
 def router(registry: Registry, clock: Clock) -> APIRouter:
@@ -27,21 +22,19 @@ def router(registry: Registry, clock: Clock) -> APIRouter:
     api = APIRouter(prefix="/api", tags=["devices"])
 
     @api.get("/devices")
-    async def list_devices(resident_id: str | None = None) -> list[dict[str, str]]:
+    async def list_devices(resident_id: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
+                           ) -> list[dict[str, str]]:
         """Every registered device, or one resident's (404 for an unknown resident)."""
         if resident_id is None:
             return [device_to_dict(d) for d in await registry.list_devices()]
         if await registry.resident(resident_id) is None:
-            raise _http(NotFound(f"resident {resident_id} is not registered"))
+            raise NotFound(f"resident {resident_id} is not registered")
         return [device_to_dict(d) for d in await registry.devices_of(resident_id)]
 
     @api.post("/residents")
     async def upsert_resident(body: ResidentIn, response: Response) -> dict[str, object]:
         """Register or update a resident (201 when new); answers with the id only."""
-        try:
-            created = await registry.upsert_resident(body.to_record())
-        except TelecareError as err:
-            raise _http(err) from err
+        created = await registry.upsert_resident(body.to_record())
         response.status_code = 201 if created else 200
         log.info("resident %s %s at %s", body.id, "registered" if created else "updated", clock.now().isoformat())
         return {"id": body.id, "created": created}
@@ -49,22 +42,15 @@ def router(registry: Registry, clock: Clock) -> APIRouter:
     @api.post("/devices")
     async def register_device(body: DeviceIn, response: Response) -> dict[str, str]:
         """Register a device (201 when new). A gateway needs only id, type and resident_id."""
-        try:
-            device = body.to_record()
-            created = await registry.register_device(device)
-        except TelecareError as err:
-            raise _http(err) from err
+        device = body.to_record()
+        created = await registry.register_device(device)
         response.status_code = 201 if created else 200
         log.info("device %s registered on gateway %s", device.id, device.gateway_id)
         return device_to_dict(device)
 
     @api.post("/devices/{device_id}/pair")
-    async def pair(device_id: str, body: PairIn) -> dict[str, str]:
+    async def pair(device_id: PathId, body: PairIn) -> dict[str, str]:
         """Move a registered device to a gateway and resident."""
-        try:
-            device = await registry.pair(device_id, body.gateway_id, body.resident_id)
-        except TelecareError as err:
-            raise _http(err) from err
-        return device_to_dict(device)
+        return device_to_dict(await registry.pair(device_id, body.gateway_id, body.resident_id))
 
     return api

@@ -8,16 +8,18 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from telecare.errors import NotFound, TelephonyError
+from telecare.errors import ConflictError, NotFound, TelephonyError
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent.parent / "static" / "phones.html"
+CallId = Annotated[str, PathParam(min_length=1, max_length=64)]
 HEARTBEAT_S = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
 
 
@@ -73,21 +75,20 @@ def router(sim: Any) -> APIRouter:
                 await sim.press(call_id, digits or "")
             else:
                 await getattr(sim, ACTIONS[action])(call_id)
-        except NotFound as err:
-            raise HTTPException(404, str(err)) from err
         except TelephonyError as err:
-            raise HTTPException(409, str(err)) from err
+            # From the simulator this means "the call is not in a state for that gesture": a conflict.
+            raise ConflictError(str(err)) from err
         log.info("phone page: %s on call %s", action, call_id)
         return snapshot(sim)
 
     @api.post("/api/phones/{call_id}/press")
-    async def press(call_id: str, keys: Keys) -> dict[str, Any]:
+    async def press(call_id: CallId, keys: Keys) -> dict[str, Any]:
         return await act(call_id, "press", keys.digits)
 
     @api.post("/api/phones/{call_id}/{action}")
-    async def other(call_id: str, action: str) -> dict[str, Any]:
+    async def other(call_id: CallId, action: str) -> dict[str, Any]:
         if action not in ACTIONS:
-            raise HTTPException(404, "unknown phone action")
+            raise NotFound("unknown phone action")
         return await act(call_id, action)
 
     return api

@@ -5,11 +5,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, StringConstraints
+from pydantic import AfterValidator, BaseModel, StringConstraints
 
 from dashboards.audit import AuditAction, AuditLog
 from dashboards.queries import ResidentQueries
-from dashboards.routes.common import OperatorName, signed_in_operator
+from dashboards.routes.common import OperatorName, PathId, plain_text, signed_in_operator
 
 if TYPE_CHECKING:
     from dashboards.app import WebDeps
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 class RevealBody(BaseModel):
     by: OperatorName
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
+                      AfterValidator(plain_text)]
 
 
 def router(deps: WebDeps, queries: ResidentQueries, audit: AuditLog) -> APIRouter:
@@ -25,7 +26,7 @@ def router(deps: WebDeps, queries: ResidentQueries, audit: AuditLog) -> APIRoute
     api = APIRouter(prefix="/api/residents", tags=["residents"])
 
     @api.get("/{resident_id}", summary="Resident card (no key-safe code); audited")
-    async def card(resident_id: str, request: Request) -> dict[str, Any]:
+    async def card(resident_id: PathId, request: Request) -> dict[str, Any]:
         actor = signed_in_operator(request)
         now = deps.clock.now()
         result = await queries.card(resident_id, now)
@@ -34,7 +35,7 @@ def router(deps: WebDeps, queries: ResidentQueries, audit: AuditLog) -> APIRoute
         return result.to_dict()
 
     @api.post("/{resident_id}/key-safe", summary="Reveal the key-safe code; audited with a reason")
-    async def reveal_key_safe(resident_id: str, body: RevealBody) -> dict[str, Any]:
+    async def reveal_key_safe(resident_id: PathId, body: RevealBody) -> dict[str, Any]:
         now = deps.clock.now()
         code = await queries.key_safe_code(resident_id)
         await audit.record(body.by, AuditAction.KEY_SAFE_REVEAL, resident_id, now, {"reason": body.reason})
@@ -42,7 +43,7 @@ def router(deps: WebDeps, queries: ResidentQueries, audit: AuditLog) -> APIRoute
 
     @api.get("/{resident_id}/events",
              summary="The resident's recent period: every alarm, latest activity, heartbeats counted per device; audited")
-    async def events(resident_id: str, request: Request,
+    async def events(resident_id: PathId, request: Request,
                      hours: Annotated[int, Query(ge=1, le=168)] = 24) -> dict[str, Any]:
         actor = signed_in_operator(request)
         now = deps.clock.now()

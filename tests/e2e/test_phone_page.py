@@ -7,6 +7,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from dashboards.errors import install_error_handlers
 from dashboards.routes import config as config_routes
 from dashboards.routes import phones as phone_page
 from dashboards.routes.system import STATIC_DIR
@@ -29,6 +30,7 @@ def make_app() -> tuple[FastAPI, SimulatedTelephony, list[CallUpdate]]:
 
     sim.set_update_handler(handler)
     app = FastAPI()
+    install_error_handlers(app)
     app.include_router(phone_page.router(sim))
     # As in the web app: the page's script and the time helper come from /static, the service zone from /api/config.
     app.include_router(config_routes.router("Europe/Madrid", clock))

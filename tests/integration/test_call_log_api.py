@@ -9,6 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from dashboards.errors import install_error_handlers
+
 from devices.registry import Registry
 from outreach.planning import PlannedCall
 from outreach.service import OutreachService
@@ -40,6 +42,7 @@ async def api(db):
         PlannedCall(f"r{i}", "follow_up", "human", NOW.date(), NOW - timedelta(hours=1), NOW + timedelta(hours=8),
                     10 + i, "team-a", f"k{i}", "follow-up") for i in range(3)], NOW)
     app = FastAPI()
+    install_error_handlers(app)
     for r in outreach_routers(service):
         app.include_router(r)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://care") as client:
@@ -138,7 +141,7 @@ async def test_weather_sample_and_information_campaigns_with_progress(api):
     assert info.status_code == 200 and info.json()["tasks"] == 1
     bad = await c.post("/api/campaigns/information", json={"title": "x", "message": "y",
                                                            "audience": {"planet": "mars"}, "by": "Anna"})
-    assert bad.status_code == 400
+    assert bad.status_code == 422 and "planet" in bad.json()["detail"]
     detail = (await c.get(f"/api/campaigns/{summary['campaign_id']}")).json()
     assert detail["progress"]["total"] == summary["tasks"] and detail["progress"]["pending"] == summary["tasks"]
     listed = (await c.get("/api/campaigns")).json()

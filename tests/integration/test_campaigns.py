@@ -144,7 +144,8 @@ async def test_information_campaign_by_audience_and_progress_counts(db: Database
 
 @pytest.mark.parametrize("bad,message", [({"risk_flags": ["rich"]}, "unknown risk flag"),
                                          ({"geocodes": ["INE:99999"]}, "unsupported area"),
-                                         ({"district": "x"}, "unknown audience filter field")])
+                                         ({"district": "x"}, "unknown audience filter field"),
+                                         ({"geocodes": 7}, "must be a list of strings")])
 async def test_bad_audience_filter_is_refused(db: Database, bad: dict, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         await create_information_campaign(db, RESIDENTS, "t", "m", bad, NOW, by="x")

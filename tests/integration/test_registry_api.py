@@ -7,6 +7,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from dashboards.errors import install_error_handlers
+
 from dashboards.routes.devices import router
 from devices.registry import Registry
 from telecare.clock import FakeClock
@@ -21,6 +23,7 @@ RESIDENT = {
 @pytest.fixture
 async def client(db):
     app = FastAPI()
+    install_error_handlers(app)
     app.include_router(router(Registry(db), FakeClock(datetime(2026, 11, 22, 10, tzinfo=timezone.utc))))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c

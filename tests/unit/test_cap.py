@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from outreach.cap import parse_cap
+from outreach.cap import MAX_BYTES, parse_cap
 from outreach.geo import area_shapes, circle_shape, hazard, residents_inside
 from telecare.errors import InvalidInput
 from telecare.people import Resident
@@ -105,7 +105,7 @@ def test_unusable_areas_are_refused(name: str, message: str) -> None:
     (b"", "empty"),
     (b"not xml at all", "not well-formed"),
     (b"<alert xmlns='urn:oasis:names:tc:emergency:cap:1.2'/>", "missing required <identifier>"),
-    (b"x" * 1_000_001, "larger than"),
+    (b"x" * (MAX_BYTES + 1), "larger than"),
 ])
 def test_degenerate_inputs(data: bytes, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
@@ -130,3 +130,16 @@ def test_atom_feed_links_are_resolved_and_non_feeds_recognised() -> None:
     assert cap_links("https://x.example/", SAMPLE.read_bytes()) is None
     with pytest.raises(InvalidInput, match="DTD"):
         cap_links("https://x.example/", (DATA / "xml_bomb.xml").read_bytes())
+
+
+def test_shape_and_point_limits_are_refused_before_any_geometry() -> None:
+    from outreach.cap import MAX_AREAS, MAX_POLYGON_POINTS, parse_polygon
+
+    ring = " ".join(["1,1"] * (MAX_POLYGON_POINTS + 1))
+    with pytest.raises(InvalidInput, match=f"at most {MAX_POLYGON_POINTS}"):
+        parse_polygon(ring)
+    areas = "".join("<area><areaDesc>x</areaDesc><circle>41.3,2.1 1</circle></area>" for _ in range(MAX_AREAS + 1))
+    doc = (f"<alert xmlns='urn:oasis:names:tc:emergency:cap:1.2'><identifier>i</identifier><info>{areas}</info>"
+           "</alert>").encode()
+    with pytest.raises(InvalidInput, match=f"too many <area>s: at most {MAX_AREAS} are accepted"):
+        parse_cap(doc)
