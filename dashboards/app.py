@@ -46,7 +46,8 @@ class WebDeps:
     # resident cards straight from the tables (dashboards.queries) because it needs audit-scoped columns.
     residents: ResidentLookup | None = None
     health: Health = field(default_factory=Health)
-from outreach.cap import MAX_BYTES as MAX_CAP_BYTES
+    service_timezone: str = DEFAULT_SERVICE_TIMEZONE  # TELECARE_SERVICE_TIMEZONE: every page's times
+    max_body_bytes: int | None = None  # None: TELECARE_MAX_BODY_BYTES (default 1 MiB)
 
 
 def create_app(deps: WebDeps) -> FastAPI:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from telecare.alerts import ACTIVE_STATUSES, AlertChange, AlertStatus, AlertType, Outcome, Severity
 from telecare.clock import Clock
@@ -19,7 +19,7 @@ from telecare.errors import StoreError
 
 from dashboards.live import RELOAD, LiveHub, LiveStatus
 from dashboards.queries import AlertFilter, AlertQueries, AlertRow, ResidentQueries
-from dashboards.routes.common import OperatorName, PathRowId, Text, signed_in_operator, sse
+from dashboards.routes.common import OperatorName, PathRowId, Text, plain_text, signed_in_operator, sse
 from dashboards.views import alert_view, change_view, queue_key
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ class ResolveBody(BaseModel):
 
 
 class NoteBody(BaseModel):
-    text: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+                    AfterValidator(plain_text)]
 
 
 class ResolvedWindow(StrEnum):

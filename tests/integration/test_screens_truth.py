@@ -17,6 +17,7 @@ from dashboards.app import WebDeps, create_app
 from devices.registry import Registry
 from demo.simulated_telephony import SimulatedTelephony
 from entrypoints.bootstrap import outreach_routers
+from dashboards.errors import install_error_handlers
 from outreach.planning import PlannedCall
 from outreach.service import OutreachService
 from telecare.alerts import AlertTrigger, AlertType, Severity
@@ -49,6 +50,7 @@ async def care(db):
         PlannedCall(rid, "follow_up", "human", EARLY.date(), EARLY - timedelta(hours=1), EARLY + timedelta(hours=12),
                     10, "team-a", f"k-{rid}", "follow-up") for rid in ("r1", "r2")], EARLY)
     app = FastAPI()
+    install_error_handlers(app)  # the one error map, as in the web app
     for r in outreach_routers(service):
         app.include_router(r)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://care") as client:
