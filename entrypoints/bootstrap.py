@@ -157,7 +157,7 @@ def build_outreach(core: Core):
     from outreach.service import OutreachService
 
     return OutreachService(core.db, core.bus, core.alerts, core.registry, build_telephony(core),
-                           core.clock, core.settings)
+                           core.clock, core.settings, health=core.health)
 
 
 def outreach_routers(outreach: Any) -> list[Any]:

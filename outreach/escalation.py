@@ -13,14 +13,16 @@ from outreach.escalation_steps import (EscalationPolicy, EscalationState, Step, 
                                        next_escalation_step, rearm)
 from outreach.telephony import CallRejected, CallRequest, Telephony
 from telecare.alerts import AlertSink, Alert, AlertChange, AlertChangeKind, AlertStatus, Severity, alert_from_row
-from telecare.bus import ALERTS, Bus
+from telecare.bus import ALERTS, Bus, FeedGap, FeedState
 from telecare.clock import Clock
+from telecare.health import Health, PartState
 from telecare.errors import TelecareError, TelephonyError
 from telecare.metrics import ESCALATION_STEPS, ESCALATIONS_EXHAUSTED
 from telecare.people import ResidentLookup
 from telecare.store import Database
 
 log = logging.getLogger(__name__)
+PART = "escalation"  # this part's name in the Health registry
 # Only alerts about a person escalate: a low battery never wakes a neighbour.
 ESCALATE = frozenset({Severity.CRITICAL, Severity.HIGH})
 KEY_HOLDER_MESSAGE = {
@@ -42,8 +44,9 @@ class Escalator:
     def __init__(self, db: Database, bus: Bus, alerts: AlertSink, telephony: Telephony, residents: ResidentLookup,
                  clock: Clock, *, second_tier_after_s: float = 60, keyholders_after_s: float = 180,
                  call_wait_s: float = 90, repeat_s: float = 600, tick_s: float = 1.0,
-                 call_log: CallLog | None = None) -> None:
+                 call_log: CallLog | None = None, health: Health | None = None) -> None:
         self._db, self._bus, self._alerts, self._tel = db, bus, alerts, telephony
+        self._health = health
         self._residents, self._clock = residents, clock
         self.policy = EscalationPolicy(second_tier_after_s, keyholders_after_s, call_wait_s, repeat_s)
         self._tick_s = tick_s
@@ -209,22 +212,48 @@ class Escalator:
     async def start(self) -> None:
         """Resume persisted escalations, then consume alert changes and tick (run until stop())."""
         await self.resume()
-        self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._ticker())]
+        self._tasks = [asyncio.create_task(self._consume(), name="escalation-consume"),
+                       asyncio.create_task(self._ticker(), name="escalation-tick")]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+        self._report(PartState.OK)
+
+    def _report(self, state: PartState, detail: str = "") -> None:
+        if self._health is not None:
+            self._health.report(PART, state, detail)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        # Both loops catch per-item failures; one that still ends is a bug: say so (health fails, process exits).
+        if not task.cancelled() and task.exception() is not None:
+            name = type(task.exception()).__name__
+            log.error("escalation loop %s died: %s", task.get_name(), name)
+            self._report(PartState.FAILED, f"{task.get_name()} died: {name}")
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        if self._health is not None:
+            self._health.forget(PART)
 
     async def _consume(self) -> None:
-        async for message in self._bus.subscribe(ALERTS, "escalation"):
+        async for message in self._bus.subscribe(ALERTS, "escalation", gaps=True):
             try:
+                if isinstance(message.value, FeedGap):
+                    if message.value.state == FeedState.RESUMED:
+                        # Alerts raised while the feed was down were never seen: arm them from the table (the
+                        # tick already stops escalations of alerts handled meanwhile, from the table too).
+                        armed = await self.resume()
+                        log.info("escalation caught up after a feed gap: %d alert(s) armed", armed)
+                    continue
                 await self.handle(message.value)
             except TelecareError as err:
                 log.error("escalation could not handle an alert change: %s", err)
+            except Exception as err:  # noqa: BLE001 - one change's bug must not stop escalating the others
+                log.error("escalation failed on an alert change: %s", type(err).__name__)
 
     async def _ticker(self) -> None:
         while True:
@@ -232,4 +261,6 @@ class Escalator:
                 await self.tick()
             except TelecareError as err:
                 log.error("escalation tick failed: %s", err)
+            except Exception as err:  # noqa: BLE001 - the next tick retries; the alarm must keep escalating
+                log.error("escalation tick crashed: %s", type(err).__name__)
             await asyncio.sleep(self._tick_s)

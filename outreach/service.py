@@ -12,6 +12,7 @@ from outreach.telephony import Telephony
 from telecare.alerts import AlertSink
 from telecare.bus import Bus
 from telecare.clock import Clock
+from telecare.health import Health
 from telecare.people import ResidentLookup
 from telecare.settings import Settings
 from telecare.store import Database
@@ -23,7 +24,7 @@ class OutreachService:
     """The outreach part of a process. Build it in the composition root; `start()`, `stop()`."""
 
     def __init__(self, db: Database, bus: Bus, alerts: AlertSink, residents: ResidentLookup, telephony: Telephony,
-                 clock: Clock, settings: Settings) -> None:
+                 clock: Clock, settings: Settings, health: Health | None = None) -> None:
         self.telephony = telephony
         self.tasks = TaskStore(db)
         self.call_log = CallLog(db)
@@ -35,7 +36,7 @@ class OutreachService:
         self.escalator = Escalator(
             db, bus, alerts, telephony, residents, clock, call_log=self.call_log,
             second_tier_after_s=settings.escalation_second_tier_s,
-            keyholders_after_s=settings.escalation_keyholders_s, repeat_s=settings.escalation_repeat_s)
+            keyholders_after_s=settings.escalation_keyholders_s, repeat_s=settings.escalation_repeat_s, health=health)
         self.dialer.on_escalation_result(self.escalator.on_call_result)
         telephony.set_update_handler(self.dialer.on_update)  # the one place provider updates arrive
         self.scheduler = OutreachScheduler(db, residents, clock, dispatch=self._dispatch,
