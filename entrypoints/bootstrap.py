@@ -91,13 +91,20 @@ async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | No
 
 
 async def maintenance_loop(core: Core) -> None:
-    """Keep event partitions ahead and prune old duplicate keys."""
+    """Keep event partitions ahead, prune old duplicate keys, enforce retention (at start, then periodically)."""
+    from entrypoints.gdpr_wiring import run_retention
+
+    first = True
     while True:
-        await asyncio.sleep(MAINTENANCE_EVERY_S)
         try:
-            await maintain(core.db, core.clock.now())
+            if not first:  # open_core already ran maintain() for this start
+                await maintain(core.db, core.clock.now())
+            # At start too: a process restarted more often than the period would otherwise never prune.
+            await run_retention(core.db, core.settings, core.clock.now())
         except Exception:  # noqa: BLE001 - upkeep must never stop the platform
             log.exception("maintenance failed; will retry")
+        first = False
+        await asyncio.sleep(MAINTENANCE_EVERY_S)
 
 
 def build_ingest(core: Core, mqtt_url: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from telecare.events import Event, EventType, Rejected
 from telecare.store import Database
@@ -88,3 +89,17 @@ class EventSink:
         """Store rejects alone (used when a message cannot be stored as an event)."""
         async with self._db.transaction() as tx:
             await tx.copy_rows("dead_letters", DEAD_LETTER_COLUMNS, [_dead_row(r) for r in rejects])
+
+
+async def erase_resident(tx: Tx, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
+    """GDPR erasure: delete the resident's raw events and the dead letters of their devices."""
+    dead = await tx.execute(
+        "DELETE FROM dead_letters WHERE device_id IN (SELECT id FROM devices WHERE resident_id = %(r)s) "
+        "OR gateway_id IN (SELECT id FROM devices WHERE resident_id = %(r)s)", {"r": resident_id})
+    events = await tx.execute("DELETE FROM events WHERE resident_id = %s", (resident_id,))
+    return [("events", "deleted", events, []), ("dead_letters", "deleted", dead, [])]
+
+
+async def delete_dead_letters_before(db: Database, cutoff: datetime) -> int:
+    """Retention: delete dead letters received before `cutoff`; return how many."""
+    return await db.execute("DELETE FROM dead_letters WHERE received_at < %s", (cutoff,))
