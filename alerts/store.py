@@ -178,7 +178,7 @@ async def erase_resident(tx: Any, resident_id: str, now: datetime) -> list[tuple
     lines = await tx.fetch(
         f"""UPDATE alert_history SET text = initcap(replace(kind, '_', ' ')),
                    detail = (SELECT coalesce(jsonb_object_agg(k, v), '{{}}') FROM jsonb_each(detail) AS e(k, v)
-                             WHERE k = ANY(%(keep)s))
+                             WHERE %(keep)s::jsonb ? k)
             WHERE alert_id IN ({alerts}) RETURNING id""", {"r": resident_id, "keep": _HISTORY_KEEP_KEYS})
     kept = await tx.fetch("UPDATE alerts SET note = NULL WHERE resident_id = %(r)s RETURNING id", {"r": resident_id})
     return [("alert_history", "deleted", notes, []),
