@@ -91,3 +91,55 @@ def test_breach_report_times_and_output():
     table = as_table(items, NOW - timedelta(days=3), NOW)
     assert "anna: 1 resident(s), 3 read(s)" in table and "2 actor(s) read the data of 2 resident(s)" in table
     assert "no reads recorded" in as_table([], NOW, NOW)
+
+
+class _TimescaleDb:
+    """Records statements; refuses add_retention_policy like an Apache-only or unprivileged server."""
+
+    def __init__(self, refuse_policy: bool) -> None:
+        self.refuse, self.sql = refuse_policy, []
+
+    def transaction(self):
+        db = self
+
+        class _Tx:
+            async def __aenter__(self):
+                return self
+
+            async def __aexit__(self, *exc):
+                return False
+
+            async def execute(self, sql, params=None):
+                db.sql.append(sql)
+                if db.refuse and "add_retention_policy" in sql:
+                    from telecare.errors import StoreError
+
+                    raise StoreError("database error: 0A000")
+                return 1
+        return _Tx()
+
+    async def fetch(self, sql, params=None):
+        self.sql.append(sql)
+        return [{"chunk": "_hyper_1_1_chunk"}, {"chunk": "_hyper_1_2_chunk"}] if "drop_chunks" in sql else []
+
+    async def fetchval(self, sql, params=None):
+        self.sql.append(sql)
+        return 0
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+async def test_timescale_policy_or_its_graceful_fallback(refuse):
+    from gdpr.retention import enforce
+
+    db = _TimescaleDb(refuse)
+    plan = decide(DbFeatures(timescale=True, licence="timescale", hypertable=True), POLICY, NOW)
+
+    async def no_dead_letters(cutoff):
+        return 0
+
+    result = await enforce(db, plan, no_dead_letters)  # type: ignore[arg-type]
+    if refuse:
+        assert result.mechanism is EventsMechanism.DROP_CHUNKS and result.dropped_chunks == 2 and result.notes
+    else:
+        assert result.policy_set and result.dropped_chunks == 0 and not any("drop_chunks" in s for s in db.sql)
+    assert any("telecare_purge_audit" in s for s in db.sql)
