@@ -164,3 +164,23 @@ class AlertStore:
         change = AlertChange(kind, alert)
         await self._bus.publish(ALERTS, alert.resident_id, change)
         return change
+
+
+# GDPR erasure: alerts are care records (kept); their free text goes, only structural detail keys stay.
+_HISTORY_KEEP_KEYS = ["outcome", "tier", "round", "position", "delayed", "event_at", "device_id", "event_id"]
+
+
+async def erase_resident(tx: Any, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
+    """Delete the resident's alert notes and history notes; keep alerts and history lines without free text."""
+    alerts = "SELECT id FROM alerts WHERE resident_id = %(r)s"
+    notes = await tx.execute(f"DELETE FROM alert_history WHERE kind = 'note' AND alert_id IN ({alerts})",
+                             {"r": resident_id})
+    lines = await tx.fetch(
+        f"""UPDATE alert_history SET text = initcap(replace(kind, '_', ' ')),
+                   detail = (SELECT coalesce(jsonb_object_agg(k, v), '{{}}') FROM jsonb_each(detail) AS e(k, v)
+                             WHERE %(keep)s::jsonb ? k)
+            WHERE alert_id IN ({alerts}) RETURNING id""", {"r": resident_id, "keep": _HISTORY_KEEP_KEYS})
+    kept = await tx.fetch("UPDATE alerts SET note = NULL WHERE resident_id = %(r)s RETURNING id", {"r": resident_id})
+    return [("alert_history", "deleted", notes, []),
+            ("alert_history", "kept", len(lines), [str(r["id"]) for r in lines]),
+            ("alerts", "kept", len(kept), [str(r["id"]) for r in kept])]

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from devices.records import (
     RESIDENT_COLUMNS, device_from_row, resident_from_row, resident_to_row, validate_resident,
@@ -187,3 +188,23 @@ async def _register(tx: Tx, device: Device) -> bool:
         raise ConflictError(f"gateway {device.gateway_id} belongs to another resident")
     row = await tx.fetchrow(_UPSERT_DEVICE, (device.id, kind.value, device.gateway_id, device.resident_id))
     return bool(row and row["inserted"])
+
+
+# GDPR erasure (gdpr/ calls this through the composition root, inside its one transaction).
+_PSEUDONYMISE = """
+    UPDATE residents SET name = 'Erased resident ' || left(md5(id), 8), date_of_birth = NULL, address = '',
+           latitude = NULL, longitude = NULL, phones = '{}', key_safe_code = NULL, risk_flags = '{}',
+           at_home = false, care_plan = '{}', updated_at = %(now)s,
+           contacts = (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                          'name', 'contact ' || n, 'phone', '', 'relation', coalesce(c->>'relation', ''),
+                          'priority', coalesce((c->>'priority')::int, n), 'key_holder',
+                          coalesce((c->>'key_holder')::boolean, false)) ORDER BY n), '[]'::jsonb)
+                       FROM jsonb_array_elements(contacts) WITH ORDINALITY AS t(c, n))
+    WHERE id = %(rid)s RETURNING id"""
+
+
+async def erase_resident(tx: Tx, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
+    """Delete the resident's device registrations; pseudonymise the residents row (kept records refer to it)."""
+    devices = await tx.execute("DELETE FROM devices WHERE resident_id = %s", (resident_id,))
+    kept = [r["id"] for r in await tx.fetch(_PSEUDONYMISE, {"rid": resident_id, "now": now})]
+    return [("devices", "deleted", devices, []), ("residents", "pseudonymised", len(kept), kept)]

@@ -91,24 +91,17 @@ async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | No
     return Core(settings, clock, db, bus, Registry(db), AlertStore(db, bus), stack, health)
 
 
-async def prune_dead_letters(core: Core) -> int:
-    """Drop dead letters past their retention (ingest's sink keeps their counts per day and reason)."""
-    from ingest.sink import EventSink
-
-    pruned = await EventSink(core.db).prune_dead_letters(core.clock.now(), core.settings.retention_dead_letters_days)
-    if pruned:
-        log.info("pruned %d dead letters older than %d days", pruned, core.settings.retention_dead_letters_days)
-    return pruned
-
-
 async def maintenance_loop(core: Core) -> None:
-    """Keep event partitions ahead, prune old duplicate keys and expired dead letters."""
+    """Keep event partitions ahead, prune old duplicate keys, enforce retention (at start, then periodically)."""
+    from entrypoints.gdpr_wiring import run_retention
+
     first = True
     while True:
         try:
             if not first:  # open_core already ran maintain() for this start
                 await maintain(core.db, core.clock.now())
-            await prune_dead_letters(core)
+            # At start too: a process restarted more often than the period would otherwise never prune.
+            await run_retention(core.db, core.settings, core.clock.now())
         except Exception:  # noqa: BLE001 - upkeep must never stop the platform
             log.exception("maintenance failed; will retry")
         first = False

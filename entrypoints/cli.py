@@ -88,6 +88,28 @@ def _parser() -> argparse.ArgumentParser:
     for u_cmd in users_sub.choices.values():
         _data_dir(u_cmd)
 
+    # GDPR (issue 7): subject access, erasure, breach report; never create a database
+    gdpr = sub.add_parser("gdpr", help="a resident's data: subject access export and erasure",
+                          description="Subject access export and erasure of one resident, in an existing database.")
+    gdpr_sub = gdpr.add_subparsers(dest="action", required=True, metavar="ACTION", help="export or erase")
+    g_export = gdpr_sub.add_parser("export", help="write a zip of everything held (JSON, CSV, FHIR R4 bundle)")
+    g_export.add_argument("resident", help="the resident's id")
+    g_export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                          help="the zip file to write (created with mode 0600: it holds personal data)")
+    g_erase = gdpr_sub.add_parser("erase", help="pseudonymise and delete a resident's data, keeping what the law requires")
+    g_erase.add_argument("resident", help="the resident's id")
+    g_erase.add_argument("--dry-run", action="store_true", help="list what would go and what would stay; change nothing")
+    for g_cmd in gdpr_sub.choices.values():
+        _data_dir(g_cmd)
+    audit = sub.add_parser("audit", help="the audit log: breach-response report",
+                           description="Which residents' data each user or token read, from the audit log.")
+    audit.add_argument("action", choices=["report"], help="report: reads per user or token in a time window")
+    audit.add_argument("--since", required=True, metavar="T",
+                       help="start: ISO 8601 (UTC without an offset) or a span back from now like 72h or 30d")
+    audit.add_argument("--until", default=None, metavar="T", help="end (default now), same forms as --since")
+    audit.add_argument("--format", choices=["table", "csv"], default="table", help="table (default) or csv")
+    _data_dir(audit)
+
     sim = sub.add_parser("simulate", help="simulate a fleet of homes against an MQTT broker",
                          description="The demo's simulated homes against any broker (client ids unique per run).")
     sim.add_argument("--mqtt", required=True, help="the broker, mqtt://host:port")

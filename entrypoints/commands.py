@@ -48,6 +48,9 @@ async def cmd_db(settings: Settings, args: argparse.Namespace, stop: asyncio.Eve
         db = await bootstrap.open_database(settings, stack, create=True)
         applied = await upgrade(db)
         print("applied: " + ", ".join(applied) if applied else "database is up to date")
+        from telecare.store.migrate import features
+
+        print("\n".join((await features(db)).lines()))
     return 0
 
 
@@ -85,6 +88,41 @@ async def cmd_users(settings: Settings, args: argparse.Namespace, stop: asyncio.
         else:
             out = await admin.cli_disable(identity, args.name)
         print(out)
+    return 0
+
+
+async def cmd_gdpr(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
+    """`telecare gdpr export RESIDENT -o FILE` / `telecare gdpr erase RESIDENT [--dry-run]`."""
+    import os
+
+    from entrypoints.gdpr_wiring import build_gdpr, cli_actor
+
+    async with AsyncExitStack() as stack:
+        core = await bootstrap.open_core(settings, stack, need_schema=True)
+        gdpr = build_gdpr(core.db, core.clock)
+        if args.action == "export":
+            body = await gdpr.export_zip(args.resident, cli_actor())
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(body)
+            os.chmod(args.output, 0o600)  # an existing file keeps its old mode otherwise
+            print(f"wrote {args.output} ({len(body)} bytes)")
+        else:
+            print((await gdpr.erase(args.resident, cli_actor(), dry_run=args.dry_run)).text())
+    return 0
+
+
+async def cmd_audit(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
+    """`telecare audit report --since T [--until T] [--format table|csv]`."""
+    from gdpr.audit_report import as_csv, as_table, parse_time, reads
+
+    async with AsyncExitStack() as stack:
+        core = await bootstrap.open_core(settings, stack, need_schema=True)
+        now = core.clock.now()
+        since = parse_time(args.since, now)
+        until = parse_time(args.until, now) if args.until else now
+        found = await reads(core.db, since, until)
+        print(as_csv(found).rstrip("\n") if args.format == "csv" else as_table(found, since, until))
     return 0
 
 

@@ -121,7 +121,10 @@ class EventSink:
 
     async def prune_dead_letters(self, now: datetime, keep_days: int) -> int:
         """Delete dead letters older than keep_days, counting them per day and reason; return how many."""
-        cutoff = now - timedelta(days=keep_days)
+        return await self.prune_dead_letters_before(now - timedelta(days=keep_days))
+
+    async def prune_dead_letters_before(self, cutoff: datetime) -> int:
+        """Delete dead letters received before `cutoff`, counting them per day and reason; return how many."""
         total = 0
         while True:
             async with self._db.transaction() as tx:
@@ -129,3 +132,12 @@ class EventSink:
             total += pruned
             if pruned < PRUNE_BATCH:
                 return total
+
+async def erase_resident(tx: Tx, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
+    """GDPR erasure: delete the resident's raw events and the dead letters of their devices."""
+    dead = await tx.execute(
+        "DELETE FROM dead_letters WHERE device_id IN (SELECT id FROM devices WHERE resident_id = %(r)s) "
+        "OR gateway_id IN (SELECT id FROM devices WHERE resident_id = %(r)s)", {"r": resident_id})
+    events = await tx.execute("DELETE FROM events WHERE resident_id = %s", (resident_id,))
+    return [("events", "deleted", events, []), ("dead_letters", "deleted", dead, [])]
+

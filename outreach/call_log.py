@@ -252,3 +252,10 @@ def _safe_cell(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
     return value
+
+
+async def erase_resident(tx: Any, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
+    """GDPR erasure: call records are kept (legal retention) without their notes and the number dialled."""
+    rows = await tx.fetch("UPDATE call_log SET note = NULL, phone = '[erased]' WHERE resident_id = %s RETURNING id",
+                          (resident_id,))
+    return [("call_log", "kept", len(rows), [str(r["id"]) for r in rows])]

@@ -249,3 +249,14 @@ class TaskStore:
                WHERE campaign_id = %s AND status = 'pending' AND next_attempt_at > %s""", (campaign_id, now))
         assert row is not None
         return int(row["n"]), row["first"]
+
+
+async def erase_resident(tx: Tx, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
+    """GDPR erasure: delete planned calls no call record points at; keep the rest cancelled, without reasons."""
+    gone = await tx.execute("DELETE FROM call_tasks t WHERE resident_id = %s AND NOT EXISTS "
+                            "(SELECT 1 FROM call_log l WHERE l.task_id = t.id)", (resident_id,))
+    rows = await tx.fetch(
+        """UPDATE call_tasks SET reason = '', updated_at = %(now)s,
+                  status = CASE WHEN status IN ('pending', 'dialing') THEN 'cancelled' ELSE status END
+           WHERE resident_id = %(r)s RETURNING id""", {"r": resident_id, "now": now})
+    return [("call_tasks", "deleted", gone, []), ("call_tasks", "kept", len(rows), [str(r["id"]) for r in rows])]

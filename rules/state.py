@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from rules.model import ResidentState, state_from_dict, state_to_dict
 from telecare.errors import InvalidInput
@@ -57,3 +58,9 @@ class RuleStateStore:
     async def delete(self, resident_id: str) -> None:
         """Forget a resident's state (erasure on request)."""
         await self._db.execute("DELETE FROM rule_state WHERE resident_id = %s", (resident_id,))
+
+
+async def erase_resident(tx: Any, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
+    """GDPR erasure: forget the resident's rule state (timers, last seen), inside the erasure's transaction."""
+    gone = await tx.execute("DELETE FROM rule_state WHERE resident_id = %s", (resident_id,))
+    return [("rule_state", "deleted", gone, [])]

@@ -82,8 +82,10 @@ class Settings(BaseSettings):
             return self.secure_cookies
         return bool(self.public_base_url and self.public_base_url.lower().startswith("https://"))
 
-    # Dead letters older than this are pruned by the maintenance pass; their counts per day/reason stay.
+    # Retention per data kind (GDPR storage limitation), enforced by the maintenance job (gdpr/retention.py).
+    retention_events_days: int = Field(730, ge=30, le=36_500)  # raw sensor events
     retention_dead_letters_days: int = Field(30, ge=1, le=3650)
+    retention_audit_days: int = Field(1825, ge=365, le=36_500)  # the database refuses less than a year
 
     @field_validator("database_url")
     @classmethod

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
+from typing import Any
 
+from telecare.errors import StoreError
 from telecare.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -48,3 +51,67 @@ async def maintain(db: Database, now: datetime) -> None:
 async def timescale_enabled(db: Database) -> bool:
     """True when the events table is a TimescaleDB hypertable."""
     return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"))
+
+
+@dataclass(frozen=True, slots=True)
+class DbFeatures:
+    """What this database offers for the events table and retention (`telecare db upgrade` prints it)."""
+
+    timescale: bool = False
+    licence: str | None = None          # timescaledb.license: 'apache' (no policies) or 'timescale'
+    hypertable: bool = False
+    compression: bool = False
+    retention_policy_days: float | None = None
+    continuous_aggregates: int = 0
+    event_partitions: int = 0           # plain PostgreSQL: monthly partitions attached to events
+    audit_purge: bool = False           # the SECURITY DEFINER audit retention function (migration 0013)
+
+    def lines(self) -> list[str]:
+        """One line per feature, saying on/off and the fallback in use."""
+        on = {True: "on", False: "off"}
+        if not self.hypertable:
+            return ["events: plain PostgreSQL, monthly partitions "
+                    f"({self.event_partitions} attached); TimescaleDB {'installed but unused' if self.timescale else 'not installed'}",
+                    "hypertable: off (fallback: native range partitions by month)",
+                    "compression: off (not available without TimescaleDB)",
+                    "retention policy: off (fallback: the maintenance job drops whole monthly partitions)",
+                    "continuous aggregates: off (not available without TimescaleDB)",
+                    f"audit retention function: {on[self.audit_purge]}"]
+        policy = (f"on ({self.retention_policy_days:g} days)" if self.retention_policy_days is not None
+                  else "off (fallback: the maintenance job calls drop_chunks)")
+        return [f"events: TimescaleDB hypertable (licence {self.licence or 'unknown'})",
+                "hypertable: on", f"compression: {on[self.compression]}", f"retention policy: {policy}",
+                f"continuous aggregates: {self.continuous_aggregates or 'none'}",
+                f"audit retention function: {on[self.audit_purge]}"]
+
+
+async def _probe(db: Database, sql: str, default: Any = None) -> Any:
+    """A feature query that may not apply here (no extension, old version): its default then."""
+    try:
+        value = await db.fetchval(sql)
+    except StoreError:
+        return default
+    return default if value is None else value
+
+
+async def features(db: Database) -> DbFeatures:
+    """Probe the database for hypertable, compression, retention policy, continuous aggregates and fallbacks."""
+    ts = await timescale_enabled(db)
+    parts = int(await _probe(db, "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
+                                 "WHERE p.relname = 'events'", 0))
+    purge = bool(await _probe(db, "SELECT to_regprocedure('telecare_purge_audit(integer, timestamptz)') IS NOT NULL",
+                              False))
+    if not ts:
+        return DbFeatures(event_partitions=parts, audit_purge=purge)
+    # Code-reviewed path (no TimescaleDB in the test environment): timescaledb_information views, 2.x.
+    hyper = "FROM timescaledb_information.hypertables WHERE hypertable_name = 'events'"
+    policy = await _probe(db, "SELECT extract(epoch FROM (config->>'drop_after')::interval) / 86400 "
+                              "FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' "
+                              "AND hypertable_name = 'events' LIMIT 1")
+    return DbFeatures(
+        timescale=True, licence=await _probe(db, "SELECT current_setting('timescaledb.license', true)"),
+        hypertable=bool(await _probe(db, f"SELECT EXISTS (SELECT 1 {hyper})", False)),
+        compression=bool(await _probe(db, f"SELECT compression_enabled {hyper}", False)),
+        retention_policy_days=None if policy is None else float(policy),
+        continuous_aggregates=int(await _probe(db, "SELECT count(*) FROM timescaledb_information.continuous_aggregates", 0)),
+        event_partitions=parts, audit_purge=purge)

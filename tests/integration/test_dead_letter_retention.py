@@ -5,6 +5,7 @@ from contextlib import AsyncExitStack
 from datetime import datetime, timedelta, timezone
 
 from entrypoints import bootstrap
+from entrypoints.gdpr_wiring import run_retention
 from ingest import sink as sink_module
 from ingest.sink import EventSink
 from telecare.clock import FakeClock
@@ -74,5 +75,6 @@ async def test_the_maintenance_pass_prunes_with_the_configured_retention(db_url:
         core = await bootstrap.open_core(settings, stack, clock)
         sink = EventSink(core.db)
         await sink.dead_letter([reject(START, "bad_topic"), reject(START + timedelta(days=2), "bad_topic")])
-        assert await bootstrap.prune_dead_letters(core) == 1
+        result = await run_retention(core.db, core.settings, core.clock.now())
+        assert result.dead_letters == 1
         assert await counts(core.db) == {("2026-03-01", "bad_topic"): 1}

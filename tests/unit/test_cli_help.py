@@ -8,7 +8,8 @@ import sys
 from entrypoints.cli import _parser
 
 DATABASE_COMMANDS = [["demo"], ["run", "web"], ["db", "upgrade"], ["devices", "list"], ["devices", "import", "f"],
-                     ["weather", "ingest", "x.xml"]]
+                     ["weather", "ingest", "x.xml"], ["gdpr", "export", "r1", "-o", "f.zip"], ["gdpr", "erase", "r1"],
+                     ["audit", "report", "--since", "72h"]]
 
 
 def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):

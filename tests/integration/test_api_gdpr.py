@@ -1,0 +1,53 @@
+"""The GDPR web hook through the FastAPI app: export zip and erasure, principal from the bearer token, roles."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from alerts.store import AlertStore
+from dashboards.app import WebDeps, create_app
+from dashboards.routes.auth import WebAuth, install
+from entrypoints.gdpr_wiring import gdpr_router
+from identity.model import Role
+from identity.passwords import Passwords
+from identity.service import Identity
+from telecare.bus import InProcessBus
+from telecare.clock import FakeClock
+from tests.e2e.browser import api_client
+from tests.integration.gdpr_seed import NAME, RID, T0, seed
+
+
+async def test_export_and_erase_over_http(db):
+    await seed(db)
+    clock = FakeClock(T0)
+    identity = Identity(db, clock, passwords=Passwords(time_cost=1, memory_kib=8192, parallelism=1))
+    tokens = {}
+    for user, role in (("ada", Role.ADMIN), ("aud", Role.AUDITOR), ("op", Role.OPERATOR)):
+        await identity.create_user(user, [role], password="a long test password")
+        tokens[user] = {"Authorization": f"Bearer {(await identity.issue_token(user, role)).secret}"}
+    bus = InProcessBus()
+    app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=clock,
+                             extra_routers=(gdpr_router(db, clock),)))
+    install(app, WebAuth(identity, secure_cookies=False, max_age_s=3600))
+    url = f"/api/residents/{RID}"
+    async with api_client(app) as client:
+        assert (await client.get(f"{url}/export")).status_code == 401
+        assert (await client.get(f"{url}/export", headers=tokens["op"])).status_code == 403
+        got = await client.get(f"{url}/export", headers=tokens["aud"])
+        assert got.status_code == 200 and got.headers["content-type"] == "application/zip"
+        assert "attachment" in got.headers["content-disposition"] and got.headers["cache-control"] == "no-store"
+        doc = json.loads(zipfile.ZipFile(io.BytesIO(got.content)).read("export.json"))
+        assert doc["sections"]["profile"][0]["name"] == NAME
+        assert (await client.get("/api/residents/nobody/export", headers=tokens["aud"])).status_code == 404
+
+        assert (await client.post(f"{url}/erase?dry_run=true", headers=tokens["aud"])).status_code == 403
+        dry = await client.post(f"{url}/erase?dry_run=true", headers=tokens["ada"])
+        assert dry.status_code == 200 and dry.json()["dry_run"] is True
+        assert {"table": "events", "action": "deleted", "rows": 3} in dry.json()["tables"]
+        assert await db.fetchval("SELECT name FROM residents WHERE id = %s", (RID,)) == NAME
+        done = await client.post(f"{url}/erase", headers=tokens["ada"])
+        assert done.status_code == 200 and done.json()["dry_run"] is False
+        assert await db.fetchval("SELECT name FROM residents WHERE id = %s", (RID,)) != NAME
+    actors = {(r["actor"], r["action"]) for r in await db.fetch("SELECT actor, action FROM audit_log")}
+    assert {("aud", "resident.data.export"), ("ada", "resident.data.erase")} <= actors
