@@ -1,1 +1,1 @@
-"""Operator web app: FastAPI factory, live alert stream, resident cards, the shared stylesheet."""
+"""The one web edge for every user: FastAPI app, routes per audience, live stream, error map, static pages."""

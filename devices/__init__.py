@@ -1,1 +1,1 @@
-"""Devices: the residents/devices registry, file import, the demo fleet and the home simulator."""
+"""Devices: the residents/devices registry (their one writer), file import and validated input shapes."""

@@ -1,1 +1,1 @@
-"""Rules: the pure rule engine, its catalogue, persisted timers and the alert store."""
+"""Rules: the pure rule engine, its catalogue, persisted rule state and the runner that hosts them."""

@@ -1,1 +1,1 @@
-"""Telecare platform: shared kernel (schema, settings, store, bus, clock, metrics) and the CLI."""
+"""Telecare platform: the shared kernel (schema, settings, store, bus, clock, health, metrics); imports no component."""
