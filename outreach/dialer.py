@@ -16,7 +16,6 @@ from telecare.clock import Clock
 from telecare.errors import NotFound, TelecareError, TelephonyError
 from telecare.metrics import OUTREACH_ACTIVE_CALLS, OUTREACH_BAD_UPDATES, OUTREACH_CALLS, OUTREACH_OUTCOMES
 from telecare.people import Resident, ResidentLookup
-from telecare.store import Database
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +32,11 @@ class Dialer:
     injectable so tests drive pacing with a FakeClock.
     """
 
-    def __init__(self, db: Database, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertSink,
+    def __init__(self, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertSink,
                  residents: ResidentLookup, clock: Clock, *, cps: float = 1.0, max_concurrent: int = 10,
                  call_timeout_s: int = 30, final_grace_s: float = 120.0, batch: int = 200,
                  margin_s: float = 0.0, sleep: Sleep | None = None) -> None:
-        self._db, self._tasks, self._log, self._tel = db, tasks, call_log, telephony
+        self._tasks, self._log, self._tel = tasks, call_log, telephony
         self._alerts, self._residents, self._clock = alerts, residents, clock
         self._pacer = Pacer(PaceLimits(cps, max_concurrent, margin_s))
         self._max_concurrent, self._timeout_s, self._batch = max_concurrent, call_timeout_s, batch

@@ -41,13 +41,12 @@ class Escalator:
 
     def __init__(self, db: Database, bus: Bus, alerts: AlertSink, telephony: Telephony, residents: ResidentLookup,
                  clock: Clock, *, second_tier_after_s: float = 60, keyholders_after_s: float = 180,
-                 call_wait_s: float = 90, repeat_s: float = 600, tick_s: float = 1.0,
-                 call_log: CallLog | None = None) -> None:
+                 call_log: CallLog, call_wait_s: float = 90, repeat_s: float = 600, tick_s: float = 1.0) -> None:
         self._db, self._bus, self._alerts, self._tel = db, bus, alerts, telephony
         self._residents, self._clock = residents, clock
         self.policy = EscalationPolicy(second_tier_after_s, keyholders_after_s, call_wait_s, repeat_s)
         self._tick_s = tick_s
-        self._log = call_log or CallLog(db)
+        self._log = call_log  # shared with the dialer, which reports the key-holder calls' results
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()

@@ -27,7 +27,7 @@ class OutreachService:
         self.telephony = telephony
         self.tasks = TaskStore(db)
         self.call_log = CallLog(db)
-        self.dialer = Dialer(db, self.tasks, self.call_log, telephony, alerts, residents, clock,
+        self.dialer = Dialer(self.tasks, self.call_log, telephony, alerts, residents, clock,
                              cps=settings.calls_per_second, max_concurrent=settings.max_concurrent_calls)
         self.human_calls = HumanCalls(self.tasks, self.call_log, telephony, alerts, residents, clock,
                                       settings.service_zone)
