@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from outreach.call_log import UNREACHED, CallLog, CallRecord, automated_outcome
+from outreach.call_log import CallLog, CallRecord
+from outreach.call_vocabulary import UNREACHED, CallMode, CallOutcome, CallPurpose, automated_outcome
 from outreach.pacing import PaceLimits, Pacer
 from outreach.telephony import FINAL_STATUSES, CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
 from outreach.task_records import welfare_trigger
@@ -19,7 +20,8 @@ from telecare.people import Resident, ResidentLookup
 
 log = logging.getLogger(__name__)
 
-_TASK_OUTCOME = {"timeout": "failed"}  # the task store's vocabulary: a call that vanished is a failed attempt
+O = CallOutcome
+_TASK_OUTCOME = {O.TIMEOUT: O.FAILED}  # for the task store a call that vanished is a failed attempt
 Sleep = Callable[[float], Awaitable[None]]
 ResultHook = Callable[[CallRecord], Awaitable[None]]
 
@@ -82,17 +84,17 @@ class Dialer:
         resident = await self._residents.resident(task.resident_id)
         if resident is None or phone_index >= len(resident.phones):  # no (more) numbers to try
             OUTREACH_BAD_UPDATES.labels("no_phone").inc()
-            await self._settle_attempt(task, resident, "no_answer" if phone_index else "wrong_number")
+            await self._settle_attempt(task, resident, O.NO_ANSWER if phone_index else O.WRONG_NUMBER)
             return 0
         phone = resident.phones[phone_index]
         message = await self._message(task, resident.language)
         now, ticket = await self._take_slot()
         call_id = await self._log.start_attempt(
-            task_id=task.id, resident_id=resident.id, purpose=task.purpose, caller="automated", mode="automated",
+            task_id=task.id, resident_id=resident.id, purpose=task.purpose, caller="automated", mode=CallMode.AUTOMATED,
             phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id)
         self._active.add(call_id)
         OUTREACH_ACTIVE_CALLS.set(len(self._active))
-        OUTREACH_CALLS.labels(task.purpose, "automated").inc()
+        OUTREACH_CALLS.labels(task.purpose, CallMode.AUTOMATED).inc()
         request = CallRequest(str(call_id), phone, resident.language, message=message, gather_digits=True,
                               timeout_s=self._timeout_s)
         # The provider request runs in the background so a slow answer never stretches the pacing.
@@ -105,7 +107,7 @@ class Dialer:
         except TelephonyError as err:
             self._acknowledged(ticket)
             log.warning("call %s failed to start: %s", call_id, err)
-            await self._close(call_id, "wrong_number" if isinstance(err, CallRejected) else "failed")
+            await self._close(call_id, O.WRONG_NUMBER if isinstance(err, CallRejected) else O.FAILED)
             return
         finally:
             self._acknowledged(ticket)  # answered, refused or cancelled: pacing never waits on it forever
@@ -154,13 +156,13 @@ class Dialer:
             await self._log.answered(call_id, update.at)
         if update.digits:
             await self._log.digits(call_id, update.digits)
-        if record.mode == "human":
+        if record.mode == CallMode.HUMAN:
             if update.status in FINAL_STATUSES:
                 await self._log.line_ended(call_id, update.at)  # the person records the outcome
             return
         if (update.answered_by or "").startswith("machine"):
             # A machine is nobody: never "fine". Close first so the hang-up's own update changes nothing.
-            await self._close(call_id, "voicemail", at=update.at)
+            await self._close(call_id, O.VOICEMAIL, at=update.at)
             await self._hang_up(update.provider_call_id)
             return
         answered = record.answered_at is not None or update.status == CallStatus.IN_PROGRESS
@@ -175,7 +177,7 @@ class Dialer:
         except TelephonyError as err:
             log.warning("hang up failed: %s", err)
 
-    async def _close(self, call_id: int, outcome: str, at: datetime | None = None) -> None:
+    async def _close(self, call_id: int, outcome: CallOutcome, at: datetime | None = None) -> None:
         """Close the attempt once (first final update wins) and act on its outcome."""
         record = await self._log.finish(call_id, outcome, at or self._clock.now())
         self._active.discard(call_id)
@@ -183,7 +185,7 @@ class Dialer:
         if record is None:
             return
         OUTREACH_OUTCOMES.labels(record.purpose, outcome).inc()
-        if record.purpose == "escalation":
+        if record.purpose == CallPurpose.ESCALATION:
             if self._escalation_hook:
                 await self._escalation_hook(record)
             return
@@ -194,7 +196,7 @@ class Dialer:
                 OUTREACH_BAD_UPDATES.labels("follow_up_failed").inc()
                 log.error("call %s: follow-up after %s failed: %s", record.id, outcome, err)
 
-    async def _follow_up(self, record: CallRecord, outcome: str) -> None:
+    async def _follow_up(self, record: CallRecord, outcome: CallOutcome) -> None:
         task = await self._tasks.get(record.task_id)
         resident = await self._residents.resident(record.resident_id)
         if outcome in UNREACHED and resident is not None:
@@ -204,8 +206,8 @@ class Dialer:
                 self._spawn(self._start_task(task, index))
                 return
             # Only "every number is wrong" makes the resident unreachable; any other miss is retried later.
-            tried = set(await self._log.attempt_outcomes(task.id, record.attempt)) if outcome == "wrong_number" else ()
-            outcome = "no_answer" if tried and tried != {"wrong_number"} else outcome
+            tried = set(await self._log.attempt_outcomes(task.id, record.attempt)) if outcome == O.WRONG_NUMBER else ()
+            outcome = O.NO_ANSWER if tried and tried != {O.WRONG_NUMBER} else outcome
         await self._settle_attempt(task, resident, outcome)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -219,12 +221,12 @@ class Dialer:
         self._background.add(job)
         job.add_done_callback(self._background.discard)
 
-    async def _settle_attempt(self, task: Any, resident: Resident | None, outcome: str) -> None:
+    async def _settle_attempt(self, task: Any, resident: Resident | None, outcome: CallOutcome) -> None:
         """Tell the task store how the attempt went; a callback or a welfare alert when that is the answer."""
         now = self._clock.now()
         after = await self._tasks.record_attempt(task.id, _TASK_OUTCOME.get(outcome, outcome), now, resident)
-        if outcome in ("callback_requested", "no_key"):
-            reason = "pressed 2: wants to talk to someone" if outcome == "callback_requested" else "no key pressed"
+        if outcome in (O.CALLBACK_REQUESTED, O.NO_KEY):
+            reason = "pressed 2: wants to talk to someone" if outcome == O.CALLBACK_REQUESTED else "no key pressed"
             await self._tasks.create_callback(task.resident_id, f"{task.purpose} call: {reason}", now,
                                               resident=resident, campaign_id=task.campaign_id,
                                               source_task_id=task.id)
@@ -237,7 +239,7 @@ class Dialer:
         stale = await self._log.open_before(cutoff)
         for record in stale:
             log.warning("call %s got no final status in time; closing it as failed", record.id)
-            await self._close(record.id, "timeout")  # before hanging up, so the hang-up's own update changes nothing
+            await self._close(record.id, O.TIMEOUT)  # before hanging up, so the hang-up's own update changes nothing
             if record.provider_call_id:
                 await self._hang_up(record.provider_call_id)
         return len(stale)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from outreach.call_log import CallLog
+from outreach.call_vocabulary import CallMode, CallPurpose
 from outreach.dialer import Dialer
 from outreach.escalation import Escalator
 from outreach.human_calls import HumanCalls
@@ -70,7 +71,7 @@ class OutreachService:
         if closed:
             log.warning("closed %d call(s) left open when the previous run stopped", len(closed))
         for record in closed:
-            if record.purpose == "escalation" and record.mode == "automated":
+            if record.purpose == CallPurpose.ESCALATION and record.mode == CallMode.AUTOMATED:
                 await self.escalator.on_call_result(record)
 
     async def stop(self) -> None:
