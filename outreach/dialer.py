@@ -9,7 +9,8 @@ from typing import Any
 
 from outreach.call_log import CallLog, CallRecord
 from outreach.call_vocabulary import UNREACHED, CallMode, CallOutcome, CallPurpose, automated_outcome
-from outreach.pacing import PaceLimits, Pacer
+from outreach.pacing import PaceLimits
+from outreach.slots import Sleep, StartSlots
 from outreach.telephony import FINAL_STATUSES, CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
 from outreach.task_records import welfare_trigger
 from telecare.alerts import AlertSink
@@ -22,7 +23,6 @@ log = logging.getLogger(__name__)
 
 O = CallOutcome
 _TASK_OUTCOME = {O.TIMEOUT: O.FAILED}  # for the task store a call that vanished is a failed attempt
-Sleep = Callable[[float], Awaitable[None]]
 ResultHook = Callable[[CallRecord], Awaitable[None]]
 
 
@@ -40,15 +40,14 @@ class Dialer:
                  margin_s: float = 0.0, sleep: Sleep | None = None) -> None:
         self._tasks, self._log, self._tel = tasks, call_log, telephony
         self._alerts, self._residents, self._clock = alerts, residents, clock
-        self._pacer = Pacer(PaceLimits(cps, max_concurrent, margin_s))
         self._max_concurrent, self._timeout_s, self._batch = max_concurrent, call_timeout_s, batch
         # Past ring timeout + this grace without a final status, a call is closed as failed (never silent).
         self._stale_after = timedelta(seconds=call_timeout_s + final_grace_s)
-        self._sleep = sleep or asyncio.sleep
+        self._slots = StartSlots(PaceLimits(cps, max_concurrent, margin_s), clock, sleep or asyncio.sleep,
+                                 call_timeout_s)
         self._active: set[int] = set()
         self._dispatching, self._background = asyncio.Lock(), set[asyncio.Task[None]]()
         self._campaigns: dict[int, Any] = {}
-        self._sent = asyncio.Event()  # set whenever the provider acknowledged a call request
         self._escalation_hook: ResultHook | None = None
 
     def on_escalation_result(self, hook: ResultHook) -> None:
@@ -88,7 +87,7 @@ class Dialer:
             return 0
         phone = resident.phones[phone_index]
         message = await self._message(task, resident.language)
-        now, ticket = await self._take_slot()
+        now, ticket = await self._slots.take()
         call_id = await self._log.start_attempt(
             task_id=task.id, resident_id=resident.id, purpose=task.purpose, caller="automated", mode=CallMode.AUTOMATED,
             phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id)
@@ -105,35 +104,13 @@ class Dialer:
         try:
             handle = await self._tel.place_call(request)
         except TelephonyError as err:
-            self._acknowledged(ticket)
+            self._slots.acknowledged(ticket)
             log.warning("call %s failed to start: %s", call_id, err)
             await self._close(call_id, O.WRONG_NUMBER if isinstance(err, CallRejected) else O.FAILED)
             return
         finally:
-            self._acknowledged(ticket)  # answered, refused or cancelled: pacing never waits on it forever
+            self._slots.acknowledged(ticket)  # answered, refused or cancelled: pacing never waits on it forever
         await self._log.set_provider_id(call_id, handle.provider_call_id)
-
-    def _acknowledged(self, ticket: int) -> None:
-        self._pacer.record_sent(ticket, self._clock.now().timestamp())
-        self._sent.set()
-        self._sent = asyncio.Event()  # waiters hold the old, now set, event
-
-    async def _take_slot(self) -> tuple[datetime, int]:
-        """Wait for the pacer's next slot and claim it (no await between the check and the claim)."""
-        while True:
-            sent = self._sent
-            now = self._clock.now()
-            at = self._pacer.next_start(now.timestamp(), 0)  # the concurrent limit is checked before claiming
-            if at is None:  # the call n places back is still being placed
-                try:
-                    await asyncio.wait_for(sent.wait(), self._timeout_s)
-                except TimeoutError:
-                    log.warning("%d call requests unanswered by the provider", self._pacer.expire(
-                        self._clock.now().timestamp(), self._timeout_s))
-            elif at <= now.timestamp() + 1e-6:  # datetimes have microseconds: never spin on a rounding remainder
-                return now, self._pacer.record_start(max(at, now.timestamp()), pending=True)
-            else:
-                await self._sleep(at - now.timestamp())
 
     async def _message(self, task: Any, language: str) -> str:
         """The spoken text: the campaign's message in the resident's language, else the task's reason (reminders)."""

@@ -32,7 +32,6 @@ class StepKind(StrEnum):
 
 # Exhausted is not terminal: nobody reached means the key-holder round starts again until acknowledged.
 TERMINAL = frozenset({Phase.ACCEPTED, Phase.STOPPED})
-ACTIVE = (Phase.ARMED, Phase.CALLING, Phase.EXHAUSTED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,6 @@ class InMemoryRuleStateStore:
     def __init__(self, states: dict[str, ResidentState] | None = None) -> None:
         self.states: dict[str, ResidentState] = dict(states or {})
         self.failing = False
-        self.saves = 0  # successful save_many calls
 
     async def load_all(self) -> dict[str, ResidentState]:
         """A copy of every stored state."""
@@ -94,5 +93,4 @@ class InMemoryRuleStateStore:
             raise StoreError("rule state store unavailable (fake)")
         batch = list(states)
         self.states.update({s.resident_id: s for s in batch})
-        self.saves += 1
         return len(batch)
