@@ -30,6 +30,7 @@ from ingest.service import IngestService  # noqa: E402
 from ingest.topics import DEVICE_FILTER, device_topic, shared  # noqa: E402
 from alerts.store import AlertStore  # noqa: E402
 from rules.runner import RulesRunner  # noqa: E402
+from rules.stores import pg_rule_stores  # noqa: E402
 from telecare import metrics  # noqa: E402
 from telecare.bus import ALERTS, EVENTS, InProcessBus  # noqa: E402
 from telecare.clock import SystemClock  # noqa: E402
@@ -191,7 +192,7 @@ async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: 
 
         bare_s, bare_cpu = await _baseline(mqtt_url, bare_id, n)
 
-        runner = RulesRunner(db, bus, registry, AlertStore(db, bus), clock, tick_seconds=1.0)
+        runner = RulesRunner(pg_rule_stores(db), bus, registry, AlertStore(db, bus), clock, tick_seconds=1.0)
         await runner.start()  # registry and state load is not part of the drain
         rules_task = asyncio.create_task(runner.run() if with_rules else asyncio.sleep(3600))
         before, stored_before = _rules_processed(), _accepted()

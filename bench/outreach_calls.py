@@ -74,7 +74,7 @@ async def measure(db: Database, n: int, cps: float) -> dict[str, float | int | b
         telephony = TwilioTelephony(fake.account_sid, fake.auth_token, "+34930000000", "https://telecare.example",
                                     base_url=fake.base_url, clock=clock)
         # Nobody answers in the fake, so no call ends: allow every call to be in flight at once.
-        dialer = Dialer(db, TaskStore(db), CallLog(db), telephony, AlertStore(db, InProcessBus()), Registry(db),
+        dialer = Dialer(TaskStore(db), CallLog(db), telephony, AlertStore(db, InProcessBus()), Registry(db),
                         clock, cps=cps, max_concurrent=n, batch=500)
         telephony.set_update_handler(dialer.on_update)
         started = time.monotonic()

@@ -123,8 +123,9 @@ def build_ingest(core: Core, mqtt_url: str):
 def build_rules(core: Core):
     """The rule runner for this process."""
     from rules.runner import RulesRunner
+    from rules.stores import pg_rule_stores
 
-    return RulesRunner(core.db, core.bus, core.registry, core.alerts, core.clock,
+    return RulesRunner(pg_rule_stores(core.db), core.bus, core.registry, core.alerts, core.clock,
                        tick_seconds=core.settings.tick_seconds, health=core.health)
 
 

@@ -6,7 +6,6 @@ from functools import lru_cache
 
 PREFIX = "telecare/v1"
 DEVICE_FILTER = f"{PREFIX}/+/+/+"
-STATUS_FILTER = f"{PREFIX}/+/status"
 # Ingest's main session: the whole subtree, so a misshapen topic is received and dead-lettered as
 # bad_topic instead of matching nothing (status topics are inside it too).
 SUBTREE_FILTER = f"{PREFIX}/#"

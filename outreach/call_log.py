@@ -1,94 +1,16 @@
 """The call_log table's one writer: one row per call attempt, its updates, queries and CSV export."""
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from outreach.telephony import CallStatus
+from outreach.call_records import CallFilter, CallRecord, csv_text  # noqa: F401 - CallFilter re-exported
+from outreach.call_vocabulary import NOT_DONE_REASON, CallMode, CallOutcome, CallPurpose
 from telecare.errors import InvalidInput, NotFound
 from telecare.store import Database
 
-PURPOSES = frozenset({"follow_up", "birthday", "weather", "information", "reminder", "escalation", "welfare"})
-
-# FHIR CodeSystem communication-not-done-reason (http://terminology.hl7.org/CodeSystem/communication-not-done-reason):
-# unknown | system-error | invalid-phone-number | recipient-unavailable | family-objection | patient-objection.
-NOT_DONE_REASON: dict[str, str] = {
-    "no_answer": "recipient-unavailable",
-    "busy": "recipient-unavailable",
-    "voicemail": "recipient-unavailable",  # a machine answered: nobody was reached
-    "wrong_number": "invalid-phone-number",
-    "declined": "patient-objection",
-    "failed": "system-error",
-    "timeout": "system-error",
-}
-OUTCOMES = frozenset({
-    "fine", "concern", "callback_requested", "no_key", "accepted", "not_accepted", "connected", *NOT_DONE_REASON,
-})
-
 LEFT_OPEN_NOTE = "the platform stopped during this call; it was closed at the next start"
-
-UNREACHED = frozenset({"no_answer", "busy", "voicemail", "failed", "wrong_number", "timeout"})
-_FINAL = {CallStatus.NO_ANSWER: "no_answer", CallStatus.BUSY: "busy", CallStatus.FAILED: "failed",
-          CallStatus.CANCELED: "failed"}
-
-
-def automated_outcome(status: CallStatus, digits: str | None, answered: bool, purpose: str = "") -> str | None:
-    """The outcome a provider update settles for an automated call, or None while it is still open (pure)."""
-    if digits:
-        outcome = {"1": "fine", "2": "callback_requested"}.get(digits[:1], "no_key")
-    elif status == CallStatus.COMPLETED:
-        outcome = "no_key" if answered else "no_answer"  # answered without a key: never "fine", a person calls back
-    else:
-        return _FINAL.get(status)
-    if purpose == "escalation":  # a key-holder's 1 means "I will go"; anything else is a no
-        return "accepted" if outcome == "fine" else "not_accepted"
-    return outcome
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One call attempt as stored."""
-
-    id: int
-    task_id: int | None
-    resident_id: str
-    purpose: str
-    campaign_id: int | None
-    alert_id: int | None
-    caller: str
-    mode: str
-    phone: str
-    attempt: int
-    started_at: datetime
-    answered_at: datetime | None
-    ended_at: datetime | None
-    outcome: str | None
-    digits: str | None
-    note: str | None
-    provider_call_id: str | None
-    not_done_reason: str | None
-    urgent: bool = False  # started outside calling hours because a person marked it urgent
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the API."""
-        return {f.name: (v.isoformat() if isinstance(v := getattr(self, f.name), datetime) else v)
-                for f in fields(self)}
-
-
-@dataclass(frozen=True, slots=True)
-class CallFilter:
-    """Call-log query: every field optional; `start`/`end` bound started_at (end exclusive)."""
-
-    resident_id: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    purpose: str | None = None
-    outcome: str | None = None
-    campaign_id: int | None = None
-    limit: int = 1000
 
 
 _COLUMNS = ", ".join(f.name for f in fields(CallRecord))
@@ -104,13 +26,12 @@ class CallLog:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def start_attempt(self, *, resident_id: str, purpose: str, caller: str, mode: str, phone: str,
+    async def start_attempt(self, *, resident_id: str, purpose: CallPurpose, caller: str, mode: CallMode, phone: str,
                             started_at: datetime, attempt: int = 1, task_id: int | None = None,
                             campaign_id: int | None = None, alert_id: int | None = None,
                             urgent: bool = False) -> int:
         """Open a row for an attempt about to be dialled; return its id (the call_ref)."""
-        if purpose not in PURPOSES:
-            raise InvalidInput(f"unknown call purpose {purpose!r}")
+        _purpose(purpose)
         return await self._db.fetchval(
             """INSERT INTO call_log (task_id, resident_id, purpose, campaign_id, alert_id, caller, mode, phone,
                                      attempt, started_at, urgent)
@@ -131,7 +52,7 @@ class CallLog:
         await self._db.execute("UPDATE call_log SET digits = COALESCE(digits, '') || %s WHERE id = %s",
                                (digits, call_id))
 
-    async def finish(self, call_id: int, outcome: str, at: datetime, note: str | None = None) -> CallRecord | None:
+    async def finish(self, call_id: int, outcome: CallOutcome, at: datetime, note: str | None = None) -> CallRecord | None:
         """Close an open attempt with an outcome; None when it was already closed (the first close wins)."""
         return _record(await self._db.fetchrow(
             f"""UPDATE call_log SET ended_at = %s, outcome = %s, not_done_reason = %s, note = COALESCE(%s, note)
@@ -142,7 +63,7 @@ class CallLog:
         """A person's call hung up: note the end time; the outcome is theirs to record."""
         await self._db.execute("UPDATE call_log SET ended_at = %s WHERE id = %s AND ended_at IS NULL", (at, call_id))
 
-    async def record_outcome(self, call_id: int, outcome: str, note: str, at: datetime) -> CallRecord:
+    async def record_outcome(self, call_id: int, outcome: CallOutcome, note: str, at: datetime) -> CallRecord:
         """A person's one-tap outcome for a call: sets outcome and note even if the line already hung up."""
         row = await self._db.fetchrow(
             f"""UPDATE call_log SET outcome = %s, not_done_reason = %s, note = %s, ended_at = COALESCE(ended_at, %s)
@@ -159,11 +80,11 @@ class CallLog:
             raise NotFound(f"call {call_id} does not exist")
         return record
 
-    async def attempt_outcomes(self, task_id: int, attempt: int) -> list[str]:
+    async def attempt_outcomes(self, task_id: int, attempt: int) -> list[CallOutcome]:
         """Outcomes of every phone tried in one attempt of a task."""
         rows = await self._db.fetch("SELECT outcome FROM call_log WHERE task_id = %s AND attempt = %s AND "
                                     "outcome IS NOT NULL", (task_id, attempt))
-        return [r["outcome"] for r in rows]
+        return [CallOutcome(r["outcome"]) for r in rows]
 
     async def open_before(self, cutoff: datetime, limit: int = 500) -> list[CallRecord]:
         """Attempts still without a final status that started before `cutoff` (candidates for closing as failed)."""
@@ -187,7 +108,7 @@ class CallLog:
                 WHERE ended_at IS NULL AND started_at < %(before)s
                   AND (mode = 'automated' OR provider_call_id IS NOT NULL)
                 RETURNING {_COLUMNS}""",
-            {"at": at, "before": started_before, "reason": NOT_DONE_REASON["failed"], "note": LEFT_OPEN_NOTE})
+            {"at": at, "before": started_before, "reason": NOT_DONE_REASON[CallOutcome.FAILED], "note": LEFT_OPEN_NOTE})
         return [CallRecord(**r) for r in rows]
 
     async def query(self, f: CallFilter) -> list[CallRecord]:
@@ -199,8 +120,8 @@ class CallLog:
         return await self._query(f, with_names=True)
 
     async def _query(self, f: CallFilter, *, with_names: bool) -> list[tuple[CallRecord, str | None]]:
-        if f.purpose is not None and f.purpose not in PURPOSES:
-            raise InvalidInput(f"unknown call purpose {f.purpose!r}")
+        if f.purpose is not None:
+            _purpose(f.purpose)
         # The name is joined only when asked for, so an unaudited read never fetches it.
         name = "(SELECT r.name FROM residents r WHERE r.id = call_log.resident_id)" if with_names else "NULL::text"
         rows = await self._db.fetch(
@@ -225,33 +146,18 @@ class CallLog:
         return csv_text(await self._query(f, with_names=False), with_names=False)
 
 
-def csv_text(rows: list[tuple[CallRecord, str | None]], *, with_names: bool) -> str:
-    """Call records (with names from query_named when `with_names`) as CSV; free text made formula-safe."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    names = [fl.name for fl in fields(CallRecord)] + (["resident_name"] if with_names else [])
-    writer.writerow(names)
-    for record, resident_name in rows:
-        data = {**record.to_dict(), "resident_name": resident_name}
-        writer.writerow(["" if data[n] is None else _safe_cell(data[n]) if n in _FREE_TEXT else data[n]
-                         for n in names])
-    return out.getvalue()
+def _checked(outcome: str) -> CallOutcome:
+    try:
+        return CallOutcome(outcome)
+    except ValueError:
+        raise InvalidInput(f"unknown call outcome {outcome!r}") from None
 
 
-_FREE_TEXT = frozenset({"note", "caller", "resident_name"})
-
-
-def _checked(outcome: str) -> str:
-    if outcome not in OUTCOMES:
-        raise InvalidInput(f"unknown call outcome {outcome!r}")
-    return outcome
-
-
-def _safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in free text (CSV injection): notes are typed by people."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+def _purpose(purpose: str) -> CallPurpose:
+    try:
+        return CallPurpose(purpose)
+    except ValueError:
+        raise InvalidInput(f"unknown call purpose {purpose!r}") from None
 
 
 async def erase_resident(tx: Any, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:

@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 
+from outreach.call_vocabulary import CallMode, CallPurpose
 from outreach.cap import SEVERITIES, CapAlert, CapArea, CapInfo, expired_at, parse_cap
 from outreach.geo import GEOCODES, HAZARD_FLAG, HAZARD_WEIGHT, area_shapes, hazard, residents_inside
 from outreach.planning import PlannedCall, local_date, next_calling_window, risk_priority, service_time_text
 from outreach.tasks import TaskStore
-from outreach.task_records import NewCampaign
+from outreach.task_records import CampaignKind, NewCampaign
 from telecare.errors import InvalidInput
 from telecare.metrics import CAP_MESSAGES
 from telecare.people import Resident, ResidentLookup, RiskFlag
@@ -92,17 +93,17 @@ def select_audience(residents: Sequence[Resident], f: AudienceFilter) -> list[Re
     return chosen
 
 
-def _campaign_calls(residents: Sequence[Resident], purpose: str, now: datetime, reason: str,
+def _campaign_calls(residents: Sequence[Resident], purpose: CallPurpose, now: datetime, reason: str,
                     extra: Mapping[RiskFlag, int] | None, expires: datetime | None) -> tuple[list[PlannedCall], int]:
     """Pure: one automated call per resident in their next calling window, most at risk first."""
     plans, skipped = [], 0
     for r in residents:
         # A warning is about safety: calling hours hold, quiet days (a preference for routine calls) do not.
-        w = next_calling_window(r, now, ignore_quiet_days=purpose == "weather")
+        w = next_calling_window(r, now, ignore_quiet_days=purpose == CallPurpose.WEATHER)
         if expires is not None and w.start >= expires:
             skipped += 1
             continue
-        plans.append(PlannedCall(r.id, purpose, "automated", w.day, max(w.start, now), w.end,
+        plans.append(PlannedCall(r.id, purpose, CallMode.AUTOMATED, w.day, max(w.start, now), w.end,
                                  risk_priority(r, local_date(r, now), extra), None, "", reason))
     plans.sort(key=lambda p: (p.priority, p.not_before, p.resident_id))
     return plans, skipped
@@ -160,11 +161,11 @@ async def ingest_cap(db: Database, residents: Sequence[Resident] | ResidentLooku
         # An update (new times, wider area) must not ring everyone a second time for the same warning.
         already = await store.residents_in_campaigns(alert.references)
         inside = [r for r in inside if r.id not in already]
-    plans, skipped = _campaign_calls(inside, "weather", now, f"{main.severity} {kind or 'weather'} warning",
+    plans, skipped = _campaign_calls(inside, CallPurpose.WEATHER, now, f"{main.severity} {kind or 'weather'} warning",
                                      extra, main.expires)
     messages = _messages(infos)
     spec = NewCampaign(
-        kind="weather", title=(main.headline or main.event)[:200], message=messages[next(iter(messages))],
+        kind=CampaignKind.WEATHER, title=(main.headline or main.event)[:200], message=messages[next(iter(messages))],
         created_by=by, source_id=alert.identifier, event=main.event, severity=main.severity,
         urgency=main.urgency, onset=main.onset, expires=main.expires,
         area={"areas": [asdict(a) for a in main.areas], "hazard": kind},
@@ -206,8 +207,8 @@ async def create_information_campaign(db: Database, residents: Sequence[Resident
         raise InvalidInput("an information campaign needs a title and a message")
     f = audience_filter if isinstance(audience_filter, AudienceFilter) else AudienceFilter.from_dict(audience_filter)
     chosen = select_audience(await _all(residents), f)
-    plans, _ = _campaign_calls(chosen, "information", now, "information campaign", None, None)
-    spec = NewCampaign(kind="information", title=title.strip()[:200], message=message.strip(), created_by=by,
+    plans, _ = _campaign_calls(chosen, CallPurpose.INFORMATION, now, "information campaign", None, None)
+    spec = NewCampaign(kind=CampaignKind.INFORMATION, title=title.strip()[:200], message=message.strip(), created_by=by,
                        audience={"filter": f.to_dict(), "selected": len(plans)})
     campaign, _, tasks = await TaskStore(db).create_campaign(spec, plans, now)
     return CampaignSummary(campaign.id, True, campaign.title, tasks)

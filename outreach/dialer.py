@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from outreach.call_log import UNREACHED, CallLog, CallRecord, automated_outcome
-from outreach.pacing import PaceLimits, Pacer
+from outreach.call_log import CallLog, CallRecord
+from outreach.call_vocabulary import UNREACHED, CallMode, CallOutcome, CallPurpose, automated_outcome
+from outreach.pacing import PaceLimits
+from outreach.slots import Sleep, StartSlots
 from outreach.telephony import FINAL_STATUSES, CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
 from outreach.task_records import welfare_trigger
 from telecare.alerts import AlertSink
@@ -16,12 +18,11 @@ from telecare.clock import Clock
 from telecare.errors import NotFound, TelecareError, TelephonyError
 from telecare.metrics import OUTREACH_ACTIVE_CALLS, OUTREACH_BAD_UPDATES, OUTREACH_CALLS, OUTREACH_OUTCOMES
 from telecare.people import Resident, ResidentLookup
-from telecare.store import Database
 
 log = logging.getLogger(__name__)
 
-_TASK_OUTCOME = {"timeout": "failed"}  # the task store's vocabulary: a call that vanished is a failed attempt
-Sleep = Callable[[float], Awaitable[None]]
+O = CallOutcome
+_TASK_OUTCOME = {O.TIMEOUT: O.FAILED}  # for the task store a call that vanished is a failed attempt
 ResultHook = Callable[[CallRecord], Awaitable[None]]
 
 
@@ -33,21 +34,20 @@ class Dialer:
     injectable so tests drive pacing with a FakeClock.
     """
 
-    def __init__(self, db: Database, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertSink,
+    def __init__(self, tasks: Any, call_log: CallLog, telephony: Telephony, alerts: AlertSink,
                  residents: ResidentLookup, clock: Clock, *, cps: float = 1.0, max_concurrent: int = 10,
                  call_timeout_s: int = 30, final_grace_s: float = 120.0, batch: int = 200,
                  margin_s: float = 0.0, sleep: Sleep | None = None) -> None:
-        self._db, self._tasks, self._log, self._tel = db, tasks, call_log, telephony
+        self._tasks, self._log, self._tel = tasks, call_log, telephony
         self._alerts, self._residents, self._clock = alerts, residents, clock
-        self._pacer = Pacer(PaceLimits(cps, max_concurrent, margin_s))
         self._max_concurrent, self._timeout_s, self._batch = max_concurrent, call_timeout_s, batch
         # Past ring timeout + this grace without a final status, a call is closed as failed (never silent).
         self._stale_after = timedelta(seconds=call_timeout_s + final_grace_s)
-        self._sleep = sleep or asyncio.sleep
+        self._slots = StartSlots(PaceLimits(cps, max_concurrent, margin_s), clock, sleep or asyncio.sleep,
+                                 call_timeout_s)
         self._active: set[int] = set()
         self._dispatching, self._background = asyncio.Lock(), set[asyncio.Task[None]]()
         self._campaigns: dict[int, Any] = {}
-        self._sent = asyncio.Event()  # set whenever the provider acknowledged a call request
         self._escalation_hook: ResultHook | None = None
 
     def on_escalation_result(self, hook: ResultHook) -> None:
@@ -83,17 +83,17 @@ class Dialer:
         resident = await self._residents.resident(task.resident_id)
         if resident is None or phone_index >= len(resident.phones):  # no (more) numbers to try
             OUTREACH_BAD_UPDATES.labels("no_phone").inc()
-            await self._settle_attempt(task, resident, "no_answer" if phone_index else "wrong_number")
+            await self._settle_attempt(task, resident, O.NO_ANSWER if phone_index else O.WRONG_NUMBER)
             return 0
         phone = resident.phones[phone_index]
         message = await self._message(task, resident.language)
-        now, ticket = await self._take_slot()
+        now, ticket = await self._slots.take()
         call_id = await self._log.start_attempt(
-            task_id=task.id, resident_id=resident.id, purpose=task.purpose, caller="automated", mode="automated",
+            task_id=task.id, resident_id=resident.id, purpose=task.purpose, caller="automated", mode=CallMode.AUTOMATED,
             phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id)
         self._active.add(call_id)
         OUTREACH_ACTIVE_CALLS.set(len(self._active))
-        OUTREACH_CALLS.labels(task.purpose, "automated").inc()
+        OUTREACH_CALLS.labels(task.purpose, CallMode.AUTOMATED).inc()
         request = CallRequest(str(call_id), phone, resident.language, message=message, gather_digits=True,
                               timeout_s=self._timeout_s)
         # The provider request runs in the background so a slow answer never stretches the pacing.
@@ -104,35 +104,13 @@ class Dialer:
         try:
             handle = await self._tel.place_call(request)
         except TelephonyError as err:
-            self._acknowledged(ticket)
+            self._slots.acknowledged(ticket)
             log.warning("call %s failed to start: %s", call_id, err)
-            await self._close(call_id, "wrong_number" if isinstance(err, CallRejected) else "failed")
+            await self._close(call_id, O.WRONG_NUMBER if isinstance(err, CallRejected) else O.FAILED)
             return
         finally:
-            self._acknowledged(ticket)  # answered, refused or cancelled: pacing never waits on it forever
+            self._slots.acknowledged(ticket)  # answered, refused or cancelled: pacing never waits on it forever
         await self._log.set_provider_id(call_id, handle.provider_call_id)
-
-    def _acknowledged(self, ticket: int) -> None:
-        self._pacer.record_sent(ticket, self._clock.now().timestamp())
-        self._sent.set()
-        self._sent = asyncio.Event()  # waiters hold the old, now set, event
-
-    async def _take_slot(self) -> tuple[datetime, int]:
-        """Wait for the pacer's next slot and claim it (no await between the check and the claim)."""
-        while True:
-            sent = self._sent
-            now = self._clock.now()
-            at = self._pacer.next_start(now.timestamp(), 0)  # the concurrent limit is checked before claiming
-            if at is None:  # the call n places back is still being placed
-                try:
-                    await asyncio.wait_for(sent.wait(), self._timeout_s)
-                except TimeoutError:
-                    log.warning("%d call requests unanswered by the provider", self._pacer.expire(
-                        self._clock.now().timestamp(), self._timeout_s))
-            elif at <= now.timestamp() + 1e-6:  # datetimes have microseconds: never spin on a rounding remainder
-                return now, self._pacer.record_start(max(at, now.timestamp()), pending=True)
-            else:
-                await self._sleep(at - now.timestamp())
 
     async def _message(self, task: Any, language: str) -> str:
         """The spoken text: the campaign's message in the resident's language, else the task's reason (reminders)."""
@@ -155,13 +133,13 @@ class Dialer:
             await self._log.answered(call_id, update.at)
         if update.digits:
             await self._log.digits(call_id, update.digits)
-        if record.mode == "human":
+        if record.mode == CallMode.HUMAN:
             if update.status in FINAL_STATUSES:
                 await self._log.line_ended(call_id, update.at)  # the person records the outcome
             return
         if (update.answered_by or "").startswith("machine"):
             # A machine is nobody: never "fine". Close first so the hang-up's own update changes nothing.
-            await self._close(call_id, "voicemail", at=update.at)
+            await self._close(call_id, O.VOICEMAIL, at=update.at)
             await self._hang_up(update.provider_call_id)
             return
         answered = record.answered_at is not None or update.status == CallStatus.IN_PROGRESS
@@ -176,7 +154,7 @@ class Dialer:
         except TelephonyError as err:
             log.warning("hang up failed: %s", err)
 
-    async def _close(self, call_id: int, outcome: str, at: datetime | None = None) -> None:
+    async def _close(self, call_id: int, outcome: CallOutcome, at: datetime | None = None) -> None:
         """Close the attempt once (first final update wins) and act on its outcome."""
         record = await self._log.finish(call_id, outcome, at or self._clock.now())
         self._active.discard(call_id)
@@ -184,7 +162,7 @@ class Dialer:
         if record is None:
             return
         OUTREACH_OUTCOMES.labels(record.purpose, outcome).inc()
-        if record.purpose == "escalation":
+        if record.purpose == CallPurpose.ESCALATION:
             if self._escalation_hook:
                 await self._escalation_hook(record)
             return
@@ -195,7 +173,7 @@ class Dialer:
                 OUTREACH_BAD_UPDATES.labels("follow_up_failed").inc()
                 log.error("call %s: follow-up after %s failed: %s", record.id, outcome, err)
 
-    async def _follow_up(self, record: CallRecord, outcome: str) -> None:
+    async def _follow_up(self, record: CallRecord, outcome: CallOutcome) -> None:
         task = await self._tasks.get(record.task_id)
         resident = await self._residents.resident(record.resident_id)
         if outcome in UNREACHED and resident is not None:
@@ -205,8 +183,8 @@ class Dialer:
                 self._spawn(self._start_task(task, index))
                 return
             # Only "every number is wrong" makes the resident unreachable; any other miss is retried later.
-            tried = set(await self._log.attempt_outcomes(task.id, record.attempt)) if outcome == "wrong_number" else ()
-            outcome = "no_answer" if tried and tried != {"wrong_number"} else outcome
+            tried = set(await self._log.attempt_outcomes(task.id, record.attempt)) if outcome == O.WRONG_NUMBER else ()
+            outcome = O.NO_ANSWER if tried and tried != {O.WRONG_NUMBER} else outcome
         await self._settle_attempt(task, resident, outcome)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -220,12 +198,12 @@ class Dialer:
         self._background.add(job)
         job.add_done_callback(self._background.discard)
 
-    async def _settle_attempt(self, task: Any, resident: Resident | None, outcome: str) -> None:
+    async def _settle_attempt(self, task: Any, resident: Resident | None, outcome: CallOutcome) -> None:
         """Tell the task store how the attempt went; a callback or a welfare alert when that is the answer."""
         now = self._clock.now()
         after = await self._tasks.record_attempt(task.id, _TASK_OUTCOME.get(outcome, outcome), now, resident)
-        if outcome in ("callback_requested", "no_key"):
-            reason = "pressed 2: wants to talk to someone" if outcome == "callback_requested" else "no key pressed"
+        if outcome in (O.CALLBACK_REQUESTED, O.NO_KEY):
+            reason = "pressed 2: wants to talk to someone" if outcome == O.CALLBACK_REQUESTED else "no key pressed"
             await self._tasks.create_callback(task.resident_id, f"{task.purpose} call: {reason}", now,
                                               resident=resident, campaign_id=task.campaign_id,
                                               source_task_id=task.id)
@@ -238,7 +216,7 @@ class Dialer:
         stale = await self._log.open_before(cutoff)
         for record in stale:
             log.warning("call %s got no final status in time; closing it as failed", record.id)
-            await self._close(record.id, "timeout")  # before hanging up, so the hang-up's own update changes nothing
+            await self._close(record.id, O.TIMEOUT)  # before hanging up, so the hang-up's own update changes nothing
             if record.provider_call_id:
                 await self._hang_up(record.provider_call_id)
         return len(stale)

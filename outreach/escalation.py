@@ -9,7 +9,8 @@ from typing import Any
 
 from outreach import escalation_history as history
 from outreach.call_log import CallLog, CallRecord
-from outreach.escalation_steps import (EscalationPolicy, EscalationState, Step, after_call, arm,  # noqa: F401
+from outreach.call_vocabulary import CallMode, CallOutcome, CallPurpose
+from outreach.escalation_steps import (EscalationPolicy, EscalationState, Step, StepKind, after_call, arm,  # noqa: F401
                                        next_escalation_step, rearm)
 from outreach.telephony import CallRejected, CallRequest, Telephony
 from telecare.alerts import AlertSink, Alert, AlertChange, AlertChangeKind, AlertStatus, Severity, alert_from_row
@@ -43,14 +44,14 @@ class Escalator:
 
     def __init__(self, db: Database, bus: Bus, alerts: AlertSink, telephony: Telephony, residents: ResidentLookup,
                  clock: Clock, *, second_tier_after_s: float = 60, keyholders_after_s: float = 180,
-                 call_wait_s: float = 90, repeat_s: float = 600, tick_s: float = 1.0,
-                 call_log: CallLog | None = None, health: Health | None = None) -> None:
+                 call_log: CallLog, call_wait_s: float = 90, repeat_s: float = 600, tick_s: float = 1.0,
+                 health: Health | None = None) -> None:
         self._db, self._bus, self._alerts, self._tel = db, bus, alerts, telephony
         self._health = health
         self._residents, self._clock = residents, clock
         self.policy = EscalationPolicy(second_tier_after_s, keyholders_after_s, call_wait_s, repeat_s)
         self._tick_s = tick_s
-        self._log = call_log or CallLog(db)
+        self._log = call_log  # shared with the dialer, which reports the key-holder calls' results
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
@@ -102,7 +103,7 @@ class Escalator:
         if record.alert_id is None:
             return
         now = self._clock.now()
-        accepted = record.outcome == "accepted"
+        accepted = record.outcome == CallOutcome.ACCEPTED
         async with self._lock:
             current = await self._load(record.alert_id)
             if current is None:
@@ -128,20 +129,20 @@ class Escalator:
                 resident = await self._residents.resident(alert.resident_id)
                 holders = resident.key_holders if resident else ()
                 step = next_escalation_step(state, alert, now, key_holders=len(holders), policy=self.policy)
-                if step.kind in ("wait", "none") or not await self._save(state, step.state):
+                if step.kind in (StepKind.WAIT, StepKind.NONE) or not await self._save(state, step.state):
                     return taken
                 taken += 1
                 ESCALATION_STEPS.labels(step.kind).inc()
-                if step.kind == "exhausted":
+                if step.kind == StepKind.EXHAUSTED:
                     ESCALATIONS_EXHAUSTED.inc()
                     log.warning("alert %s: nobody reached in round %d", alert.id, step.state.round)
                 else:
                     log.info("alert %s escalation: %s (tier %d)", alert.id, step.kind, step.state.tier)
-                holder = holders[step.state.contact_index] if step.kind == "call_key_holder" else None
+                holder = holders[step.state.contact_index] if step.kind == StepKind.CALL_KEY_HOLDER else None
                 line = history.step_line(step.kind, step.state, holder)
                 if line is not None:
                     await history.append(self._db, alert.id, now, line)
-                if step.kind == "call_key_holder":
+                if step.kind == StepKind.CALL_KEY_HOLDER:
                     await self._call(alert, resident, holder, now)
                     return taken
             return taken
@@ -161,7 +162,7 @@ class Escalator:
     async def _call(self, alert: Alert, resident: Any, holder: Any, now: datetime) -> None:
         language = resident.language.split("-")[0] if resident else "ca"
         call_id = await self._log.start_attempt(
-            resident_id=alert.resident_id, purpose="escalation", caller="automated", mode="automated",
+            resident_id=alert.resident_id, purpose=CallPurpose.ESCALATION, caller="automated", mode=CallMode.AUTOMATED,
             phone=holder.phone, started_at=now, alert_id=alert.id)
         request = CallRequest(str(call_id), holder.phone, language,
                               message=KEY_HOLDER_MESSAGE.get(language, KEY_HOLDER_MESSAGE["ca"]), gather_digits=True,
@@ -170,7 +171,8 @@ class Escalator:
             handle = await self._tel.place_call(request)
         except TelephonyError as err:
             log.warning("alert %s: key-holder call failed to start: %s", alert.id, err)
-            record = await self._log.finish(call_id, "wrong_number" if isinstance(err, CallRejected) else "failed", now)
+            outcome = CallOutcome.WRONG_NUMBER if isinstance(err, CallRejected) else CallOutcome.FAILED
+            record = await self._log.finish(call_id, outcome, now)
             if record is not None:
                 # The result comes straight back: the next key-holder after the lock is released.
                 job = asyncio.get_running_loop().create_task(self.on_call_result(record))

@@ -4,17 +4,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from outreach.escalation_steps import EscalationState
+from outreach.call_vocabulary import CallOutcome
+from outreach.escalation_steps import EscalationState, StepKind
 from telecare.alerts import HistoryKind
 from telecare.store import Database
 
 ACTOR = "escalation"
-_KINDS = {"second_tier": HistoryKind.SECOND_TIER, "call_key_holder": HistoryKind.KEY_HOLDER_CALLED,
-          "exhausted": HistoryKind.EXHAUSTED, "repeat": HistoryKind.REPEATED}
+_KINDS = {StepKind.SECOND_TIER: HistoryKind.SECOND_TIER, StepKind.CALL_KEY_HOLDER: HistoryKind.KEY_HOLDER_CALLED,
+          StepKind.EXHAUSTED: HistoryKind.EXHAUSTED, StepKind.REPEAT: HistoryKind.REPEATED}
 # Call outcomes as a sentence for the operator taking over.
-_RESULTS = {"accepted": "accepted and is going", "no_answer": "did not answer", "busy": "line busy",
-            "declined": "answered but did not accept", "wrong_number": "number not reachable",
-            "failed": "the call failed"}
+_RESULTS = {CallOutcome.ACCEPTED: "accepted and is going", CallOutcome.NO_ANSWER: "did not answer",
+            CallOutcome.BUSY: "line busy", CallOutcome.DECLINED: "answered but did not accept",
+            CallOutcome.WRONG_NUMBER: "number not reachable", CallOutcome.FAILED: "the call failed"}
 
 
 def who(holder: Any) -> str:
@@ -25,7 +26,7 @@ def who(holder: Any) -> str:
     return f"{holder.name} ({relation})" if relation else holder.name
 
 
-def step_line(kind: str, state: EscalationState, holder: Any) -> tuple[HistoryKind, str, dict[str, Any]] | None:
+def step_line(kind: StepKind, state: EscalationState, holder: Any) -> tuple[HistoryKind, str, dict[str, Any]] | None:
     """(kind, text, detail) of one escalation step, or None for steps not worth a line (waits, stops)."""
     history_kind = _KINDS.get(kind)
     if history_kind is None:
@@ -43,7 +44,7 @@ def step_line(kind: str, state: EscalationState, holder: Any) -> tuple[HistoryKi
     return history_kind, text, detail
 
 
-def result_line(outcome: str | None, holder: Any, state: EscalationState) -> tuple[HistoryKind, str, dict[str, Any]]:
+def result_line(outcome: CallOutcome | None, holder: Any, state: EscalationState) -> tuple[HistoryKind, str, dict[str, Any]]:
     """(kind, text, detail) for a key-holder call that ended."""
     said = _RESULTS.get(outcome or "", outcome or "no result")
     return (HistoryKind.KEY_HOLDER_RESULT, f"Key-holder #{state.contact_index + 1} {who(holder)}: {said}",

@@ -4,12 +4,14 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from outreach.call_log import CallLog, CallRecord
+from outreach.call_vocabulary import CallMode, CallOutcome, CallPurpose
 from outreach.planning import calling_hours_at, service_time_text
-from outreach.task_records import welfare_trigger
+from outreach.task_records import TaskStatus, welfare_trigger
 from outreach.telephony import CallRequest, Telephony
 from telecare.alerts import AlertSink, AlertTrigger, AlertType, Severity
 from telecare.clock import Clock
@@ -19,10 +21,17 @@ from telecare.people import Resident, ResidentLookup
 from telecare.settings import DEFAULT_SERVICE_TIMEZONE
 
 log = logging.getLogger(__name__)
-HUMAN_OUTCOMES = ("fine", "concern", "no_answer", "wrong_number", "declined")
+# The one-tap outcomes a person records, in the order the screen shows them.
+HUMAN_OUTCOMES = (CallOutcome.FINE, CallOutcome.CONCERN, CallOutcome.NO_ANSWER, CallOutcome.WRONG_NUMBER,
+                  CallOutcome.DECLINED)
 MAX_NOTE = 500
-# Why a listed call cannot be made yet (WorklistItem.waits_for).
-WAIT_CALLING_HOURS, WAIT_RETRY = "calling_hours", "retry"
+
+
+class WaitReason(StrEnum):
+    """Why a listed call cannot be made yet (WorklistItem.waits_for)."""
+
+    CALLING_HOURS = "calling_hours"
+    RETRY = "retry"
 
 
 class OutsideCallingHours(ConflictError):
@@ -42,19 +51,19 @@ class WorklistItem:
     name: str
     phone: str | None
     language: str
-    purpose: str
+    purpose: CallPurpose
     reason: str
     priority: int
     risk_flags: tuple[str, ...]
     not_before: datetime
     not_after: datetime
-    status: str
+    status: TaskStatus
     attempts: int
     max_attempts: int
     assigned_to: str | None
     callable_now: bool
     waits_until: datetime | None = None  # when a call that cannot be made now can be made
-    waits_for: str | None = None  # WAIT_CALLING_HOURS or WAIT_RETRY
+    waits_for: WaitReason | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -124,15 +133,15 @@ class HumanCalls:
         task = await self._tasks.claim(task_id, now)
         if task is None:
             status = (await self._tasks.get(task_id)).status
-            raise ConflictError(f"call task {task_id} is {'already being called' if status == 'dialing' else status}")
+            raise ConflictError(f"call task {task_id} is {'already being called' if status == TaskStatus.DIALING else status}")
         if resident is None or not resident.phones:
-            await self._tasks.record_attempt(task.id, "wrong_number", now, resident)
+            await self._tasks.record_attempt(task.id, CallOutcome.WRONG_NUMBER, now, resident)
             raise InvalidInput("the resident has no phone number on record")
         phone = resident.phones[0]
         call_id = await self._log.start_attempt(
-            task_id=task.id, resident_id=task.resident_id, purpose=task.purpose, caller=caller.strip(), mode="human",
+            task_id=task.id, resident_id=task.resident_id, purpose=task.purpose, caller=caller.strip(), mode=CallMode.HUMAN,
             phone=phone, started_at=now, attempt=task.attempts + 1, campaign_id=task.campaign_id, urgent=urgent)
-        OUTREACH_CALLS.labels(task.purpose, "human").inc()
+        OUTREACH_CALLS.labels(task.purpose, CallMode.HUMAN).inc()
         if urgent:
             log.info("call %s for task %s started as urgent (calling hours not applied)", call_id, task.id)
         if caller_phone:
@@ -140,21 +149,22 @@ class HumanCalls:
                 handle = await self._tel.place_call(CallRequest(str(call_id), phone, resident.language,
                                                                 bridge_from=caller_phone))
             except TelephonyError:
-                await self.record_outcome(call_id, "no_answer", "the call could not be connected", by=caller)
+                await self.record_outcome(call_id, CallOutcome.NO_ANSWER, "the call could not be connected", by=caller)
                 raise
             await self._log.set_provider_id(call_id, handle.provider_call_id)
         return StartedCall(call_id, phone, bool(caller_phone))
 
-    async def record_outcome(self, call_id: int, outcome: str, note: str = "", *, urgent: bool = False,
+    async def record_outcome(self, call_id: int, outcome: CallOutcome | str, note: str = "", *, urgent: bool = False,
                              by: str = "") -> CallRecord:
         """One tap: fine / concern / no_answer / wrong_number / declined, plus a short note; act on it."""
         if outcome not in HUMAN_OUTCOMES:
             raise InvalidInput(f"outcome must be one of {', '.join(HUMAN_OUTCOMES)}")
+        outcome = CallOutcome(outcome)
         note = (note or "").strip()
         if len(note) > MAX_NOTE:
             raise InvalidInput(f"the note is limited to {MAX_NOTE} characters")
         existing = await self._log.get(call_id)
-        if existing.mode != "human":
+        if existing.mode != CallMode.HUMAN:
             raise InvalidInput("only a person's call takes a recorded outcome")
         if existing.outcome is not None:
             raise ConflictError(f"call {call_id} already has the outcome {existing.outcome}")
@@ -166,7 +176,7 @@ class HumanCalls:
             after = await self._tasks.record_attempt(record.task_id, outcome, now, resident)
             if after.needs_welfare_check:
                 await self._alerts.raise_or_attach(welfare_trigger(after.task, now), now)
-        if outcome == "concern":
+        if outcome == CallOutcome.CONCERN:
             await self._concern(record, resident, urgent, now)
         log.info("call %s outcome %s recorded", call_id, outcome)
         return record
@@ -183,12 +193,12 @@ class HumanCalls:
                                           campaign_id=record.campaign_id)
 
 
-def _when_callable(task: Any, resident: Resident | None, now: datetime) -> tuple[bool, datetime | None, str | None]:
+def _when_callable(task: Any, resident: Resident | None, now: datetime) -> tuple[bool, datetime | None, WaitReason | None]:
     """Pure: (callable now, until when it waits, why) for a listed task: calling hours first, then its retry time."""
     if resident is not None:
         hours = calling_hours_at(resident, now)
         if not hours.open and hours.opens_at is not None:
-            return False, max(hours.opens_at, task.next_attempt_at), WAIT_CALLING_HOURS
+            return False, max(hours.opens_at, task.next_attempt_at), WaitReason.CALLING_HOURS
     if task.next_attempt_at > now:
-        return False, task.next_attempt_at, WAIT_RETRY
+        return False, task.next_attempt_at, WaitReason.RETRY
     return now < task.not_after, None, None

@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from outreach.call_vocabulary import CallMode, CallPurpose
 from telecare.people import Resident, RiskFlag
 
 # Follow-up level -> days between successful contacts (Barcelona: every 15/30/45 days).
@@ -47,8 +48,8 @@ class PlannedCall:
     """A call the planner wants made; TaskStore turns it into a call_tasks row (deduplicated by key)."""
 
     resident_id: str
-    purpose: str  # follow_up, birthday, weather, information, reminder, escalation, welfare
-    mode: str  # human | automated
+    purpose: CallPurpose
+    mode: CallMode
     due_date: date  # the resident's local date
     not_before: datetime  # UTC
     not_after: datetime  # UTC
@@ -174,13 +175,13 @@ def plan_resident(resident: Resident, last_contact: datetime | None, now: dateti
     priority = risk_priority(resident, day)
     assignee = plan.named_caller or plan.team
 
-    def call(purpose: str, key: str, reason: str) -> PlannedCall:
-        return PlannedCall(resident.id, purpose, "human", day, window.start, window.end, priority, assignee,
+    def call(purpose: CallPurpose, key: str, reason: str) -> PlannedCall:
+        return PlannedCall(resident.id, purpose, CallMode.HUMAN, day, window.start, window.end, priority, assignee,
                            key, reason)
 
     if is_birthday(resident.date_of_birth, day):
         # A birthday call is a contact too: it replaces a follow-up due the same day.
-        return [call("birthday", f"birthday:{resident.id}:{day.isoformat()}", "birthday")]
+        return [call(CallPurpose.BIRTHDAY, f"birthday:{resident.id}:{day.isoformat()}", "birthday")]
     interval = FOLLOW_UP_DAYS.get(plan.follow_up_level, FOLLOW_UP_DAYS[2])
     # Keyed by the date the follow-up fell due (not the day planned): replanning on later days finds the
     # same key, so an overdue call is never planned twice.
@@ -194,13 +195,13 @@ def plan_resident(resident: Resident, last_contact: datetime | None, now: dateti
             # than dropping the resident from follow-ups until someone happens to reach them.
             retry = local_date(resident, unreached_at) + timedelta(days=UNREACHED_RETRY_DAYS)
             if retry <= day:
-                return [call("follow_up", f"{key}:retry:{retry.isoformat()}", f"{reason}; retry after unreached")]
+                return [call(CallPurpose.FOLLOW_UP, f"{key}:retry:{retry.isoformat()}", f"{reason}; retry after unreached")]
         else:
-            return [call("follow_up", key, reason)]
+            return [call(CallPurpose.FOLLOW_UP, key, reason)]
     reab = plan.reablement
     if reab is not None and day <= reab.until and day.isoweekday() in reablement_weekdays(
             reab.calls_per_week, plan.quiet_days):
-        return [call("follow_up", f"reablement:{resident.id}:{day.isoformat()}",
+        return [call(CallPurpose.FOLLOW_UP, f"reablement:{resident.id}:{day.isoformat()}",
                      f"reablement: {reab.calls_per_week} calls a week")]
     return []
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from outreach.call_log import CallLog
+from outreach.call_vocabulary import CallMode, CallPurpose
 from outreach.dialer import Dialer
 from outreach.escalation import Escalator
 from outreach.human_calls import HumanCalls
@@ -28,7 +29,7 @@ class OutreachService:
         self.telephony = telephony
         self.tasks = TaskStore(db)
         self.call_log = CallLog(db)
-        self.dialer = Dialer(db, self.tasks, self.call_log, telephony, alerts, residents, clock,
+        self.dialer = Dialer(self.tasks, self.call_log, telephony, alerts, residents, clock,
                              cps=settings.calls_per_second, max_concurrent=settings.max_concurrent_calls)
         self.human_calls = HumanCalls(self.tasks, self.call_log, telephony, alerts, residents, clock,
                                       settings.service_zone)
@@ -71,7 +72,7 @@ class OutreachService:
         if closed:
             log.warning("closed %d call(s) left open when the previous run stopped", len(closed))
         for record in closed:
-            if record.purpose == "escalation" and record.mode == "automated":
+            if record.purpose == CallPurpose.ESCALATION and record.mode == CallMode.AUTOMATED:
                 await self.escalator.on_call_result(record)
 
     async def stop(self) -> None:

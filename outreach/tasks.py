@@ -7,10 +7,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from outreach.call_vocabulary import CallMode, CallOutcome, CallPurpose
 from outreach.planning import PlannedCall, next_calling_window
 from outreach.task_records import (
     OPEN_STATUSES, SUCCESSFUL_OUTCOMES, WELFARE_ON_UNREACHED, CallTask, Campaign, NewCampaign, TaskAfterAttempt,
-    decide_after_attempt,
+    TaskStatus, decide_after_attempt,
 )
 from telecare.errors import ConflictError, NotFound
 from telecare.metrics import OUTREACH_TASK_OUTCOMES, OUTREACH_TASKS_CREATED
@@ -101,7 +102,7 @@ class TaskStore:
                 WHERE id = %s AND status = 'pending' RETURNING {_TASK_COLS}""", (now, task_id))
         return CallTask.from_row(row) if row else None
 
-    async def record_attempt(self, task_id: int, outcome: str, now: datetime,
+    async def record_attempt(self, task_id: int, outcome: CallOutcome, now: datetime,
                              resident: Resident | None) -> TaskAfterAttempt:
         """Count one attempt: done, retry later within calling hours, or unreached (-> welfare check)."""
         async with self._db.transaction() as tx:
@@ -119,14 +120,14 @@ class TaskStore:
                 (decision.status, decision.next_attempt_at, decision.not_before, decision.not_after, now, task_id))
         after = CallTask.from_row(row)  # type: ignore[arg-type]
         OUTREACH_TASK_OUTCOMES.labels(after.purpose, after.status).inc()
-        welfare = after.status == "unreached" and after.purpose in WELFARE_ON_UNREACHED
+        welfare = after.status == TaskStatus.UNREACHED and after.purpose in WELFARE_ON_UNREACHED
         if welfare:
             log.info("call task %s unreached after %s attempts: welfare check needed", after.id, after.attempts)
-        return TaskAfterAttempt(after, after.status == "done",
-                                after.next_attempt_at if after.status == "pending" else None, welfare)
+        return TaskAfterAttempt(after, after.status == TaskStatus.DONE,
+                                after.next_attempt_at if after.status == TaskStatus.PENDING else None, welfare)
 
     async def create_callback(self, resident_id: str, reason: str, now: datetime, *,
-                              resident: Resident | None = None, purpose: str = "follow_up",
+                              resident: Resident | None = None, purpose: CallPurpose = CallPurpose.FOLLOW_UP,
                               campaign_id: int | None = None, source_task_id: int | None = None,
                               assigned_to: str | None = None, priority: int = 10) -> CallTask:
         """A human call back (e.g. the resident pressed 2); one per source task."""
@@ -137,7 +138,7 @@ class TaskStore:
         else:
             start, end, day = now, now + timedelta(hours=12), now.date()
         key = f"callback:task:{source_task_id}" if source_task_id else f"callback:{resident_id}:{now.isoformat()}"
-        plan = PlannedCall(resident_id, purpose, "human", day, start, end, priority, assigned_to, key, reason,
+        plan = PlannedCall(resident_id, purpose, CallMode.HUMAN, day, start, end, priority, assigned_to, key, reason,
                            campaign_id)
         await self.save_plans([plan], now)
         row = await self._db.fetchrow(f"SELECT {_TASK_COLS} FROM call_tasks WHERE dedupe_key = %s", (key,))
@@ -155,7 +156,7 @@ class TaskStore:
             for r in rows:
                 resident = residents.get(r["resident_id"])
                 if resident is not None:
-                    w = next_calling_window(resident, now, ignore_quiet_days=r["purpose"] == "weather")
+                    w = next_calling_window(resident, now, ignore_quiet_days=r["purpose"] == CallPurpose.WEATHER)
                     moved.append({"id": r["id"], "nb": w.start.isoformat(), "na": w.end.isoformat()})
             if moved:
                 await tx.execute(

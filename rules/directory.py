@@ -1,10 +1,16 @@
 """The rule runner's cached view of the registry: residents and their devices, refreshed on a miss."""
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 
+from telecare.errors import StoreError
+from telecare.events import Event
+from telecare.metrics import RULES_ERRORS
 from telecare.people import Device, Resident, ResidentLookup
+
+log = logging.getLogger(__name__)
 
 
 class Directory:
@@ -56,6 +62,22 @@ class Directory:
                 self._missing.pop(resident_id, None)
                 self.residents[resident_id] = resident
                 await self.refresh_devices(force=True)
+        return resident
+
+    async def for_event(self, event: Event) -> Resident | None:
+        """The event's resident (asking the registry about new ones and newly paired devices), or None.
+
+        With the registry unreachable it goes on with what it knows: the rules must not stop with it.
+        """
+        rid = event.resident_id
+        try:
+            resident = await self.find(rid)
+            if resident is not None and self.owner(event.device_id) != rid:
+                await self.refresh_devices()  # a device paired since our last load
+        except StoreError as err:
+            RULES_ERRORS.labels("registry").inc()
+            log.error("registry lookup failed for resident %s: %s", rid, err)
+            resident = self.residents.get(rid)
         return resident
 
     async def refresh_devices(self, force: bool = False) -> None:

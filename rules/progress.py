@@ -1,12 +1,15 @@
-"""How far the rules got through the events table: saved with the state, replayed from at start."""
+"""How far the rules got through the events table (saved with the state, replayed from at start): the
+tracker, the ProgressStore and StoredEvents protocols, their PostgreSQL adapters and in-memory fakes."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
+from telecare.errors import StoreError
 from telecare.events import Event, EventType
 from telecare.store import Database
 
@@ -59,23 +62,52 @@ class ProgressTracker:
         return Progress(self._high, frozenset(i for _, i in self._recent))
 
 
-class ProgressStore:
-    """The rules_progress table's one writer, and the replay reader of the events table."""
+class ProgressStore(Protocol):
+    """Where the rules' progress is kept between runs."""
+
+    async def load(self) -> Progress | None:
+        """The saved progress, or None before the first save."""
+        ...
+
+    async def save(self, progress: Progress, now: datetime) -> None:
+        """Replace the saved progress (StoreError when the store is down)."""
+        ...
+
+
+class StoredEvents(Protocol):
+    """The replay reader: events ingest stored, which the bus may not have delivered."""
+
+    def events_after(self, since: datetime) -> AsyncIterator[Event]:
+        """Stored events received after `since`, oldest first."""
+        ...
+
+
+class PgProgressStore:
+    """The rules_progress table's one writer."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def load(self) -> Progress | None:
+        """The saved progress row, or None."""
         row = await self._db.fetchrow("SELECT processed_through, recent_ids FROM rules_progress WHERE id = 1")
         return Progress(row["processed_through"], frozenset(row["recent_ids"])) if row else None
 
     async def save(self, progress: Progress, now: datetime) -> None:
+        """Upsert the one progress row."""
         await self._db.execute(
             """INSERT INTO rules_progress (id, processed_through, recent_ids, updated_at) VALUES (1, %s, %s, %s)
                ON CONFLICT (id) DO UPDATE SET processed_through = EXCLUDED.processed_through,
                       recent_ids = EXCLUDED.recent_ids, updated_at = EXCLUDED.updated_at""",
             (progress.processed_through, sorted(progress.recent_ids), now),
         )
+
+
+class PgStoredEvents:
+    """Reads the events table (ingest writes it) page by page."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def events_after(self, since: datetime) -> AsyncIterator[Event]:
         """Stored events received after `since`, oldest first, page by page."""
@@ -95,3 +127,38 @@ class ProgressStore:
             if len(rows) < REPLAY_PAGE:
                 return
             after = (rows[-1]["received_at"], rows[-1]["id"])
+
+
+class InMemoryProgressStore:
+    """ProgressStore in memory, for orchestration tests; `failing` makes saves raise StoreError."""
+
+    def __init__(self, saved: Progress | None = None) -> None:
+        self.saved = saved
+        self.failing = False
+
+    async def load(self) -> Progress | None:
+        """The saved progress, or None."""
+        return self.saved
+
+    async def save(self, progress: Progress, now: datetime) -> None:
+        """Keep `progress` (or raise StoreError while `failing`)."""
+        if self.failing:
+            raise StoreError("rules progress store unavailable (fake)")
+        self.saved = progress
+
+
+class InMemoryStoredEvents:
+    """StoredEvents over a list, for orchestration tests: `store()` what ingest would have written."""
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        self.events: list[Event] = list(events)
+
+    def store(self, *events: Event) -> None:
+        """Add events as ingest's sink would."""
+        self.events.extend(events)
+
+    async def events_after(self, since: datetime) -> AsyncIterator[Event]:
+        """Stored events received after `since`, oldest first."""
+        for event in sorted(self.events, key=lambda e: (e.received_at, str(e.id))):
+            if event.received_at > since:
+                yield event

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import UUID
 
-from rules.progress import REPLAY_MARGIN, Progress, ProgressStore, ProgressTracker
+from rules.progress import REPLAY_MARGIN, Progress, ProgressStore, ProgressTracker, StoredEvents
 from telecare.errors import StoreError
 from telecare.events import Event
 from telecare.metrics import RULES_ERRORS
@@ -24,8 +24,8 @@ RETRY_MIN_S, RETRY_MAX_S = 0.1, 2.0
 class Replayer:
     """Keeps the ids evaluated from the table so their bus copies are skipped, and vice versa."""
 
-    def __init__(self, store: ProgressStore, *, catch_up_after_s: float = 2.0) -> None:
-        self._store = store
+    def __init__(self, progress: ProgressStore, events: StoredEvents, *, catch_up_after_s: float = 2.0) -> None:
+        self._progress, self._events = progress, events
         self._catch_up_after_s = catch_up_after_s
         self._from_table: set[UUID] = set()
         # Ids evaluated since start, until the catch-up pass: a bus that starts listening only when we
@@ -36,7 +36,7 @@ class Replayer:
 
     async def load(self, now: datetime) -> ProgressTracker:
         """At start: the saved progress, as the tracker to go on with."""
-        self._saved = await self._store.load()
+        self._saved = await self._progress.load()
         self._catch_up_from = now - REPLAY_MARGIN
         return ProgressTracker(self._saved)
 
@@ -110,7 +110,7 @@ class Replayer:
     async def _evaluate_missing(self, since: datetime, skip: Skip, evaluate: Evaluate,
                                 into: set[UUID] | None = None) -> int:
         count = 0
-        async for event in self._store.events_after(since):
+        async for event in self._events.events_after(since):
             if skip(event) or (self._since_start is not None and event.id in self._since_start):
                 continue
             # Marked before awaiting: the bus may bring the same event meanwhile.

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 from contextlib import suppress
+from functools import cache
 from datetime import datetime
 from typing import Any
 
@@ -12,16 +12,17 @@ from rules.directory import Directory
 from rules.engine import evaluate, new_state, next_due, resume, tick
 from rules.model import ResidentState
 from rules.replay import Replayer
+from rules.outbox import AlertOutbox
 from rules.saver import StateSaver
-from telecare.alerts import AlertClear, AlertSink, AlertTrigger
+from rules.stores import RuleStores
+from rules.timers import DueTimes
+from telecare.alerts import AlertSink, AlertTrigger
 from telecare.bus import EVENTS, Bus, FeedGap, FeedState
 from telecare.clock import Clock
-from telecare.errors import StoreError
-from telecare.events import Event
+from telecare.events import Event, EventType
 from telecare.health import Health, PartState
 from telecare.metrics import EVENTS_PROCESSED, RULE_TIMERS_FIRED, RULES_ERRORS
 from telecare.people import ResidentLookup
-from telecare.store import Database
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +33,22 @@ PART = "rules"  # this loop's name in the Health registry
 class RulesRunner:
     """Consumes bus `events` (group "rules"), ticks timers from the clock, persists state, raises alerts."""
 
-    def __init__(self, db: Database, bus: Bus, residents: ResidentLookup, alerts: AlertSink, clock: Clock, *,
+    def __init__(self, stores: RuleStores, bus: Bus, residents: ResidentLookup, alerts: AlertSink, clock: Clock, *,
                  tick_seconds: float = 1.0, refresh_seconds: float = 300.0, device_refresh_seconds: float = 5.0,
                  save_every: int = 5000, catch_up_after_s: float = 2.0, health: Health | None = None) -> None:
         bus.register(EVENTS, GROUP)  # before run(): events published meanwhile wait in our group's queue
-        self._bus, self._alerts, self._clock, self._health = bus, alerts, clock, health
+        # Every adapter is handed in (the composition root's, or in-memory fakes in orchestration tests).
+        self._stores, self._bus, self._clock, self._health = stores, bus, clock, health
         self._directory = Directory(residents, refresh_seconds=refresh_seconds,
                                     device_refresh_seconds=device_refresh_seconds)
-        self._saver = StateSaver(db)
-        self._replayer = Replayer(self._saver.progress_store, catch_up_after_s=catch_up_after_s)
+        self._saver = StateSaver(stores.states, stores.progress)
+        self._replayer = Replayer(stores.progress, stores.events, catch_up_after_s=catch_up_after_s)
         if bus.keeps_from_register:
             self._replayer.not_needed()
         self._tick_seconds, self._save_every = tick_seconds, save_every
         self._states: dict[str, ResidentState] = {}
-        self._heap: list[tuple[datetime, str]] = []
-        self._scheduled: dict[str, datetime] = {}  # earliest heap entry per resident; later entries are stale
-        self._retry: list[AlertTrigger | AlertClear] = []
-        self._counters: dict[str, Any] = {}
+        self._due = DueTimes()
+        self._outbox = AlertOutbox(alerts)
         self._loaded, self._load_lock = False, asyncio.Lock()
 
     async def start(self) -> None:
@@ -59,7 +59,7 @@ class RulesRunner:
             now = self._clock.now()
             # Supervision restarts from our start (devices were not silent, we were deaf); other timers
             # keep their due times, so one that came due while we were down fires once, now.
-            self._states.update({rid: resume(s, now) for rid, s in (await self._saver.store.load_all()).items()})
+            self._states.update({rid: resume(s, now) for rid, s in (await self._stores.states.load_all()).items()})
             await self._refresh_registry()
             self._saver.progress = await self._replayer.load(now)
             await self._replayer.replay(self._saver.progress, self._evaluate)
@@ -133,14 +133,7 @@ class RulesRunner:
             log.warning("ignored a bus message that is not an event: %s", type(event).__name__)
             return []
         rid = event.resident_id
-        try:
-            resident = await self._directory.find(rid)
-            if resident is not None and self._directory.owner(event.device_id) != rid:
-                await self._directory.refresh_devices()  # a device paired since our last load
-        except StoreError as err:  # registry unreachable: go on with what we know
-            RULES_ERRORS.labels("registry").inc()
-            log.error("registry lookup failed for resident %s: %s", rid, err)
-            resident = self._directory.residents.get(rid)
+        resident = await self._directory.for_event(event)
         if resident is None:
             RULES_ERRORS.labels("unknown_resident").inc()
             log.warning("event %s for unknown resident %s ignored", event.id, rid)
@@ -154,9 +147,8 @@ class RulesRunner:
             return []
         self._set_state(rid, state)
         self._saver.progress.seen(event)
-        self._counter(event.type).inc()
-        if triggers:
-            await self._raise(triggers, now)
+        _processed(event.type).inc()
+        await self._outbox.send(triggers, now)
         return triggers
 
     async def tick(self) -> list[AlertTrigger]:
@@ -167,14 +159,8 @@ class RulesRunner:
             await self._refresh_registry()
         now = self._clock.now()
         fired: list[AlertTrigger] = []
-        if self._retry:
-            retry, self._retry = self._retry, []
-            await self._raise(retry, now)
-        while self._heap and self._heap[0][0] <= now:
-            due, rid = heapq.heappop(self._heap)
-            if self._scheduled.get(rid) != due:
-                continue  # superseded by an earlier entry that was already handled
-            del self._scheduled[rid]
+        await self._outbox.retry(now)
+        for rid in self._due.due(now):
             fired += await self._tick_resident(rid, now)
         if self._saver.due(now):
             await self.flush(now)
@@ -192,7 +178,7 @@ class RulesRunner:
     @property
     def pending_alerts(self) -> int:
         """Triggers the alert store refused, waiting for a retry at the next tick."""
-        return len(self._retry)
+        return self._outbox.pending
 
     def state(self, resident_id: str) -> ResidentState | None:
         """The in-memory state of a resident (for inspection and tests)."""
@@ -230,18 +216,11 @@ class RulesRunner:
         if state is not old:
             self._set_state(rid, state)
         else:
-            self._schedule(rid, state)
+            self._due.schedule(rid, next_due(state))
         for trigger in triggers:
             RULE_TIMERS_FIRED.labels(trigger.type.value).inc()
-        if triggers:
-            await self._raise(triggers, now)
+        await self._outbox.send(triggers, now)
         return triggers
-
-    def _counter(self, kind: Any) -> Any:
-        """EVENTS_PROCESSED child per event type, looked up once (labels() is slow on the hot path)."""
-        if kind not in self._counters:
-            self._counters[kind] = EVENTS_PROCESSED.labels(kind.value)
-        return self._counters[kind]
 
     def _state(self, rid: str) -> ResidentState:
         state = self._states.get(rid)
@@ -253,31 +232,7 @@ class RulesRunner:
     def _set_state(self, rid: str, state: ResidentState) -> None:
         self._saver.changed(rid, self._states.get(rid), state)
         self._states[rid] = state
-        self._schedule(rid, state)
-
-    def _schedule(self, rid: str, state: ResidentState) -> None:
-        """Keep one live heap entry per resident at its earliest due time (no entry per event)."""
-        due = next_due(state)
-        if due is None:
-            return
-        current = self._scheduled.get(rid)
-        if current is None or due < current:
-            self._scheduled[rid] = due
-            heapq.heappush(self._heap, (due, rid))
-
-    async def _raise(self, triggers: list[AlertTrigger | AlertClear], now: datetime) -> None:
-        for trigger in triggers:
-            try:
-                if isinstance(trigger, AlertClear):  # a technical condition ended: the store closes its alert
-                    await self._alerts.clear(trigger, now)
-                else:
-                    await self._alerts.raise_or_attach(trigger, now)
-            except StoreError as err:
-                # Never lose an alert: keep it and retry at the next tick.
-                self._retry.append(trigger)
-                RULES_ERRORS.labels("alert_store").inc()
-                log.error("could not raise or clear %s alert for resident %s: %s", trigger.type.value,
-                          trigger.resident_id, err)
+        self._due.schedule(rid, next_due(state))
 
     async def _refresh_registry(self) -> None:
         """Reload residents and devices; new or changed residents get a tick now (e.g. back home: arm inactivity)."""
@@ -285,6 +240,10 @@ class RulesRunner:
         if self._loaded:
             now = self._clock.now()
             for rid in changed:
-                self._scheduled[rid] = now
-                heapq.heappush(self._heap, (now, rid))
+                self._due.at(rid, now)
 
+
+@cache
+def _processed(kind: EventType) -> Any:
+    """EVENTS_PROCESSED child per event type, looked up once (labels() is slow on the hot path)."""
+    return EVENTS_PROCESSED.labels(kind.value)

@@ -10,7 +10,6 @@ from rules.progress import ProgressStore, ProgressTracker
 from rules.state import RuleStateStore
 from telecare.errors import StoreError
 from telecare.metrics import RULES_ERRORS
-from telecare.store import Database
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +23,8 @@ SAVE_SECONDS = 5.0
 class StateSaver:
     """Tracks changed states and saves them with the rules' progress through the events table."""
 
-    def __init__(self, db: Database) -> None:
-        self.store = RuleStateStore(db)
-        self.progress_store = ProgressStore(db)
+    def __init__(self, states: RuleStateStore, progress: ProgressStore) -> None:
+        self._states, self._progress_store = states, progress
         self.progress = ProgressTracker(None)
         self._dirty: set[str] = set()
         self._urgent = False
@@ -56,11 +54,11 @@ class StateSaver:
         batch = [states[i] for i in ids]
         try:
             for start in range(0, len(batch), SAVE_CHUNK):
-                await self.store.save_many(batch[start:start + SAVE_CHUNK], at)
+                await self._states.save_many(batch[start:start + SAVE_CHUNK], at)
             # After the states it covers: a crash in between replays a few events, never skips one.
             progress = self.progress.take()
             if progress is not None:
-                await self.progress_store.save(progress, at)
+                await self._progress_store.save(progress, at)
         except StoreError as err:
             self._dirty.update(ids)
             self._urgent = True

@@ -1,13 +1,13 @@
-"""The rule_state table's one writer: load every resident's rule state, save changed ones in one statement."""
+"""Where resident rule states live: the RuleStateStore protocol, the rule_state table's one writer, a fake."""
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from rules.model import ResidentState, state_from_dict, state_to_dict
-from telecare.errors import InvalidInput
+from telecare.errors import InvalidInput, StoreError
 from telecare.store import Database
 
 log = logging.getLogger(__name__)
@@ -20,8 +20,20 @@ ON CONFLICT (resident_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXC
 """
 
 
-class RuleStateStore:
-    """Persists ResidentState so timers survive restarts."""
+class RuleStateStore(Protocol):
+    """What the runner needs to keep timers across restarts: load every state at start, save changed ones."""
+
+    async def load_all(self) -> dict[str, ResidentState]:
+        """Every stored state by resident id (unreadable ones skipped)."""
+        ...
+
+    async def save_many(self, states: Iterable[ResidentState], now: datetime) -> int:
+        """Upsert these states; return how many were written (StoreError when the store is down)."""
+        ...
+
+
+class PgRuleStateStore:
+    """The rule_state table's one writer: persists ResidentState so timers survive restarts."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -58,6 +70,30 @@ class RuleStateStore:
     async def delete(self, resident_id: str) -> None:
         """Forget a resident's state (erasure on request)."""
         await self._db.execute("DELETE FROM rule_state WHERE resident_id = %s", (resident_id,))
+
+
+class InMemoryRuleStateStore:
+    """RuleStateStore in a dict, for orchestration tests; `failing` makes every save raise StoreError."""
+
+    def __init__(self, states: dict[str, ResidentState] | None = None) -> None:
+        self.states: dict[str, ResidentState] = dict(states or {})
+        self.failing = False
+
+    async def load_all(self) -> dict[str, ResidentState]:
+        """A copy of every stored state."""
+        return dict(self.states)
+
+    async def load(self, resident_id: str) -> ResidentState | None:
+        """One resident's stored state, or None."""
+        return self.states.get(resident_id)
+
+    async def save_many(self, states: Iterable[ResidentState], now: datetime) -> int:
+        """Store these states (or raise StoreError while `failing`)."""
+        if self.failing:
+            raise StoreError("rule state store unavailable (fake)")
+        batch = list(states)
+        self.states.update({s.resident_id: s for s in batch})
+        return len(batch)
 
 
 async def erase_resident(tx: Any, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:

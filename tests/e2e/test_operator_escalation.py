@@ -10,6 +10,7 @@ from alerts.store import AlertStore
 from dashboards.app import WebDeps, create_app
 from demo.simulated_telephony import SimulatedTelephony
 from devices.registry import Registry
+from outreach.call_log import CallLog
 from outreach.escalation import Escalator
 from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.bus import InProcessBus
@@ -29,7 +30,8 @@ async def test_nobody_reached_banner_history_and_filters(db):
     await registry.upsert_resident(Resident("r2", "Jordi Vidal"))  # no key-holders on record
     store = AlertStore(db, bus)
     sim = SimulatedTelephony(clock)
-    esc = Escalator(db, bus, store, sim, registry, clock, second_tier_after_s=60, keyholders_after_s=180)
+    esc = Escalator(db, bus, store, sim, registry, clock, second_tier_after_s=60, keyholders_after_s=180,
+                    call_log=CallLog(db))
 
     async def raise_(rid, type_, severity, reason):
         change = await store.raise_or_attach(AlertTrigger(rid, type_, severity, clock.now(), reason), clock.now())

@@ -45,7 +45,7 @@ async def test_sample_heat_warning_creates_a_campaign_and_progress_updates_live(
         await eventually(lambda: _text(page, "#n-total", "3"))
         assert await page.locator("#n-pending").inner_text() == "3"
 
-        dialer = Dialer(db, service.tasks, service.call_log, sim, alerts, registry, clock, cps=100,
+        dialer = Dialer(service.tasks, service.call_log, sim, alerts, registry, clock, cps=100,
                         sleep=_fake_sleep(clock))
         sim.set_update_handler(dialer.on_update)
         assert await dialer.dispatch() == 3  # the automated calls go out...

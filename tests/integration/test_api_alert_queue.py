@@ -12,6 +12,7 @@ from alerts.store import AlertStore
 from dashboards.app import WebDeps, create_app
 from demo.simulated_telephony import SimulatedTelephony
 from devices.registry import Registry
+from outreach.call_log import CallLog
 from outreach.escalation import Escalator
 from telecare.alerts import AlertTrigger, AlertType, Outcome, Severity
 from telecare.bus import InProcessBus
@@ -34,7 +35,8 @@ async def env(db):
     await registry.upsert_resident(Resident("r3", "Carme Ribas"))
     store = AlertStore(db, bus)
     sim = SimulatedTelephony(clock)
-    esc = Escalator(db, bus, store, sim, registry, clock, second_tier_after_s=60, keyholders_after_s=180)
+    esc = Escalator(db, bus, store, sim, registry, clock, second_tier_after_s=60, keyholders_after_s=180,
+                    call_log=CallLog(db))
     app = create_app(WebDeps(db=db, bus=bus, alerts=store, clock=clock))
     async with api_client(app, cookies=OPERATOR) as client:
         yield {"client": client, "store": store, "clock": clock, "esc": esc, "app": app, "db": db}

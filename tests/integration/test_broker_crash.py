@@ -14,6 +14,7 @@ from devices.registry import Registry
 from ingest.service import IngestService
 from ingest.topics import device_topic
 from rules.runner import RulesRunner
+from rules.stores import pg_rule_stores
 from telecare import metrics
 from telecare.bus import ALERTS, InProcessBus
 from telecare.clock import SystemClock
@@ -86,7 +87,7 @@ async def test_a_help_press_reaches_the_operators_within_1s_under_a_20k_backlog(
     await pub.connect()
     await _queue_backlog(pub, telemetry)
 
-    runner = RulesRunner(db, bus, registry, AlertStore(db, bus), clock)
+    runner = RulesRunner(pg_rule_stores(db), bus, registry, AlertStore(db, bus), clock)
     await runner.start()
     rules = asyncio.create_task(runner.run())
     before = _accepted()

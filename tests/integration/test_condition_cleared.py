@@ -7,6 +7,7 @@ from uuid import uuid4
 
 from alerts.store import AlertStore
 from rules.runner import RulesRunner
+from rules.stores import pg_rule_stores
 from telecare.alerts import AlertClear, AlertStatus, AlertType, HistoryKind, Outcome
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
@@ -23,7 +24,7 @@ async def _world(db):
     await add_residents(db, "r1")
     bus, clock = InProcessBus(), FakeClock(T0)
     store = AlertStore(db, bus)
-    runner = RulesRunner(db, bus, ListLookup([Resident("r1", "Test Resident")], [GW, PENDANT, FALL]), store, clock)
+    runner = RulesRunner(pg_rule_stores(db), bus, ListLookup([Resident("r1", "Test Resident")], [GW, PENDANT, FALL]), store, clock)
     await runner.start()
     return runner, store, clock
 

@@ -42,7 +42,7 @@ async def world(db):
         clock.advance(seconds)
 
     def dialer(**kw) -> Dialer:
-        d = Dialer(db, tasks, log, sim, alerts, registry, clock, sleep=sleep, **kw)
+        d = Dialer(tasks, log, sim, alerts, registry, clock, sleep=sleep, **kw)
         sim.set_update_handler(d.on_update)
         return d
 

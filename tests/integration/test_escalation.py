@@ -35,7 +35,7 @@ async def world(db):
     alerts = AlertStore(db, bus)
     sim = SimulatedTelephony(clock)
     log = CallLog(db)
-    dialer = Dialer(db, None, log, sim, alerts, registry, clock)
+    dialer = Dialer(None, log, sim, alerts, registry, clock)
     esc = Escalator(db, bus, alerts, sim, registry, clock, second_tier_after_s=60, keyholders_after_s=180,
                     call_log=log)
     dialer.on_escalation_result(esc.on_call_result)
@@ -125,7 +125,8 @@ async def test_restart_resumes_persisted_state_and_arms_alerts_raised_while_down
     # An alert raised while no escalator ran (no handle() call):
     missed = (await w["alerts"].raise_or_attach(AlertTrigger(
         "r2", AlertType.FALL, Severity.CRITICAL, w["clock"].now(), "fall"), w["clock"].now())).alert
-    fresh = Escalator(w["db"], InProcessBus(), w["alerts"], w["sim"], Registry(w["db"]), w["clock"])
+    fresh = Escalator(w["db"], InProcessBus(), w["alerts"], w["sim"], Registry(w["db"]), w["clock"],
+                      call_log=CallLog(w["db"]))
     assert await fresh.resume() == 1
     w["clock"].set(T0 + timedelta(seconds=181))
     await fresh.tick()
@@ -274,7 +275,8 @@ async def test_without_key_holders_every_round_counts_and_a_restart_resumes_the_
     alert = await _raise(w, "r2")
     await _at(w, 181)
     assert (await _state(w, alert.id)).state == "exhausted"
-    fresh = Escalator(w["db"], InProcessBus(), w["alerts"], w["sim"], Registry(w["db"]), w["clock"], repeat_s=600)
+    fresh = Escalator(w["db"], InProcessBus(), w["alerts"], w["sim"], Registry(w["db"]), w["clock"], repeat_s=600,
+                      call_log=CallLog(w["db"]))
     w["clock"].set(T0 + timedelta(seconds=781))
     assert await fresh.tick() == 2  # repeat, then exhausted again (nobody to call)
     state = await _state(w, alert.id)

@@ -9,6 +9,7 @@ import pytest
 
 from alerts.store import AlertStore
 from rules.runner import RulesRunner
+from rules.stores import pg_rule_stores
 from telecare.alerts import AlertType
 from telecare.bus import EVENTS, InProcessBus
 from telecare.clock import FakeClock
@@ -43,7 +44,7 @@ async def two_homes(db):
 
 async def test_a_poison_event_is_skipped_and_the_next_ones_are_evaluated(db) -> None:
     lookup, bus, clock, health = await two_homes(db), InProcessBus(), FakeClock(T0), Health()
-    runner = RulesRunner(db, bus, lookup, PoisonAlerts(AlertStore(db, bus), "r1"), clock, tick_seconds=0.01,
+    runner = RulesRunner(pg_rule_stores(db), bus, lookup, PoisonAlerts(AlertStore(db, bus), "r1"), clock, tick_seconds=0.01,
                          health=health)
     before = internal_errors()
     async with running(runner) as task:
@@ -59,7 +60,7 @@ async def test_a_poison_event_is_skipped_and_the_next_ones_are_evaluated(db) -> 
 
 async def test_a_poison_timer_is_skipped_and_the_other_residents_timers_fire(db) -> None:
     lookup, bus, clock = await two_homes(db), InProcessBus(), FakeClock(T0)
-    runner = RulesRunner(db, bus, lookup, PoisonAlerts(AlertStore(db, bus), "r1"), clock, tick_seconds=3600)
+    runner = RulesRunner(pg_rule_stores(db), bus, lookup, PoisonAlerts(AlertStore(db, bus), "r1"), clock, tick_seconds=3600)
     await runner.start()
     for rid in ("r1", "r2"):
         await runner.process(event(rid, EventType.BED_EXIT, "bed_sensor", clock))
@@ -82,7 +83,7 @@ class BrokenBus(InProcessBus):
 
 async def test_a_dead_event_loop_is_reported_failed(db) -> None:
     lookup, bus, clock, health = await two_homes(db), BrokenBus(), FakeClock(T0), Health()
-    runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01, health=health)
+    runner = RulesRunner(pg_rule_stores(db), bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01, health=health)
     task = asyncio.create_task(runner.run())
     await bus.publish(EVENTS, "r2", event("r2", EventType.HELP_BUTTON, "pendant", clock))
     with pytest.raises(RuntimeError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rules.saver import SAVE_SECONDS
-from rules.state import RuleStateStore
+from rules.state import PgRuleStateStore
 from telecare.alerts import AlertType
 from telecare.clock import FakeClock
 from telecare.events import EventType
@@ -13,7 +13,7 @@ from tests.integration.test_rules_runner import T0, ListLookup, add_residents, a
 
 
 async def _stored(db, rid):
-    return await RuleStateStore(db).load(rid)
+    return await PgRuleStateStore(db).load(rid)
 
 
 async def test_changes_saved_on_the_interval_and_a_firing_at_once(db):

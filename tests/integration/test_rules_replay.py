@@ -7,6 +7,7 @@ from uuid import uuid4
 
 from alerts.store import AlertStore
 from rules.runner import RulesRunner
+from rules.stores import pg_rule_stores
 from telecare.alerts import AlertType
 from telecare.bus import EVENTS, InProcessBus
 from telecare.clock import FakeClock
@@ -25,7 +26,7 @@ async def _store_event(db, e: Event) -> None:
 
 def _runner(db, lookup, clock, bus=None):
     bus = bus or InProcessBus()
-    return RulesRunner(db, bus, lookup, AlertStore(db, bus), clock)
+    return RulesRunner(pg_rule_stores(db), bus, lookup, AlertStore(db, bus), clock)
 
 
 async def _after_a_saved_heartbeat(db, rid: str) -> tuple[ListLookup, FakeClock]:
@@ -94,7 +95,7 @@ async def test_event_committed_before_the_postgres_bus_listens_is_caught_up_once
     lookup, clock = await _after_a_saved_heartbeat(db, "r4")
 
     bus = PostgresBus(db)
-    runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, catch_up_after_s=0.3)
+    runner = RulesRunner(pg_rule_stores(db), bus, lookup, AlertStore(db, bus), clock, catch_up_after_s=0.3)
     await runner.start()  # replay done; the bus starts listening only when run() subscribes
     clock.advance(1)
     fall = event("r4", EventType.FALL, "fall_sensor", clock)

@@ -9,7 +9,8 @@ from uuid import uuid4
 
 from alerts.store import AlertStore
 from rules.runner import RulesRunner
-from rules.state import RuleStateStore
+from rules.stores import pg_rule_stores
+from rules.state import PgRuleStateStore
 from telecare.alerts import AlertStatus, AlertType
 from telecare.bus import EVENTS, InProcessBus
 from telecare.clock import FakeClock
@@ -75,7 +76,7 @@ async def test_events_in_alerts_out_and_state_saved(db):
     await add_residents(db, "r1")
     resident, devices = home("r1")
     bus, clock = InProcessBus(), FakeClock(T0)
-    runner = RulesRunner(db, bus, ListLookup([resident], devices), AlertStore(db, bus), clock, tick_seconds=0.01)
+    runner = RulesRunner(pg_rule_stores(db), bus, ListLookup([resident], devices), AlertStore(db, bus), clock, tick_seconds=0.01)
     await bus.publish(EVENTS, "r1", event("r1", EventType.HELP_BUTTON, "pendant", clock))  # before run(): kept
     async with running(runner):
         await bus.publish(EVENTS, "r1", event("r1", EventType.HEARTBEAT, "pendant", clock, battery=9))
@@ -84,7 +85,7 @@ async def test_events_in_alerts_out_and_state_saved(db):
 
         async def saved_within_interval():
             clock.advance(1)  # states are saved every few seconds of rule time (replay covers the gap)
-            state = await RuleStateStore(db).load("r1")
+            state = await PgRuleStateStore(db).load("r1")
             return state if state is not None and state.low_battery else None
 
         saved = await eventually(saved_within_interval)
@@ -95,7 +96,7 @@ async def test_burst_of_identical_falls_gives_one_alert_counting_all(db):
     await add_residents(db, "r1")
     resident, devices = home("r1")
     bus, clock = InProcessBus(), FakeClock(T0)
-    runner = RulesRunner(db, bus, ListLookup([resident], devices), AlertStore(db, bus), clock, tick_seconds=0.01)
+    runner = RulesRunner(pg_rule_stores(db), bus, ListLookup([resident], devices), AlertStore(db, bus), clock, tick_seconds=0.01)
     async with running(runner):
         for _ in range(50):
             await bus.publish(EVENTS, "r1", event("r1", EventType.FALL, "fall_sensor", clock))
@@ -114,13 +115,13 @@ async def test_restart_fires_a_missed_bed_timer_exactly_once(db):
     resident, devices = home("r1")
     lookup, clock = ListLookup([resident], devices), FakeClock(T0)
     bus = InProcessBus()
-    first = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01)
+    first = RulesRunner(pg_rule_stores(db), bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01)
     async with running(first):
         await bus.publish(EVENTS, "r1", event("r1", EventType.BED_EXIT, "bed_sensor", clock))
 
         async def bed_timer_saved():
             clock.advance(0.2)  # states are saved every few seconds of rule time (replay covers the gap)
-            state = await RuleStateStore(db).load("r1")
+            state = await PgRuleStateStore(db).load("r1")
             return state is not None and "bed" in state.timers
 
         await eventually(bed_timer_saved)
@@ -129,7 +130,7 @@ async def test_restart_fires_a_missed_bed_timer_exactly_once(db):
     clock.advance(timedelta(minutes=45))  # the deadline passes while no runner is up
     for _ in range(2):  # a second restart must not fire it again
         bus = InProcessBus()
-        runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01)
+        runner = RulesRunner(pg_rule_stores(db), bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01)
         async with running(runner):
             await eventually(lambda: alerts_of(db, "r1", AlertType.BED_EXIT_NO_RETURN))
             await runner.tick()
@@ -143,7 +144,7 @@ async def test_timer_fires_from_the_clock_while_running(db):
     await add_residents(db, "r1")
     resident, devices = home("r1")
     bus, clock = InProcessBus(), FakeClock(T0)
-    runner = RulesRunner(db, bus, ListLookup([resident], devices), AlertStore(db, bus), clock, tick_seconds=0.01)
+    runner = RulesRunner(pg_rule_stores(db), bus, ListLookup([resident], devices), AlertStore(db, bus), clock, tick_seconds=0.01)
     async with running(runner):
         await runner.process(event("r1", EventType.BED_EXIT, "bed_sensor", clock))
         clock.advance(timedelta(minutes=29))
@@ -159,7 +160,7 @@ async def test_unknown_resident_is_fetched_and_unregistered_one_ignored(db):
     r2, d2 = home("r2")
     lookup = ListLookup([r1], d1)
     bus, clock = InProcessBus(), FakeClock(T0)
-    runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01,
+    runner = RulesRunner(pg_rule_stores(db), bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.01,
                          device_refresh_seconds=0)
     await runner.start()
     assert await runner.process(event("r2", EventType.HELP_BUTTON, "pendant", clock)) == []  # not registered
@@ -182,7 +183,7 @@ async def test_throughput_without_alerts(db):
     homes = [home(rid) for rid in rids]
     lookup = ListLookup([r for r, _ in homes], [d for _, ds in homes for d in ds])
     bus, clock = InProcessBus(max_pending=100_000), FakeClock(T0)
-    runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.05)
+    runner = RulesRunner(pg_rule_stores(db), bus, lookup, AlertStore(db, bus), clock, tick_seconds=0.05)
     await runner.start()
     n = 20_000
     events = [event(rids[i % 500], EventType.HEARTBEAT if i % 3 else EventType.MOTION, "pendant", clock, 80)
@@ -203,7 +204,7 @@ async def test_throughput_without_alerts(db):
 async def test_alert_the_database_refuses_is_retried_not_lost(db):
     resident, devices = home("r1")  # no residents row yet: the alerts foreign key refuses the insert
     bus, clock = InProcessBus(), FakeClock(T0)
-    runner = RulesRunner(db, bus, ListLookup([resident], devices), AlertStore(db, bus), clock, tick_seconds=0.01)
+    runner = RulesRunner(pg_rule_stores(db), bus, ListLookup([resident], devices), AlertStore(db, bus), clock, tick_seconds=0.01)
     async with running(runner):
         await bus.publish(EVENTS, "r1", "not an event")  # ignored and counted, the runner carries on
         await bus.publish(EVENTS, "r1", event("r1", EventType.HELP_BUTTON, "pendant", clock))
@@ -218,16 +219,16 @@ async def test_unreadable_stored_state_is_skipped_and_rearmed(db):
     await db.execute("INSERT INTO rule_state VALUES ('r1', %s, %s)", ({"garbage": True}, T0))
     resident, devices = home("r1")
     bus, clock = InProcessBus(), FakeClock(T0)
-    runner = RulesRunner(db, bus, ListLookup([resident], devices), AlertStore(db, bus), clock)
+    runner = RulesRunner(pg_rule_stores(db), bus, ListLookup([resident], devices), AlertStore(db, bus), clock)
     await runner.start()
-    saved = await RuleStateStore(db).load("r1")
+    saved = await PgRuleStateStore(db).load("r1")
     assert saved is not None and "sup:r1-pendant" in saved.timers
 
 
 async def test_stream_of_events_for_a_stray_resident_is_not_a_query_each(db):
     resident, devices = home("r1")
     lookup, bus, clock = ListLookup([resident], devices), InProcessBus(), FakeClock(T0)
-    runner = RulesRunner(db, bus, lookup, AlertStore(db, bus), clock)
+    runner = RulesRunner(pg_rule_stores(db), bus, lookup, AlertStore(db, bus), clock)
     for _ in range(20):
         assert await runner.process(event("ghost", EventType.HEARTBEAT, "pendant", clock)) == []
     assert lookup.asked == 1

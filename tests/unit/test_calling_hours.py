@@ -9,7 +9,7 @@ import pytest
 
 from outreach.cap import expired_at, sample_warning
 from outreach.cap import parse_cap
-from outreach.human_calls import WAIT_CALLING_HOURS, WAIT_RETRY, _when_callable
+from outreach.human_calls import WaitReason, _when_callable
 from outreach.planning import calling_hours_at, service_time_text
 from telecare.errors import ConfigError
 from telecare.people import CarePlan, Resident
@@ -72,12 +72,12 @@ class _Task:
 
 def test_worklist_says_until_when_a_call_waits():
     task = _Task(at(15, 10), at(15, 20))
-    assert _when_callable(task, ANNA, at(15, 8)) == (False, at(15, 10), WAIT_CALLING_HOURS)
+    assert _when_callable(task, ANNA, at(15, 8)) == (False, at(15, 10), WaitReason.CALLING_HOURS)
     retry = _Task(at(15, 12, 30), at(15, 20))
-    assert _when_callable(retry, ANNA, at(15, 12)) == (False, at(15, 12, 30), WAIT_RETRY)
+    assert _when_callable(retry, ANNA, at(15, 12)) == (False, at(15, 12, 30), WaitReason.RETRY)
     # A task whose own window says "now" still waits for the resident's calling hours.
     early = _Task(at(15, 6), at(15, 23))
-    assert _when_callable(early, ANNA, at(15, 7)) == (False, at(15, 10), WAIT_CALLING_HOURS)
+    assert _when_callable(early, ANNA, at(15, 7)) == (False, at(15, 10), WaitReason.CALLING_HOURS)
     assert _when_callable(task, ANNA, at(15, 11)) == (True, None, None)
     assert _when_callable(task, None, at(15, 11)) == (True, None, None)  # no resident record: the task's window
 
