@@ -17,27 +17,13 @@ from telecare.clock import FakeClock
 from telecare.events import DeviceType, Event, EventType
 from telecare.metrics import REGISTRY
 from telecare.people import Device, Resident
+from telecare.fakes import InMemoryResidents
 from tests.conftest import eventually
 
 T0 = datetime(2026, 11, 22, 1, 0, tzinfo=timezone.utc)  # 02:00 in Madrid: night
 
 
-class ListLookup:
-    """ResidentLookup backed by lists (stands in for devices.registry.Registry)."""
-
-    def __init__(self, residents: list[Resident], devices: list[Device]) -> None:
-        self.residents, self.devices = residents, devices
-        self.asked = 0
-
-    async def resident(self, resident_id: str) -> Resident | None:
-        self.asked += 1
-        return next((r for r in self.residents if r.id == resident_id), None)
-
-    async def all_residents(self) -> list[Resident]:
-        return list(self.residents)
-
-    async def all_devices(self) -> list[Device]:
-        return list(self.devices)
+ListLookup = InMemoryResidents  # the kernel's in-memory ResidentLookup, under the name these tests use
 
 
 def home(rid: str) -> tuple[Resident, list[Device]]:
