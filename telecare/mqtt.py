@@ -50,13 +50,15 @@ def _settle_soon(loop: asyncio.AbstractEventLoop | None, fut: asyncio.Future[Non
 
 
 def _client(url: str, client_id: str, *, manual_ack: bool = False, persistent: bool = False,
-            max_reconnect_s: int = PUBLISHER_MAX_RECONNECT_S) -> paho.Client:
+            max_reconnect_s: int = PUBLISHER_MAX_RECONNECT_S, username: str | None = None,
+            password: str | None = None) -> paho.Client:
     # clean_session is a 3.1.1 notion; MQTT 5 sets clean_start and session expiry at connect.
     v3 = {"protocol": paho.MQTTv311, "clean_session": not persistent} if is_v311(url) else {"protocol": paho.MQTTv5}
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=manual_ack, **v3)
-    _, _, user, password = mqtt_address(url)
-    if user:
-        client.username_pw_set(user, password)
+    # An explicit account wins over one written in the URL (mqtt://user:pass@host).
+    _, _, url_user, url_password = mqtt_address(url)
+    if username or url_user:
+        client.username_pw_set(username or url_user, password if username else url_password)
     client.reconnect_delay_set(1, max_reconnect_s)
     # paho's defaults (20 in flight) throttle bursts; the broker caps in-flight anyway.
     client.max_inflight_messages_set(1000)
@@ -132,8 +134,8 @@ class MqttPublisher(_Connection):
     """Publishes with QoS 1 and can await the broker's PUBACK."""
 
     def __init__(self, url: str, client_id: str, *, will: tuple[str, bytes, bool] | None = None,
-                 clean_start: bool = True) -> None:
-        client = _client(url, client_id, persistent=not clean_start)
+                 clean_start: bool = True, username: str | None = None, password: str | None = None) -> None:
+        client = _client(url, client_id, persistent=not clean_start, username=username, password=password)
         if will is not None:
             topic, payload, retain = will
             client.will_set(topic, payload, qos=1, retain=retain)
@@ -207,10 +209,11 @@ class MqttSubscriber(_Connection):
 
     def __init__(self, url: str, client_id: str, subscriptions: list[tuple[str, int]],
                  on_message: Callable[[RawMessage], None], *, persistent: bool = True,
-                 clock: Clock | None = None, skip: Callable[[str], bool] | None = None) -> None:
+                 clock: Clock | None = None, skip: Callable[[str], bool] | None = None,
+                 username: str | None = None, password: str | None = None) -> None:
         """`skip`: topics acknowledged at once and not handed over (another session of ours holds them)."""
         client = _client(url, client_id, manual_ack=True, persistent=persistent,
-                         max_reconnect_s=SUBSCRIBER_MAX_RECONNECT_S)
+                         max_reconnect_s=SUBSCRIBER_MAX_RECONNECT_S, username=username, password=password)
         super().__init__(url, client, not persistent, SESSION_EXPIRY_S if persistent else 0)
         self._subscriptions, self._handler, self._clock = subscriptions, on_message, clock or SystemClock()
         self._skip = skip
@@ -282,9 +285,10 @@ class MqttSubscriber(_Connection):
         await self.disconnect()
 
 
-async def end_session(url: str, client_id: str) -> None:
+async def end_session(url: str, client_id: str, *, username: str | None = None,
+                      password: str | None = None) -> None:
     """Discard the broker's persistent session `client_id` and its queue (retire a consumer for good)."""
     # A clean-start connect with session expiry 0 replaces the old session; the DISCONNECT ends the new one.
-    conn = MqttPublisher(url, client_id)
+    conn = MqttPublisher(url, client_id, username=username, password=password)
     await conn.connect()
     await conn.disconnect()
