@@ -63,8 +63,8 @@ def render_acl(ingest_username: str, gateways: Iterable[StoredCredentials]) -> s
     return "\n".join(out) + "\n"
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write atomically (a broker reloading mid-write never reads half a file), mode 0600."""
+def write_private(path: Path, text: str) -> None:
+    """Write atomically (a broker reloading mid-write never reads half a file), mode 0600 from the start."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -85,8 +85,8 @@ def write_broker_auth(out_dir: Path, ingest: MqttAccount, gateways: Iterable[Sto
         kept.append(g)
     out_dir.mkdir(parents=True, exist_ok=True)
     passwd, acl = out_dir / PASSWORD_FILE, out_dir / ACL_FILE
-    _write_private(passwd, render_password_file(ingest.username, mosquitto_hash(ingest.password), kept))
-    _write_private(acl, render_acl(ingest.username, kept))
+    write_private(passwd, render_password_file(ingest.username, mosquitto_hash(ingest.password), kept))
+    write_private(acl, render_acl(ingest.username, kept))
     return BrokerAuthFiles(passwd, acl, len(kept), tuple(skipped))
 
 
@@ -98,5 +98,5 @@ def load_or_create_account(path: Path, username: str = DEFAULT_INGEST_USERNAME) 
             return MqttAccount(doc["username"], doc["password"])
     account = MqttAccount(username, new_mqtt_password())
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(path, json.dumps({"username": account.username, "password": account.password}) + "\n")
+    write_private(path, json.dumps({"username": account.username, "password": account.password}) + "\n")
     return account
