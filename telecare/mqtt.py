@@ -142,24 +142,29 @@ class MqttPublisher(_Connection):
         super().__init__(url, client, clean_start, 0 if clean_start else SESSION_EXPIRY_S)
         self._lock = threading.Lock()  # on_publish may run before _send() has registered the mid
         self._pending: dict[int, asyncio.Future[None] | None] = {}
-        self._early: set[int] = set()
+        self._early: dict[int, BrokerError | None] = {}  # acked before _send registered them
         self._idle = asyncio.Event()  # set while nothing is waiting for a PUBACK
         self._idle.set()
         client.on_publish = self._on_publish
 
-    def _on_publish(self, _c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: Any, _p: Any) -> None:
+        # MQTT 5 PUBACK reason: mosquitto answers 0x87 "Not authorized" for a publish its ACL refuses (and
+        # drops it); that must not look like a delivery. (3.1.1 has no reason: the broker says success.)
+        err = BrokerError(f"the MQTT broker refused the publish ({rc})") if getattr(rc, "is_failure", False) else None
         with self._lock:
             if mid not in self._pending:
-                self._early.add(mid)
+                self._early[mid] = err
                 return
             fut = self._pending.pop(mid)
             empty = not self._pending
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._settle, fut, empty)
+            self._loop.call_soon_threadsafe(self._settle, fut, empty, err)
 
-    def _settle(self, fut: asyncio.Future[None] | None, empty: bool) -> None:
+    def _settle(self, fut: asyncio.Future[None] | None, empty: bool, err: BrokerError | None = None) -> None:
         if fut is not None and not fut.done():
-            fut.set_result(None)
+            fut.set_exception(err) if err else fut.set_result(None)
+        elif err is not None:
+            log.warning("%s", err)  # publish_nowait: nobody awaits this one
         if empty and not self._pending:
             self._idle.set()
 
@@ -171,9 +176,11 @@ class MqttPublisher(_Connection):
             raise BrokerError(f"MQTT publish failed ({paho.error_string(info.rc)})")
         with self._lock:
             if info.mid in self._early:  # acknowledged before we got here
-                self._early.discard(info.mid)
+                err = self._early.pop(info.mid)
                 if fut is not None:
-                    fut.set_result(None)
+                    fut.set_exception(err) if err else fut.set_result(None)
+                elif err is not None:
+                    log.warning("%s", err)
                 return
             self._pending[info.mid] = fut
             self._idle.clear()
