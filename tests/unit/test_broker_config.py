@@ -34,3 +34,11 @@ def test_the_settings_keep_qos1_messages_and_save_on_a_timer() -> None:
 def test_the_production_start_script_saves_every_half_second() -> None:
     script = (DEPLOY / "run.sh").read_text()
     assert "kill -USR1" in script and "MOSQUITTO_SAVE_EVERY_S:-0.5" in script
+
+
+def test_production_and_embedded_brokers_refuse_anonymous_clients_and_load_the_acl() -> None:
+    embedded = _settings(mosquitto_conf(1883, Path("/d"), (Path("/d/passwd"), Path("/d/acl"))))
+    production = _settings((DEPLOY / "mosquitto.conf").read_text())
+    for conf in (embedded, production):
+        assert conf["allow_anonymous"] == "false" and "password_file" in conf and "acl_file" in conf
+    assert _settings(mosquitto_conf(1883, Path("/d")))["allow_anonymous"] == "true"  # the suite's shared broker
