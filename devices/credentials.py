@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from telecare.errors import InvalidInput, NotFound
@@ -63,7 +63,7 @@ class IssuedCredentials:
 
     gateway_id: str
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line, even by accident
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class ImportReport:
     residents_updated: int
     devices_created: int
     devices_updated: int
-    credentials: tuple[IssuedCredentials, ...] = ()  # never logged: printed once by the CLI
+    credentials: tuple[IssuedCredentials, ...] = field(default=(), repr=False)  # printed once by the CLI only
 
     def summary(self) -> str:
         return (f"imported {self.source}: residents {self.residents_created} new, {self.residents_updated} updated; "

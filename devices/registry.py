@@ -5,7 +5,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from devices.credentials import IssuedCredentials, issue_if_missing
 from devices.records import (
@@ -53,7 +53,7 @@ class WriteCounts:
     devices_created: int = 0
     devices_updated: int = 0
     # MQTT logins issued to gateways registered in this batch: the only copy of their passwords.
-    credentials: tuple[IssuedCredentials, ...] = ()
+    credentials: tuple[IssuedCredentials, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)
