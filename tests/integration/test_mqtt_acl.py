@@ -154,3 +154,28 @@ async def test_ingests_queue_survives_a_broker_restart_with_accounts(world: Worl
     await again.start()
     await eventually(lambda: [m.topic for m in got] == [device_topic("gw-a", "pd-a", "fall")])
     await again.stop()
+
+
+async def test_known_gap_a_gateway_account_can_take_over_ingests_client_id(world: World) -> None:
+    """mosquitto 2.0's password file + ACL do not bind client ids to accounts (docs/protocol.md, "What the
+    plain ACL cannot bind"): this pins the measured behaviour so a fix (dynamic security) shows up here."""
+    got: list[RawMessage] = []
+    victim_id = "ingest-acl-victim"
+
+    def session(login: tuple[str, str]) -> MqttSubscriber:
+        return MqttSubscriber(world.url, victim_id, [("telecare/v1/#", 1)], got.append, username=login[0],
+                              password=login[1])
+
+    await (first := session((INGEST.username, INGEST.password))).start()
+    await first.stop()  # away; its persistent session queues for it
+    gw_a = await world.gateway("gw-a")
+    await gw_a.publish(device_topic("gw-a", "pd-a", "fall"), payload("queued-for-ingest"))
+    thief = session((world.logins["gw-b"].username, world.logins["gw-b"].password))
+    await thief.start()  # accepted with ingest's client id, session present
+    await thief.stop()
+    await (back := session((INGEST.username, INGEST.password))).start()
+    await gw_a.publish(device_topic("gw-a", "pd-a", "heartbeat"), payload("after"))
+    await eventually(lambda: any(b'"after"' in m.payload for m in got))
+    await back.stop()
+    await gw_a.disconnect()
+    assert not any(b"queued-for-ingest" in m.payload for m in got)  # lost to the takeover
