@@ -73,13 +73,12 @@ async def _mqtt_acl(core: bootstrap.Core, out_dir) -> str:
     from devices.credentials import GatewayCredentials
 
     files = await bootstrap.write_broker_auth(core, out_dir)
-    account = bootstrap.ingest_account(core.settings)
     lines = [f"wrote {files.password_file} and {files.acl_file}: {files.gateways} gateway account(s) and ingest's",
              *(f"left out: {reason}" for reason in files.skipped)]
     if missing := await GatewayCredentials(core.db).gateways_without():
         lines.append(f"{len(missing)} gateway(s) without credentials cannot connect (e.g. {missing[0]}): "
                      "`telecare devices credentials GATEWAY --rotate`")
-    if account is None or not core.settings.mqtt_username:
+    if not core.settings.mqtt_username:
         lines.append("ingest's account: the one generated in "
                      f"{core.settings.data_dir / 'mqtt' / bootstrap.INGEST_ACCOUNT_FILE} "
                      "(set TELECARE_MQTT_USERNAME and TELECARE_MQTT_PASSWORD to choose it)")
