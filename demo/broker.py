@@ -24,8 +24,7 @@ log = logging.getLogger(__name__)
 # every 0.5 s so an acknowledged message is on disk within 1 s.
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
-allow_anonymous true
-user root
+{auth}user root
 persistence true
 persistence_location {data_dir}/
 autosave_interval 1
@@ -41,6 +40,16 @@ log_type error
 log_type warning
 """
 SAVE_EVERY_S = 0.5
+# With accounts (the demo, `telecare run`): the files `telecare devices mqtt-acl` writes, nobody anonymous.
+# Without (the test suite's shared broker): anonymous, for tests about other things than access control.
+AUTH_CONF = "allow_anonymous false\npassword_file {password_file}\nacl_file {acl_file}\n"
+ANONYMOUS_CONF = "allow_anonymous true\n"
+
+
+def mosquitto_conf(port: int, data_dir: Path, auth: tuple[Path, Path] | None = None) -> str:
+    """The embedded mosquitto's config; `auth` = (password_file, acl_file) turns anonymous access off."""
+    block = ANONYMOUS_CONF if auth is None else AUTH_CONF.format(password_file=auth[0], acl_file=auth[1])
+    return MOSQUITTO_CONF.format(port=port, data_dir=data_dir, auth=block)
 
 
 class Autosaver:
@@ -103,9 +112,12 @@ def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
 class EmbeddedBroker:
     """Start a broker on 127.0.0.1:`port` with its persistence in `data_dir`."""
 
-    def __init__(self, data_dir: Path, port: int, *, mosquitto: str | bool = True) -> None:
-        """`mosquitto`: True = find it (fall back to amqtt if absent), a path, or False = use amqtt."""
+    def __init__(self, data_dir: Path, port: int, *, mosquitto: str | bool = True,
+                 auth: tuple[Path, Path] | None = None) -> None:
+        """`mosquitto`: True = find it (fall back to amqtt if absent), a path, or False = use amqtt.
+        `auth`: (password_file, acl_file) for mosquitto; None = anonymous access (tests of other things)."""
         self.data_dir = Path(data_dir).resolve()
+        self.auth = None if auth is None else (Path(auth[0]).resolve(), Path(auth[1]).resolve())
         self.port = port
         self._mosquitto = mosquitto
         self._proc: subprocess.Popen[bytes] | None = None
@@ -135,7 +147,7 @@ class EmbeddedBroker:
             return self._start_amqtt()
         self.kind = "mosquitto"
         conf = self.data_dir / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port, data_dir=self.data_dir))
+        conf.write_text(mosquitto_conf(self.port, self.data_dir, self.auth))
         self._proc = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.PIPE)
         _wait_for_port(self.port)
         # mosquitto installs its signal handlers right after opening its listeners; the first signal
@@ -150,6 +162,9 @@ class EmbeddedBroker:
         except ImportError as err:
             raise BrokerError("neither mosquitto nor the amqtt Python broker is installed") from err
         self.kind = "amqtt"
+        if self.auth is not None:
+            log.warning("the amqtt fallback broker enforces no accounts or ACL: any client may publish for any "
+                        "gateway (install mosquitto for per-gateway access control)")
         log_file = (self.data_dir / "amqtt.log").open("ab")
         self._proc = subprocess.Popen([sys.executable, "-m", "demo.amqtt_broker", str(self.port)],
                                       stderr=log_file, stdout=log_file)
@@ -171,6 +186,11 @@ class EmbeddedBroker:
         if self._saver is not None:
             self._saver.stop()
             self._saver = None
+
+    def reload(self) -> None:
+        """SIGHUP: mosquitto re-reads its password file and ACL (after `telecare devices mqtt-acl`)."""
+        if self._proc is not None and self.kind == "mosquitto":
+            self._proc.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         """Stop gracefully (mosquitto saves its store on SIGTERM)."""

@@ -7,14 +7,16 @@ import itertools
 import json
 import logging
 import secrets
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from demo.daylife import SimEvent, plan_day
 from demo.demo_script import GatewayOutage, demo_script
 from demo.fleet import barcelona_fleet
 from telecare.clock import Clock, SystemClock
-from telecare.errors import BrokerError
+from telecare.errors import BrokerError, ConfigError
 from telecare.events import EventType
 from telecare.metrics import SIMULATOR_MESSAGES
 from telecare.mqtt import MqttPublisher
@@ -27,6 +29,19 @@ CONNECTS_AT_ONCE = 20
 MAX_HOMES = 300  # paho's loop uses select() (fds < 1024, 3 per client): ~330 connections time out
 _RECONNECT = object()  # a worker command: come back online
 _DROP = object()  # a worker command: lose the connection abruptly
+
+
+Login = tuple[str, str]  # (username, password) of one gateway's MQTT account
+
+
+def load_credentials(path: Path | str) -> dict[str, Login]:
+    """`<data-dir>/demo-gateways.json` ({gateway_id: {"username", "password"}}) -> {gateway_id: login}."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        return {gw: (v["username"], v["password"]) for gw, v in doc.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise ConfigError(f"{path}: not a gateway credentials file ({{gateway_id: {{username, password}}}}): "
+                          f"{type(err).__name__}") from err
 
 
 def status_topic(gateway_id: str) -> str:
@@ -49,8 +64,10 @@ def encode(event: SimEvent, tz: ZoneInfo) -> tuple[str, bytes]:
 class _Gateway:
     """One home's MQTT connection; a worker publishes its queue in order so the loop never blocks."""
 
-    def __init__(self, url: str, gateway_id: str, client_prefix: str, connecting: asyncio.Semaphore) -> None:
+    def __init__(self, url: str, gateway_id: str, client_prefix: str, connecting: asyncio.Semaphore,
+                 login: Login | None = None) -> None:
         self.id = gateway_id
+        self._login = login  # this home's own MQTT account (None: anonymous, for a broker without accounts)
         self._connecting = connecting  # a fleet connecting all at once would time itself out
         self._url, self.client_id = url, f"{client_prefix}-{gateway_id}"
         self.queue: asyncio.Queue[object] = asyncio.Queue()
@@ -62,7 +79,9 @@ class _Gateway:
     async def _connect(self) -> None:
         delay = 0.5
         while True:
-            pub = MqttPublisher(self._url, self.client_id, will=(status_topic(self.id), b"offline", True))
+            user, password = self._login or (None, None)
+            pub = MqttPublisher(self._url, self.client_id, will=(status_topic(self.id), b"offline", True),
+                                username=user, password=password)
             try:
                 async with self._connecting:
                     await pub.connect()
@@ -111,8 +130,10 @@ class Simulator:
 
     def __init__(self, mqtt_url: str, residents: list[Resident], devices: list[Device], clock: Clock, *,
                  seed: int = 7, speed: float = 1.0, demo: bool = True, poll_seconds: float = 0.2,
-                 client_prefix: str = "sim") -> None:
+                 client_prefix: str = "sim", credentials: Mapping[str, Login] | None = None) -> None:
+        """`credentials`: each gateway's MQTT login ({gateway_id: (username, password)}); None = anonymous."""
         self._url, self._clock, self._seed, self._speed = mqtt_url, clock, seed, speed
+        self._credentials = credentials
         if len(residents) > MAX_HOMES:
             log.warning("simulating the first %d of %d homes (one process keeps at most %d MQTT connections)",
                         MAX_HOMES, len(residents), MAX_HOMES)
@@ -219,7 +240,12 @@ class Simulator:
         self._start = self._clock.now()
         gateway_ids = sorted({d.gateway_id for d in self._devices})
         connecting = asyncio.Semaphore(CONNECTS_AT_ONCE)
-        self.gateways = {g: _Gateway(self._url, g, self.client_prefix, connecting) for g in gateway_ids}
+        logins = self._credentials
+        if logins is not None and (missing := [g for g in gateway_ids if g not in logins]):
+            log.warning("%d simulated gateways have no MQTT credentials (e.g. %s): the broker refuses them",
+                        len(missing), missing[0])
+        self.gateways = {g: _Gateway(self._url, g, self.client_prefix, connecting,
+                                     None if logins is None else logins.get(g)) for g in gateway_ids}
         workers = [asyncio.create_task(gw.work(), name=f"sim-{gw.id}") for gw in self.gateways.values()]
         for i, gw in enumerate(self.gateways.values()):
             gw.online = True
@@ -244,9 +270,9 @@ class Simulator:
             await asyncio.gather(*(gw.close() for gw in self.gateways.values()), return_exceptions=True)
 
 
-async def simulate(mqtt_url: str, residents_n: int, seed: int) -> None:
+async def simulate(mqtt_url: str, residents_n: int, seed: int, credentials: Mapping[str, Login] | None = None) -> None:
     """`telecare simulate`: the demo fleet (same ids as the demo seeded) against any broker, until cancelled."""
     clock = SystemClock()
     today = clock.now().astimezone(ZoneInfo("Europe/Madrid")).date()
     residents, devices = barcelona_fleet(residents_n, seed=seed, today=today)
-    await Simulator(mqtt_url, residents, devices, clock, seed=seed).run()
+    await Simulator(mqtt_url, residents, devices, clock, seed=seed, credentials=credentials).run()

@@ -4,13 +4,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from devices.credentials import IssuedCredentials
 from devices.records import device_to_dict
 from devices.registry import Registry
 from devices.schema import FleetFile, describe
@@ -47,10 +48,20 @@ class ImportReport:
     residents_updated: int
     devices_created: int
     devices_updated: int
+    credentials: tuple[IssuedCredentials, ...] = field(default=(), repr=False)  # printed once by the CLI only
 
     def summary(self) -> str:
         return (f"imported {self.source}: residents {self.residents_created} new, {self.residents_updated} updated; "
                 f"devices {self.devices_created} new, {self.devices_updated} updated")
+
+    def credentials_text(self) -> str:
+        """The new gateways' MQTT logins, one per line (shown once: only their hashes are stored)."""
+        if not self.credentials:
+            return ""
+        lines = [f"MQTT credentials of {len(self.credentials)} new gateway(s), shown once "
+                 "(then run `telecare devices mqtt-acl -o DIR` and reload the broker):"]
+        lines += [f"  {c.gateway_id}  username {c.username}  password {c.password}" for c in self.credentials]
+        return "\n".join(lines)
 
 
 def parse_document(text: str, suffix: str) -> Any:
@@ -164,7 +175,7 @@ async def import_file(registry: Registry, path: Path | str) -> ImportReport:
         log.warning("import of %s refused by the registry (nothing written)", path.name)
         raise InvalidInput(f"{path.name}: nothing imported: {err}") from err
     report = ImportReport(str(path), counts.residents_created, counts.residents_updated,
-                          counts.devices_created, counts.devices_updated)
+                          counts.devices_created, counts.devices_updated, counts.credentials)
     REGISTRY_IMPORTS.labels("imported").inc()
     log.info("%s", report.summary())
     return report
@@ -172,7 +183,8 @@ async def import_file(registry: Registry, path: Path | str) -> ImportReport:
 
 async def cli_import(db: Database, path: Path | str) -> str:
     """`telecare devices import FILE`: the report as text (InvalidInput on a bad file)."""
-    return (await import_file(Registry(db), path)).summary()
+    report = await import_file(Registry(db), path)
+    return "\n".join(filter(None, [report.summary(), report.credentials_text()]))
 
 
 async def cli_list(db: Database) -> str:

@@ -5,12 +5,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from devices.credentials import IssuedCredentials, issue_if_missing
 from devices.records import (
     RESIDENT_COLUMNS, device_from_row, resident_from_row, resident_to_row, validate_resident,
 )
+from telecare.clock import Clock, SystemClock
 from telecare.errors import ConflictError, InvalidInput, NotFound
 from telecare.events import DeviceType
 from telecare.metrics import REGISTRY_DEVICE_RELOADS
@@ -51,6 +53,17 @@ class WriteCounts:
     residents_updated: int = 0
     devices_created: int = 0
     devices_updated: int = 0
+    # MQTT logins issued to gateways registered in this batch: the only copy of their passwords.
+    credentials: tuple[IssuedCredentials, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One device registered: created or updated, and a new gateway's MQTT login (shown once)."""
+
+    device: Device
+    created: bool
+    credentials: IssuedCredentials | None = None
 
 
 class Registry:
@@ -61,8 +74,9 @@ class Registry:
     """
 
     def __init__(self, db: Database, *, refresh_seconds: float = 2.0, max_age_seconds: float = 60.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, clock: Clock | None = None) -> None:
         self._db = db
+        self._clock = clock or SystemClock()  # stamps issued MQTT credentials
         self._refresh = refresh_seconds
         self._max_age = max_age_seconds  # also catches devices re-paired by another process
         self._monotonic = monotonic
@@ -121,10 +135,20 @@ class Registry:
 
     async def register_device(self, device: Device) -> bool:
         """Register (or re-register) a device; True when created."""
+        return (await self.register(device)).created
+
+    async def register(self, device: Device) -> Registration:
+        """Register (or re-register) a device; a gateway without MQTT credentials gets them, returned once."""
         async with self._db.transaction() as tx:
             created = await _register(tx, device)
+            issued = await self._issue(tx, device)
         self._devices[device.id] = device
-        return created
+        return Registration(device, created, issued)
+
+    async def _issue(self, tx: Tx, device: Device) -> IssuedCredentials | None:
+        if DeviceType(device.type) is not DeviceType.GATEWAY:
+            return None
+        return await issue_if_missing(tx, device.id, self._clock.now())
 
     async def pair(self, device_id: str, gateway_id: str, resident_id: str) -> Device:
         """Move an existing device to a gateway and resident; return it as now registered."""
@@ -141,6 +165,7 @@ class Registry:
     async def write_batch(self, residents: Iterable[Resident], devices: Iterable[Device]) -> WriteCounts:
         """Residents then devices (gateways first) in ONE transaction: all or nothing."""
         rc = ru = dc = du = 0
+        issued: list[IssuedCredentials] = []
         ordered = sorted(devices, key=lambda d: d.type is not DeviceType.GATEWAY)
         async with self._db.transaction() as tx:
             for resident in residents:
@@ -149,9 +174,11 @@ class Registry:
             for device in ordered:
                 created = await _register(tx, device)
                 dc, du = dc + created, du + (not created)
+                if (login := await self._issue(tx, device)) is not None:
+                    issued.append(login)
         for device in ordered:
             self._devices[device.id] = device
-        return WriteCounts(rc, ru, dc, du)
+        return WriteCounts(rc, ru, dc, du, tuple(issued))
 
 
 async def _upsert_resident(tx: Tx, resident: Resident) -> bool:

@@ -5,6 +5,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from entrypoints.running import Running, watched_task
@@ -44,15 +45,50 @@ def check_mqtt_port(settings: Settings) -> None:
     ensure_port_free(settings.mqtt_port)
 
 
-def start_broker(settings: Settings, stack: AsyncExitStack) -> str:
-    """TELECARE_MQTT_URL, or an embedded broker on settings.mqtt_port."""
+INGEST_ACCOUNT_FILE = "ingest-account.json"  # in <data-dir>/mqtt, for the embedded broker
+
+
+def generated_ingest_account(settings: Settings):
+    """The ingest account generated once into <data-dir>/mqtt/ingest-account.json (0600)."""
+    from devices.mqtt_acl import load_or_create_account
+
+    return load_or_create_account(settings.data_dir / "mqtt" / INGEST_ACCOUNT_FILE)
+
+
+def ingest_account(settings: Settings):
+    """Ingest's MQTT account: TELECARE_MQTT_USERNAME/PASSWORD, else (embedded broker) the generated one;
+    None for an external broker without them (then a user:pass in TELECARE_MQTT_URL, or anonymous)."""
+    from devices.mqtt_acl import MqttAccount
+
+    if settings.mqtt_username:
+        return MqttAccount(settings.mqtt_username, settings.mqtt_password or "")
+    return None if settings.mqtt_url else generated_ingest_account(settings)
+
+
+async def write_broker_auth(core: Core, out_dir: Path | None = None):
+    """Write the broker's password file and ACL from the registry (-> BrokerAuthFiles); skips are logged."""
+    from devices.credentials import GatewayCredentials
+    from devices.mqtt_acl import write_broker_auth as write
+
+    account = ingest_account(core.settings) or generated_ingest_account(core.settings)
+    files = write(out_dir or core.settings.data_dir / "mqtt", account, await GatewayCredentials(core.db).all())
+    for reason in files.skipped:
+        log.warning("gateway left out of the MQTT password file: %s", reason)
+    return files
+
+
+async def start_broker(core: Core) -> str:
+    """TELECARE_MQTT_URL, or an embedded broker on settings.mqtt_port with the registry's accounts and ACL."""
+    settings = core.settings
     if settings.mqtt_url:
         return settings.mqtt_url
     from demo.broker import EmbeddedBroker
 
-    broker = EmbeddedBroker(settings.data_dir / "mqtt", settings.mqtt_port)
+    files = await write_broker_auth(core)
+    broker = EmbeddedBroker(settings.data_dir / "mqtt", settings.mqtt_port,
+                            auth=(files.password_file, files.acl_file))
     url = broker.start()
-    stack.callback(broker.stop)
+    core.stack.callback(broker.stop)
     return url
 
 
@@ -113,10 +149,12 @@ def build_ingest(core: Core, mqtt_url: str):
     from ingest.service import IngestService
 
     s = core.settings
+    account = ingest_account(s)
     return IngestService(
         mqtt_url, core.db, core.bus, core.registry, core.clock,
         client_id=s.mqtt_client_id,
         batch_size=s.ingest_batch_size, batch_ms=s.ingest_batch_ms, health=core.health,
+        mqtt_username=account.username if account else None, mqtt_password=account.password if account else None,
     )
 
 

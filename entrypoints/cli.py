@@ -58,13 +58,28 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("devices", help="the registry of residents, gateways and devices",
                          description="The registry of residents, gateways and devices in an existing database.")
-    dev_sub = dev.add_subparsers(dest="action", required=True, metavar="ACTION", help="import or list")
+    dev_sub = dev.add_subparsers(dest="action", required=True, metavar="ACTION", help="import, list, mqtt-acl or credentials")
     imp = dev_sub.add_parser("import", help="import residents and devices from a YAML or JSON file",
                              description="Import residents and devices from a YAML or JSON file.")
     imp.add_argument("file", type=Path, help="the YAML or JSON file (see docs/examples/fleet.yaml)")
     _data_dir(imp)
     lst = dev_sub.add_parser("list", help="list registered devices", description="List registered devices.")
     _data_dir(lst)
+    # MQTT accounts (issue 7): each gateway only itself
+    acl = dev_sub.add_parser("mqtt-acl", help="write the MQTT broker's password file and ACL",
+                             description="Write mosquitto's password file (`passwd`) and ACL (`acl`) from the "
+                                         "registry: each gateway may publish only under telecare/v1/<its id>/# "
+                                         "and read nothing; ingest's account reads telecare/v1/#. Reload the "
+                                         "broker afterwards (SIGHUP).")
+    acl.add_argument("-o", "--out", type=Path, required=True, metavar="DIR", help="directory to write into")
+    _data_dir(acl)
+    cred = dev_sub.add_parser("credentials", help="a gateway's MQTT credentials (--rotate issues new ones)",
+                              description="Show whether a gateway has MQTT credentials; --rotate issues a new "
+                                          "password, printed once as the last word.")
+    cred.add_argument("gateway", help="the gateway id")
+    cred.add_argument("--rotate", action="store_true", help="issue a new password (the old one stops working "
+                                                            "once the ACL is re-exported and the broker reloaded)")
+    _data_dir(cred)
 
     # Identity (issue 7): people, roles, API tokens
     users = sub.add_parser("users", help="people who sign in, their roles, and API tokens for machines")
@@ -115,6 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--mqtt", required=True, help="the broker, mqtt://host:port")
     sim.add_argument("--residents", type=int, default=50, help="homes to simulate (default 50)")
     sim.add_argument("--seed", type=int, default=7, help="fleet and day-life seed (default 7, the demo's)")
+    sim.add_argument("--credentials", type=Path, default=None, metavar="FILE",
+                     help="each gateway's MQTT login, {gateway_id: {username, password}} (the demo writes "
+                          "<data-dir>/demo-gateways.json); default: connect anonymously")
 
     weather = sub.add_parser("weather", help="weather warnings (CAP 1.2)",
                              description="A CAP 1.2 weather warning becomes a call campaign in an existing database.")

@@ -29,7 +29,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace, stop: asyncio.Ev
         bootstrap.check_mqtt_port(settings)  # before the database starts: a taken port stops us at once
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack)
-        mqtt_url = bootstrap.start_broker(settings, stack) if "ingest" in parts else None
+        mqtt_url = await bootstrap.start_broker(core) if "ingest" in parts else None
         running = await bootstrap.start_parts(core, parts, mqtt_url)
         if "web" in parts:
             log.info("web on http://%s:%d/", settings.http_host, settings.http_port)
@@ -55,14 +55,53 @@ async def cmd_db(settings: Settings, args: argparse.Namespace, stop: asyncio.Eve
 
 
 async def cmd_devices(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
-    """`telecare devices import FILE` / `telecare devices list`."""
+    """`telecare devices import FILE | list | mqtt-acl -o DIR | credentials GATEWAY [--rotate]`."""
     from devices.importer import cli_import, cli_list
 
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack, need_schema=True)
-        out = await (cli_import(core.db, args.file) if args.action == "import" else cli_list(core.db))
+        if args.action == "import":
+            out = await cli_import(core.db, args.file)
+        elif args.action == "mqtt-acl":
+            out = await _mqtt_acl(core, args.out)
+        elif args.action == "credentials":
+            out = await _credentials(core, args.gateway, args.rotate)
+        else:
+            out = await cli_list(core.db)
         print(out)
     return 0
+
+
+async def _mqtt_acl(core: bootstrap.Core, out_dir) -> str:
+    from devices.credentials import GatewayCredentials
+
+    files = await bootstrap.write_broker_auth(core, out_dir)
+    lines = [f"wrote {files.password_file} and {files.acl_file}: {files.gateways} gateway account(s) and ingest's",
+             *(f"left out: {reason}" for reason in files.skipped)]
+    if missing := await GatewayCredentials(core.db).gateways_without():
+        lines.append(f"{len(missing)} gateway(s) without credentials cannot connect (e.g. {missing[0]}): "
+                     "`telecare devices credentials GATEWAY --rotate`")
+    if not core.settings.mqtt_username:
+        lines.append("ingest's account: the one generated in "
+                     f"{core.settings.data_dir / 'mqtt' / bootstrap.INGEST_ACCOUNT_FILE} "
+                     "(set TELECARE_MQTT_USERNAME and TELECARE_MQTT_PASSWORD to choose it)")
+    lines.append("reload the broker to apply them (SIGHUP, e.g. `docker kill -s HUP mosquitto`)")
+    return "\n".join(lines)
+
+
+async def _credentials(core: bootstrap.Core, gateway_id: str, rotate: bool) -> str:
+    from devices.credentials import GatewayCredentials
+
+    store = GatewayCredentials(core.db)
+    if rotate:
+        issued = await store.rotate(gateway_id, core.clock.now())
+        return (f"gateway {gateway_id}: new MQTT credentials (shown once; re-export with `telecare devices mqtt-acl`"
+                f" and reload the broker)\nusername {issued.username}\npassword {issued.password}")
+    stored = await store.get(gateway_id)
+    if stored is None:
+        return f"gateway {gateway_id}: no MQTT credentials (issue them with --rotate)"
+    return (f"gateway {gateway_id}: username {stored.username}, issued {stored.issued_at.isoformat()} "
+            "(only a hash is stored; --rotate issues a new password)")
 
 
 async def cmd_users(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
@@ -130,7 +169,10 @@ async def cmd_simulate(settings: Settings, args: argparse.Namespace, stop: async
     """Run the simulated homes against any broker until Ctrl-C."""
     from demo.simulator import simulate
 
-    running = bootstrap.Running([asyncio.create_task(simulate(args.mqtt, args.residents, args.seed))])
+    from demo.simulator import load_credentials
+
+    logins = load_credentials(args.credentials) if args.credentials else None
+    running = bootstrap.Running([asyncio.create_task(simulate(args.mqtt, args.residents, args.seed, logins))])
     try:
         await running.wait(stop)
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextlib import AsyncExitStack
 from zoneinfo import ZoneInfo
@@ -38,6 +39,28 @@ async def seed_fleet(core: bootstrap.Core, residents_n: int) -> None:
     log.info("seeded the demo fleet: %s", counts)
 
 
+GATEWAYS_FILE = "demo-gateways.json"
+
+
+async def demo_gateway_logins(core: bootstrap.Core) -> dict[str, tuple[str, str]]:
+    """Fresh MQTT credentials for every gateway on each start (only hashes are stored, so the demo re-issues
+    them), written for test tools to <data-dir>/demo-gateways.json (0600); {gateway_id: (username, password)}."""
+    from devices.credentials import GatewayCredentials
+    from devices.mqtt_acl import write_private
+    from telecare.events import DeviceType
+
+    store = GatewayCredentials(core.db)
+    logins = {}
+    for device in await core.registry.all_devices():
+        if device.type is DeviceType.GATEWAY:
+            issued = await store.rotate(device.id, core.clock.now())
+            logins[device.id] = (issued.username, issued.password)
+    core.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    write_private(core.settings.data_dir / GATEWAYS_FILE, json.dumps(
+        {gw: {"username": u, "password": p} for gw, (u, p) in logins.items()}, indent=2) + "\n")
+    return logins
+
+
 async def demo_logins(core: bootstrap.Core) -> str:
     """One demo user per role (fresh passwords each start), an admin token in <data-dir>/demo-token; the text to print."""
     from identity.demo_users import ensure_demo_users, format_logins
@@ -55,8 +78,9 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
         bootstrap.check_mqtt_port(settings)  # before the database starts: a taken port stops the demo at once
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack, create=True)
-        mqtt_url = bootstrap.start_broker(settings, stack)
         await seed_fleet(core, residents)
+        gateway_logins = await demo_gateway_logins(core)
+        mqtt_url = await bootstrap.start_broker(core)  # its password file and ACL include those gateways
         logins = await demo_logins(core)
 
         running = await bootstrap.start_parts(core, set(bootstrap.PARTS), mqtt_url)
@@ -65,7 +89,7 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
             from demo.simulator import Simulator
 
             sim = Simulator(mqtt_url, await core.registry.all_residents(), await core.registry.all_devices(),
-                            core.clock, seed=DEMO_SEED)
+                            core.clock, seed=DEMO_SEED, credentials=gateway_logins)
             running.tasks.append(asyncio.create_task(sim.run()))
 
         base = f"http://{settings.http_host}:{settings.http_port}"
@@ -76,7 +100,8 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
             f"  Call log / campaigns : {base}/care/calls  {base}/care/campaigns\n"
             f"  Phone simulator      : {base}/phones\n"
             f"  API docs             : {base}/docs   metrics: {base}/metrics\n"
-            f"  MQTT broker          : {mqtt_url}\n"
+            f"  MQTT broker          : {mqtt_url} (one account per gateway: "
+            f"{settings.data_dir.resolve() / GATEWAYS_FILE})\n"
             f"  Data directory       : {settings.data_dir.resolve()}\n"
             f"{logins}\n"
             "Press Ctrl-C to stop.\n",

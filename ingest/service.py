@@ -31,19 +31,22 @@ PART = "ingest"  # this loop's name in the Health registry (/healthz, the CLI's 
 
 
 def ingest_sessions(mqtt_url: str, client_id: str, on_message: Callable[[RawMessage], None],
-                    clock: Clock) -> MqttSessions:
+                    clock: Clock, *, username: str | None = None, password: str | None = None) -> MqttSessions:
     """Ingest's two persistent, non-shared MQTT sessions (docs/protocol.md, "Subscriptions").
 
     `<client_id>-alarms` holds only alarm topics, so a help press never queues behind a telemetry
     backlog; `<client_id>` holds the whole `telecare/v1/#` subtree. Both are plain subscriptions:
     mosquitto does not save `$share` subscriptions in its persistence file, so a shared one is gone
     after a broker restart and everything published before ingest re-subscribes is dropped.
+    Both log in with ingest's own account (`username`/`password`), the one allowed to read `telecare/v1/#`.
     """
     alarm_id, main_id = session_ids(client_id)
-    alarms = MqttSubscriber(mqtt_url, alarm_id, [(f, 1) for f in ALARM_FILTERS], on_message, clock=clock)
+    login = {"username": username, "password": password}
+    alarms = MqttSubscriber(mqtt_url, alarm_id, [(f, 1) for f in ALARM_FILTERS], on_message, clock=clock, **login)
     # The alarm session holds every alarm (its subscription exists before the main one's), so the main
     # session's copies are acknowledged unread: one dead letter per bad alarm, no duplicate counts.
-    main = MqttSubscriber(mqtt_url, main_id, [(SUBTREE_FILTER, 1)], on_message, clock=clock, skip=is_alarm_topic)
+    main = MqttSubscriber(mqtt_url, main_id, [(SUBTREE_FILTER, 1)], on_message, clock=clock, skip=is_alarm_topic,
+                          **login)
     return MqttSessions([alarms, main])
 
 
@@ -57,7 +60,8 @@ class IngestService:
 
     def __init__(self, mqtt_url: str, db: Database, bus: Bus, lookup: DeviceLookup, clock: Clock, *,
                  client_id: str = "telecare-ingest-1", batch_size: int = 500, batch_ms: int = 50,
-                 health: Health | None = None) -> None:
+                 health: Health | None = None, mqtt_username: str | None = None,
+                 mqtt_password: str | None = None) -> None:
         self._sink = EventSink(db)
         self._pipeline = BatchPipeline(self._sink, lookup)
         self._bus = bus
@@ -72,7 +76,8 @@ class IngestService:
         self._health = health
         self._broken = False  # a batch task raised: the loop must end now, not at the next message
         self._alarms = AlarmLane(self._handle)
-        self._mqtt = ingest_sessions(mqtt_url, client_id, self._enqueue, clock)
+        self._mqtt = ingest_sessions(mqtt_url, client_id, self._enqueue, clock, username=mqtt_username,
+                                     password=mqtt_password)
 
     @property
     def connected(self) -> bool:

@@ -50,13 +50,15 @@ def _settle_soon(loop: asyncio.AbstractEventLoop | None, fut: asyncio.Future[Non
 
 
 def _client(url: str, client_id: str, *, manual_ack: bool = False, persistent: bool = False,
-            max_reconnect_s: int = PUBLISHER_MAX_RECONNECT_S) -> paho.Client:
+            max_reconnect_s: int = PUBLISHER_MAX_RECONNECT_S, username: str | None = None,
+            password: str | None = None) -> paho.Client:
     # clean_session is a 3.1.1 notion; MQTT 5 sets clean_start and session expiry at connect.
     v3 = {"protocol": paho.MQTTv311, "clean_session": not persistent} if is_v311(url) else {"protocol": paho.MQTTv5}
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=manual_ack, **v3)
-    _, _, user, password = mqtt_address(url)
-    if user:
-        client.username_pw_set(user, password)
+    # An explicit account wins over one written in the URL (mqtt://user:pass@host).
+    _, _, url_user, url_password = mqtt_address(url)
+    if username or url_user:
+        client.username_pw_set(username or url_user, password if username else url_password)
     client.reconnect_delay_set(1, max_reconnect_s)
     # paho's defaults (20 in flight) throttle bursts; the broker caps in-flight anyway.
     client.max_inflight_messages_set(1000)
@@ -132,32 +134,37 @@ class MqttPublisher(_Connection):
     """Publishes with QoS 1 and can await the broker's PUBACK."""
 
     def __init__(self, url: str, client_id: str, *, will: tuple[str, bytes, bool] | None = None,
-                 clean_start: bool = True) -> None:
-        client = _client(url, client_id, persistent=not clean_start)
+                 clean_start: bool = True, username: str | None = None, password: str | None = None) -> None:
+        client = _client(url, client_id, persistent=not clean_start, username=username, password=password)
         if will is not None:
             topic, payload, retain = will
             client.will_set(topic, payload, qos=1, retain=retain)
         super().__init__(url, client, clean_start, 0 if clean_start else SESSION_EXPIRY_S)
         self._lock = threading.Lock()  # on_publish may run before _send() has registered the mid
         self._pending: dict[int, asyncio.Future[None] | None] = {}
-        self._early: set[int] = set()
+        self._early: dict[int, BrokerError | None] = {}  # acked before _send registered them
         self._idle = asyncio.Event()  # set while nothing is waiting for a PUBACK
         self._idle.set()
         client.on_publish = self._on_publish
 
-    def _on_publish(self, _c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: Any, _p: Any) -> None:
+        # MQTT 5 PUBACK reason: mosquitto answers 0x87 "Not authorized" for a publish its ACL refuses (and
+        # drops it); that must not look like a delivery. (3.1.1 has no reason: the broker says success.)
+        err = BrokerError(f"the MQTT broker refused the publish ({rc})") if getattr(rc, "is_failure", False) else None
         with self._lock:
             if mid not in self._pending:
-                self._early.add(mid)
+                self._early[mid] = err
                 return
             fut = self._pending.pop(mid)
             empty = not self._pending
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._settle, fut, empty)
+            self._loop.call_soon_threadsafe(self._settle, fut, empty, err)
 
-    def _settle(self, fut: asyncio.Future[None] | None, empty: bool) -> None:
+    def _settle(self, fut: asyncio.Future[None] | None, empty: bool, err: BrokerError | None = None) -> None:
         if fut is not None and not fut.done():
-            fut.set_result(None)
+            fut.set_exception(err) if err else fut.set_result(None)
+        elif err is not None:
+            log.warning("%s", err)  # publish_nowait: nobody awaits this one
         if empty and not self._pending:
             self._idle.set()
 
@@ -169,9 +176,11 @@ class MqttPublisher(_Connection):
             raise BrokerError(f"MQTT publish failed ({paho.error_string(info.rc)})")
         with self._lock:
             if info.mid in self._early:  # acknowledged before we got here
-                self._early.discard(info.mid)
+                err = self._early.pop(info.mid)
                 if fut is not None:
-                    fut.set_result(None)
+                    fut.set_exception(err) if err else fut.set_result(None)
+                elif err is not None:
+                    log.warning("%s", err)
                 return
             self._pending[info.mid] = fut
             self._idle.clear()
@@ -207,10 +216,11 @@ class MqttSubscriber(_Connection):
 
     def __init__(self, url: str, client_id: str, subscriptions: list[tuple[str, int]],
                  on_message: Callable[[RawMessage], None], *, persistent: bool = True,
-                 clock: Clock | None = None, skip: Callable[[str], bool] | None = None) -> None:
+                 clock: Clock | None = None, skip: Callable[[str], bool] | None = None,
+                 username: str | None = None, password: str | None = None) -> None:
         """`skip`: topics acknowledged at once and not handed over (another session of ours holds them)."""
         client = _client(url, client_id, manual_ack=True, persistent=persistent,
-                         max_reconnect_s=SUBSCRIBER_MAX_RECONNECT_S)
+                         max_reconnect_s=SUBSCRIBER_MAX_RECONNECT_S, username=username, password=password)
         super().__init__(url, client, not persistent, SESSION_EXPIRY_S if persistent else 0)
         self._subscriptions, self._handler, self._clock = subscriptions, on_message, clock or SystemClock()
         self._skip = skip
@@ -282,9 +292,10 @@ class MqttSubscriber(_Connection):
         await self.disconnect()
 
 
-async def end_session(url: str, client_id: str) -> None:
+async def end_session(url: str, client_id: str, *, username: str | None = None,
+                      password: str | None = None) -> None:
     """Discard the broker's persistent session `client_id` and its queue (retire a consumer for good)."""
     # A clean-start connect with session expiry 0 replaces the old session; the DISCONNECT ends the new one.
-    conn = MqttPublisher(url, client_id)
+    conn = MqttPublisher(url, client_id, username=username, password=password)
     await conn.connect()
     await conn.disconnect()

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     # Ingest's persistent sessions are `<id>` and `<id>-alarms`; one id per ingest process (each process
     # receives every message, the event key stores it once: docs/protocol.md, "Subscriptions").
     mqtt_client_id: str = Field("telecare-ingest-1", min_length=1, max_length=100)
+    # Ingest's own MQTT account (read access to telecare/v1/#; docs/protocol.md, "Accounts and ACL"). Unset with
+    # the embedded broker: generated once into <data-dir>/mqtt/ingest-account.json. A user:pass in the URL also works.
+    mqtt_username: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    mqtt_password: str | None = Field(None, min_length=1, max_length=1024, repr=False)
     # None: in-process when every part shares one process (demo, `run all`), PostgreSQL for a part run alone.
     bus: Literal["inprocess", "postgres", "kafka"] | None = None
     kafka_bootstrap: str | None = None

@@ -40,13 +40,18 @@ def router(registry: Registry, clock: Clock) -> APIRouter:
         return {"id": body.id, "created": created}
 
     @api.post("/devices")
-    async def register_device(body: DeviceIn, response: Response) -> dict[str, str]:
-        """Register a device (201 when new). A gateway needs only id, type and resident_id."""
+    async def register_device(body: DeviceIn, response: Response) -> dict[str, object]:
+        """Register a device (201 when new). A gateway needs only id, type and resident_id; a new gateway's
+        answer carries its MQTT login under "mqtt" (username, password), shown this once."""
         device = body.to_record()
-        created = await registry.register_device(device)
-        response.status_code = 201 if created else 200
+        done = await registry.register(device)
+        response.status_code = 201 if done.created else 200
         log.info("device %s registered on gateway %s", device.id, device.gateway_id)
-        return device_to_dict(device)
+        login = done.credentials
+        if login:
+            response.headers["Cache-Control"] = "no-store"  # a password: never kept by a cache
+        mqtt = {"mqtt": {"username": login.username, "password": login.password}} if login else {}
+        return {**device_to_dict(device), **mqtt}
 
     @api.post("/devices/{device_id}/pair")
     async def pair(device_id: PathId, body: PairIn) -> dict[str, str]:

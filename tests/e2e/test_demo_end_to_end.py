@@ -84,7 +84,7 @@ async def test_help_press_over_mqtt_becomes_one_live_alert(demo):
                         seen.append(json.loads(line[5:]))
 
     reader = asyncio.create_task(read_stream())
-    publisher = MqttPublisher(demo["mqtt"], "e2e-gateway-sim")
+    publisher = _as_gateway(demo, pendant["gateway_id"], "e2e-gateway-sim")
     await publisher.connect()
     try:
         topic = f"telecare/v1/{pendant['gateway_id']}/{pendant['id']}/help_button"
@@ -106,6 +106,12 @@ async def test_help_press_over_mqtt_becomes_one_live_alert(demo):
         await publisher.disconnect()
 
 
+def _as_gateway(demo, gateway_id: str, client_id: str) -> MqttPublisher:
+    """A publisher logged in as that home's gateway, with the login the demo wrote for test tools."""
+    login = json.loads((demo["data_dir"] / "demo-gateways.json").read_text())[gateway_id]
+    return MqttPublisher(demo["mqtt"], client_id, username=login["username"], password=login["password"])
+
+
 async def _matching(base, select):
     return select(await _open_alerts(base))
 
@@ -119,7 +125,7 @@ def _alert_of(message: dict) -> dict:
 async def test_bad_input_is_counted_and_harmless(demo):
     base = demo["base"]
     pendant = await _first_device(base, "pendant")
-    publisher = MqttPublisher(demo["mqtt"], "e2e-bad-input")
+    publisher = _as_gateway(demo, pendant["gateway_id"], "e2e-bad-input")
     await publisher.connect()
     try:
         gw, dev = pendant["gateway_id"], pendant["id"]
@@ -155,7 +161,7 @@ async def test_unacknowledged_alert_escalates_and_the_operator_sees_it(demo):
 
     base = demo["base"]
     pendant = (await _devices(base, "pendant"))[1]
-    publisher = MqttPublisher(demo["mqtt"], "e2e-escalation")
+    publisher = _as_gateway(demo, pendant["gateway_id"], "e2e-escalation")
     await publisher.connect()
     try:
         await publisher.publish(f"telecare/v1/{pendant['gateway_id']}/{pendant['id']}/help_button",

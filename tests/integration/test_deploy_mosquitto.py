@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from demo.broker import free_port
+from devices.mqtt_acl import MqttAccount, write_broker_auth
 from tests.conftest import eventually, unavailable
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
@@ -17,11 +18,17 @@ async def test_run_sh_saves_the_store_twice_a_second_and_stops_cleanly(tmp_path:
         unavailable("mosquitto is not installed")
     port = free_port()
     conf = (DEPLOY / "mosquitto.conf").read_text()
-    # Only what differs outside a container: a loopback port, a temp data dir, no password file.
-    conf = (conf.replace("listener 1883 0.0.0.0", f"listener {port} 127.0.0.1")
+    # Only what differs outside a container: a loopback port, a temp data dir and config dir, no TLS
+    # listener (no certificates here), and root may run it.
+    write_broker_auth(tmp_path, MqttAccount("ingest", "ingest-password"), [])
+    tls = [line for line in conf.splitlines() if line.startswith(("listener 8883", "cafile", "certfile", "keyfile",
+                                                                  "require_certificate"))]
+    for line in tls:
+        conf = conf.replace(line + "\n", "")
+    conf = (conf.replace("listener 1883 0.0.0.0", f"listener {port} 127.0.0.1\nuser root")
                 .replace("/mosquitto/data/", f"{tmp_path}/")
-                .replace("allow_anonymous false", "allow_anonymous true")
-                .replace("password_file /mosquitto/config/passwd", "user root"))
+                .replace("/mosquitto/config/", f"{tmp_path}/"))
+    assert len(tls) == 5 and "allow_anonymous false" in conf
     (tmp_path / "mosquitto.conf").write_text(conf)
     proc = subprocess.Popen(["sh", str(DEPLOY / "run.sh")], env={"PATH": "/usr/sbin:/usr/bin:/bin",
                             "MOSQUITTO_CONF": str(tmp_path / "mosquitto.conf")},

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from demo.broker import MOSQUITTO_CONF, SAVE_EVERY_S
+from demo.broker import SAVE_EVERY_S, mosquitto_conf
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 DURABILITY = ("persistence", "autosave_interval", "autosave_on_changes", "max_queued_messages", "max_queued_bytes",
@@ -16,13 +16,13 @@ def _settings(text: str) -> dict[str, str]:
 
 
 def test_production_and_embedded_brokers_share_the_durability_settings() -> None:
-    embedded = _settings(MOSQUITTO_CONF.format(port=1883, data_dir="/d"))
+    embedded = _settings(mosquitto_conf(1883, Path("/d"), (Path("/d/passwd"), Path("/d/acl"))))
     production = _settings((DEPLOY / "mosquitto.conf").read_text())
     assert {k: embedded.get(k) for k in DURABILITY} == {k: production.get(k) for k in DURABILITY}
 
 
 def test_the_settings_keep_qos1_messages_and_save_on_a_timer() -> None:
-    conf = _settings(MOSQUITTO_CONF.format(port=1883, data_dir="/d"))
+    conf = _settings(mosquitto_conf(1883, Path("/d"), (Path("/d/passwd"), Path("/d/acl"))))
     assert conf["persistence"] == "true"
     # on_changes would rewrite the whole store after every queued message: O(n^2) under a backlog.
     assert conf["autosave_on_changes"] == "false" and conf["autosave_interval"] == "1"
@@ -34,3 +34,11 @@ def test_the_settings_keep_qos1_messages_and_save_on_a_timer() -> None:
 def test_the_production_start_script_saves_every_half_second() -> None:
     script = (DEPLOY / "run.sh").read_text()
     assert "kill -USR1" in script and "MOSQUITTO_SAVE_EVERY_S:-0.5" in script
+
+
+def test_production_and_embedded_brokers_refuse_anonymous_clients_and_load_the_acl() -> None:
+    embedded = _settings(mosquitto_conf(1883, Path("/d"), (Path("/d/passwd"), Path("/d/acl"))))
+    production = _settings((DEPLOY / "mosquitto.conf").read_text())
+    for conf in (embedded, production):
+        assert conf["allow_anonymous"] == "false" and "password_file" in conf and "acl_file" in conf
+    assert _settings(mosquitto_conf(1883, Path("/d")))["allow_anonymous"] == "true"  # the suite's shared broker

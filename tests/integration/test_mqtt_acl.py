@@ -1,0 +1,181 @@
+"""Each gateway only itself, against the real mosquitto with the password file and ACL `telecare devices
+mqtt-acl` writes, ingest and PostgreSQL: what the broker really does with each attempt."""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from demo.broker import EmbeddedBroker, free_port
+from devices.credentials import GatewayCredentials, IssuedCredentials
+from devices.mqtt_acl import MqttAccount, write_broker_auth
+from devices.registry import Registry
+from ingest.service import IngestService
+from ingest.topics import device_topic, status_topic
+from telecare.bus import InProcessBus
+from telecare.clock import SystemClock
+from telecare.errors import BrokerError
+from telecare.events import RawMessage
+from telecare.mqtt import MqttPublisher, MqttSubscriber
+from telecare.people import Device, DeviceType, Resident
+from telecare.store import Database
+from tests.conftest import eventually, unavailable
+
+INGEST = MqttAccount("telecare-ingest", "ingest-password-for-tests")
+
+
+@dataclass
+class World:
+    url: str
+    db: Database
+    logins: dict[str, IssuedCredentials]
+    broker: EmbeddedBroker
+
+    async def gateway(self, gw: str, *, v311: bool = False, password: str | None = None) -> MqttPublisher:
+        login = self.logins[gw]
+        url = self.url + ("?protocol=3.1.1" if v311 else "")
+        pub = MqttPublisher(url, f"{gw}-{uuid.uuid4().hex[:6]}", will=(status_topic(gw), b"offline", True),
+                            username=login.username, password=password or login.password)
+        await pub.connect()
+        return pub
+
+    async def stored(self, msg_id: str) -> int:
+        return await self.db.fetchval("SELECT count(*) FROM events WHERE msg_id = %s", (msg_id,))
+
+
+def payload(msg_id: str) -> bytes:
+    return json.dumps({"msg_id": msg_id, "ts": datetime.now(timezone.utc).isoformat()}).encode()
+
+
+@pytest.fixture
+async def world(db: Database, tmp_path: Path) -> AsyncIterator[World]:
+    registry = Registry(db)
+    logins: dict[str, IssuedCredentials] = {}
+    for home in ("a", "b"):
+        await registry.upsert_resident(Resident(id=f"r-{home}", name=f"Resident {home}"))
+        done = await registry.register(Device(f"gw-{home}", DeviceType.GATEWAY, f"gw-{home}", f"r-{home}"))
+        assert done.created and done.credentials is not None
+        logins[f"gw-{home}"] = done.credentials
+        await registry.register(Device(f"pd-{home}", DeviceType.PENDANT, f"gw-{home}", f"r-{home}"))
+    files = write_broker_auth(tmp_path / "auth", INGEST, await GatewayCredentials(db).all())
+    broker = EmbeddedBroker(tmp_path / "mqtt", free_port(), auth=(files.password_file, files.acl_file))
+    try:
+        url = broker.start()
+    except Exception as err:  # noqa: BLE001
+        unavailable(f"embedded MQTT broker failed to start: {err}")
+    if broker.kind != "mosquitto":
+        broker.stop()
+        unavailable("mosquitto is not installed (the amqtt fallback enforces no ACL)")
+    ingest = IngestService(url, db, InProcessBus(), registry, SystemClock(), client_id="ingest-acl",
+                           batch_ms=10, mqtt_username=INGEST.username, mqtt_password=INGEST.password)
+    await ingest.start()
+    yield World(url, db, logins, broker)
+    await ingest.stop()
+    broker.stop()
+
+
+async def test_a_gateway_publishes_for_itself_only(world: World) -> None:
+    gw_a = await world.gateway("gw-a")
+    # MQTT 5: mosquitto refuses the publish under another gateway's subtree with PUBACK 0x87 Not authorized.
+    with pytest.raises(BrokerError, match="Not authorized"):
+        await gw_a.publish(device_topic("gw-b", "pd-b", "help_button"), payload("forged-5"))
+    with pytest.raises(BrokerError, match="Not authorized"):
+        await gw_a.publish(status_topic("gw-b"), b"offline", retain=True)  # a forged "gateway offline"
+    await gw_a.publish(device_topic("gw-a", "pd-a", "help_button"), payload("own-5"))
+    await gw_a.publish(status_topic("gw-a"), b"online", retain=True)
+    await gw_a.disconnect()
+    # MQTT 3.1.1 has no reason code: mosquitto answers PUBACK "success" and drops the message.
+    old = await world.gateway("gw-a", v311=True)
+    await old.publish(device_topic("gw-b", "pd-b", "fall"), payload("forged-311"))
+    await old.publish(device_topic("gw-a", "pd-a", "fall"), payload("own-311"))
+    await old.disconnect()
+
+    await eventually(lambda: world.stored("own-311"))  # published after the forged ones, on the same session
+    assert await world.stored("own-5") == 1
+    assert await world.stored("forged-5") == 0 and await world.stored("forged-311") == 0
+    assert await world.db.fetchval("SELECT count(*) FROM events WHERE gateway_id = 'gw-b'") == 0
+    assert await world.db.fetchval("SELECT count(*) FROM dead_letters") == 0  # refused at the broker, not here
+    online = await world.db.fetch("SELECT gateway_id FROM events WHERE type = 'gateway_online'")
+    assert [r["gateway_id"] for r in online] == ["gw-a"]
+
+
+async def test_anonymous_and_wrong_passwords_are_refused(world: World) -> None:
+    anonymous = MqttPublisher(world.url, f"anon-{uuid.uuid4().hex[:6]}")
+    with pytest.raises(BrokerError, match="refused the connection"):
+        await anonymous.connect()
+    with pytest.raises(BrokerError, match="refused the connection"):
+        await world.gateway("gw-a", password="not-the-password")
+    with pytest.raises(BrokerError, match="refused the connection"):  # one gateway's password is not another's
+        await world.gateway("gw-a", password=world.logins["gw-b"].password)
+
+
+async def test_a_gateway_reads_nothing(world: World) -> None:
+    """mosquitto 2.0.11 grants the SUBSCRIBE (its acl_file does not check subscriptions) but delivers nothing
+    a user may not read: ingest's subtree and a `$share` group both stay silent for a gateway account."""
+    got: list[RawMessage] = []
+    login = world.logins["gw-b"]
+    spies = [MqttSubscriber(world.url, f"spy-{i}-{uuid.uuid4().hex[:6]}", [(f, 1)], got.append,
+                            persistent=False, username=login.username, password=login.password)
+             for i, f in enumerate(("telecare/v1/#", "$share/telecare-ingest/telecare/v1/#", "#"))]
+    for spy in spies:
+        await spy.start()  # SUBACK granted
+    gw_a = await world.gateway("gw-a")
+    for n in range(5):
+        await gw_a.publish(device_topic("gw-a", "pd-a", "heartbeat"), payload(f"read-{n}"))
+    await gw_a.disconnect()
+    await eventually(lambda: world.stored("read-4"))  # ingest's account reads them...
+    await asyncio.gather(*(spy.stop() for spy in spies))
+    assert got == []  # ...the gateway's account nothing (it would have had all 5, and $share some)
+
+
+async def test_ingests_queue_survives_a_broker_restart_with_accounts(world: World) -> None:
+    """The ACL is checked against a restored session's username: messages for an ingest that is away
+    across a broker restart are still queued for it, not dropped as "not authorised"."""
+    later = IngestService(world.url, world.db, InProcessBus(), Registry(world.db), SystemClock(),
+                          client_id="ingest-acl-2", batch_ms=10, mqtt_username=INGEST.username,
+                          mqtt_password=INGEST.password)
+    await later.start()
+    await later.stop()  # its two persistent sessions stay at the broker
+    world.broker.stop()
+    world.broker.start()
+    gw_a = await world.gateway("gw-a")
+    await gw_a.publish(device_topic("gw-a", "pd-a", "fall"), payload("while-away"))
+    await gw_a.disconnect()
+    await eventually(lambda: world.stored("while-away"))  # the fixture's ingest (reconnected) stores it once
+    got: list[RawMessage] = []
+    again = MqttSubscriber(world.url, "ingest-acl-2-alarms", [("telecare/v1/+/+/fall", 1)], got.append,
+                           username=INGEST.username, password=INGEST.password)
+    await again.start()
+    await eventually(lambda: [m.topic for m in got] == [device_topic("gw-a", "pd-a", "fall")])
+    await again.stop()
+
+
+async def test_known_gap_a_gateway_account_can_take_over_ingests_client_id(world: World) -> None:
+    """mosquitto 2.0's password file + ACL do not bind client ids to accounts (docs/protocol.md, "What the
+    plain ACL cannot bind"): this pins the measured behaviour so a fix (dynamic security) shows up here."""
+    got: list[RawMessage] = []
+    victim_id = "ingest-acl-victim"
+
+    def session(login: tuple[str, str]) -> MqttSubscriber:
+        return MqttSubscriber(world.url, victim_id, [("telecare/v1/#", 1)], got.append, username=login[0],
+                              password=login[1])
+
+    await (first := session((INGEST.username, INGEST.password))).start()
+    await first.stop()  # away; its persistent session queues for it
+    gw_a = await world.gateway("gw-a")
+    await gw_a.publish(device_topic("gw-a", "pd-a", "fall"), payload("queued-for-ingest"))
+    thief = session((world.logins["gw-b"].username, world.logins["gw-b"].password))
+    await thief.start()  # accepted with ingest's client id, session present
+    await thief.stop()
+    await (back := session((INGEST.username, INGEST.password))).start()
+    await gw_a.publish(device_topic("gw-a", "pd-a", "heartbeat"), payload("after"))
+    await eventually(lambda: any(b'"after"' in m.payload for m in got))
+    await back.stop()
+    await gw_a.disconnect()
+    assert not any(b"queued-for-ingest" in m.payload for m in got)  # lost to the takeover
