@@ -83,3 +83,39 @@ async def test_rerunning_a_window_gives_the_same_rows(db):
     await db.execute("DELETE FROM rollup_progress")
     await job.catch_up(T0 + timedelta(days=5))
     assert await _rows(db) == before
+
+
+async def test_the_resident_series_read_through_the_rollups(db):
+    from zoneinfo import ZoneInfo
+
+    from insights import series as S
+    from insights.series_queries import ResidentSeries, SeriesName
+    from telecare.errors import InvalidInput, NotFound
+    from telecare.people import CarePlan
+
+    await db.execute("INSERT INTO residents (id, name, timezone) VALUES ('r1', 'x', 'Europe/Madrid')")
+    await db.execute("INSERT INTO devices (id, type, gateway_id, resident_id) VALUES ('gw-r1', 'gateway', 'gw-r1', 'r1'),"
+                     " ('motion-1-r1', 'motion_sensor', 'gw-r1', 'r1')")
+    events = history("r1", 40, seed=9)
+    await store_events(db, events)
+    now = T0 + timedelta(days=40, hours=12)
+    await RollupJob(db).catch_up(now)
+    svc = ResidentSeries(db)
+    bed = await svc.series("r1", "bed", 30, now)
+    zone = ZoneInfo("Europe/Madrid")
+    last = (now.astimezone(zone).date() - timedelta(days=1))
+    assert bed["points"] == S.bed_nights(rollup_events(events), zone, CarePlan(), last - timedelta(days=29), last)
+    assert bed["rollups_through"] is not None and len(bed["points"]) == 30
+    for name in SeriesName:
+        out = await svc.series("r1", name, None, now)
+        assert out["series"] == name.value
+    devices = (await svc.series("r1", "devices", 30, now))["devices"]
+    motion = next(d for d in devices if d["device_id"] == "motion-1-r1")
+    assert motion["battery"] is not None and motion["battery_by_day"] and motion["offline"] is False
+    assert next(d for d in devices if d["device_id"] == "gw-r1")["offline"] is True  # never heard from
+    with pytest.raises(NotFound):
+        await svc.series("nobody", "bed", 30, now)
+    with pytest.raises(InvalidInput):
+        await svc.series("r1", "pulse", 30, now)
+    with pytest.raises(InvalidInput):
+        await svc.series("r1", "bed", 4000, now)
