@@ -152,7 +152,8 @@ class RollupJob:
             await self._recompute(tx, after, until)
 
 
-async def erase_resident(tx: Tx, resident_id: str) -> int:
-    """Delete a resident's rollup rows (GDPR erasure: they are health data derived from their events)."""
-    n = await tx.execute("DELETE FROM event_rollup_hourly WHERE resident_id = %s", (resident_id,))
-    return n + await tx.execute("DELETE FROM device_rollup_daily WHERE resident_id = %s", (resident_id,))
+async def erase_resident(tx: Tx, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
+    """GDPR erasure: delete the resident's rollup rows (health data derived from their events)."""
+    hourly = await tx.execute("DELETE FROM event_rollup_hourly WHERE resident_id = %s", (resident_id,))
+    daily = await tx.execute("DELETE FROM device_rollup_daily WHERE resident_id = %s", (resident_id,))
+    return [("event_rollup_hourly", "deleted", hourly, []), ("device_rollup_daily", "deleted", daily, [])]
