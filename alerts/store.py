@@ -11,7 +11,7 @@ from telecare.alerts import (
 )
 from telecare.bus import ALERTS, Bus
 from telecare.errors import ConflictError, InvalidInput, NotFound
-from telecare.metrics import ALERT_ACK_SECONDS, ALERTS_ATTACHED, ALERTS_CLEARED, ALERTS_RAISED
+from telecare.metrics import ALERT_ACK_SECONDS, ALERT_ANSWER_SECONDS, ALERTS_ATTACHED, ALERTS_CLEARED, ALERTS_RAISED
 from telecare.store import Database
 
 _COLUMNS = """id, resident_id, type, severity, status, raised_at, first_event_at, last_event_at, count,
@@ -70,6 +70,7 @@ class AlertStore:
              "detail": {}})
         alert = alert_from_row(row)
         ALERT_ACK_SECONDS.labels(alert.severity.value).observe((now - alert.raised_at).total_seconds())
+        ALERT_ANSWER_SECONDS.labels(alert.type.value).observe((now - alert.raised_at).total_seconds())
         return await self._publish(AlertChangeKind.ACKNOWLEDGED, alert)
 
     async def resolve(self, alert_id: int, by: str, outcome: Outcome, note: str, now: datetime) -> AlertChange:
@@ -83,7 +84,10 @@ class AlertStore:
                       acknowledged_by = COALESCE(acknowledged_by, %(actor)s)
                WHERE id = %(id)s AND status IN ('open', 'acknowledged')""", alert_id,
             {**resolved_params(by, outcome, note, now), "outcome": outcome.value, "note": note})
-        return await self._publish(AlertChangeKind.RESOLVED, alert_from_row(row))
+        alert = alert_from_row(row)
+        if alert.acknowledged_at == now:  # resolved while still open: this is its answer
+            ALERT_ANSWER_SECONDS.labels(alert.type.value).observe((now - alert.raised_at).total_seconds())
+        return await self._publish(AlertChangeKind.RESOLVED, alert)
 
     async def clear(self, clear: AlertClear, now: datetime) -> AlertChange | None:
         """Close the active technical alert whose condition ended (outcome condition_cleared); alarms never."""

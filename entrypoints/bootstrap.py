@@ -267,3 +267,15 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
                 await running.stop()
                 await web  # re-raises why the server could not start
     return running
+
+
+def build_insights(core: Core):
+    """The insights job (rollups of the events table, quality gauges); run its .run() as a watched task."""
+    from insights.job import InsightsJob
+
+    return InsightsJob(core.db, core.clock, core.settings.service_zone, core.health)
+
+
+def insights_task(core: Core) -> asyncio.Task:
+    """Start the insights loop as a watched task (its death fails /healthz like every other loop)."""
+    return watched_task(core.health, build_insights(core).run(), "insights")

@@ -19,13 +19,14 @@ def erasers() -> dict[DataKind, Eraser]:
     """The registration table: every data kind's owner erases its own tables."""
     from alerts.store import erase_resident as alerts
     from devices.registry import erase_resident as registry
+    from insights.rollups import erase_resident as insights
     from ingest.sink import erase_resident as events
     from outreach.call_log import erase_resident as calls
     from outreach.tasks import erase_resident as tasks
     from rules.state import erase_resident as rule_state
 
     return {DataKind.TASKS: tasks, DataKind.CALLS: calls, DataKind.ALERTS: alerts, DataKind.EVENTS: events,
-            DataKind.RULE_STATE: rule_state, DataKind.REGISTRY: registry}
+            DataKind.RULE_STATE: rule_state, DataKind.INSIGHTS: insights, DataKind.REGISTRY: registry}
 
 
 def audit_append(db: Database) -> AuditAppend:

@@ -50,6 +50,8 @@ PROFILE_PARTS = ("contacts", "care_plan")
 
 EXCLUDED: dict[str, str] = {
     "event_keys": "de-duplication keys only (gateway id, message id, time, no content); pruned after 35 days",
+    "event_rollup_hourly": "counts derived from the events, which are exported in full; erased with them",
+    "device_rollup_daily": "last seen and battery derived from the events, which are exported in full; erased with them",
 }
 
 

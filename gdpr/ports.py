@@ -17,6 +17,7 @@ class DataKind(StrEnum):
     ALERTS = "alerts"          # alerts/store.py: alerts, alert_history
     EVENTS = "events"          # ingest/sink.py: events, dead_letters (needs the devices: before the registry)
     RULE_STATE = "rule_state"  # rules/state.py: rule_state
+    INSIGHTS = "insights"      # insights/rollups.py: event_rollup_hourly, device_rollup_daily
     REGISTRY = "registry"      # devices/registry.py: devices, residents (last: the others select through it)
 
 

@@ -128,3 +128,34 @@ LOGINS = Counter("telecare_logins", "Successful sign-ins", registry=REGISTRY)
 AUTH_REJECTIONS = Counter(
     "telecare_auth_rejections", "Requests refused for missing or bad credentials", ["reason"], registry=REGISTRY
 )  # reason="anonymous|session|token|csrf"
+# Insights: the service measuring itself (issue 8). The answer-time histogram is observed by the alert store
+# when an alert is first answered (acknowledged, or resolved while still open); telecare_alert_ack_seconds
+# above stays for existing dashboards. The gauges are refreshed by the insights job over the last 24 h.
+ALERT_ANSWER_SECONDS = Histogram(
+    "telecare_alert_answer_seconds", "Time from raise to first answer (acknowledged or resolved)", ["type"],
+    registry=REGISTRY, buckets=(10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800),
+)  # the targets: bucket le="60" / count >= 0.975 and le="180" / count >= 0.99 for alarm types
+QUALITY_ALARMS = Gauge("telecare_quality_alarms", "Alarms counted over the last 24 h", registry=REGISTRY)
+QUALITY_ANSWERED_WITHIN = Gauge(
+    "telecare_quality_answered_within_ratio", "Share of the last 24 h's alarms answered within N seconds",
+    ["seconds"], registry=REGISTRY,
+)  # seconds="60|180"; NaN with no alarms
+QUALITY_CADENCE_MET = Gauge(
+    "telecare_quality_cadence_met_ratio", "Share of residents reached within their follow-up interval", registry=REGISTRY
+)
+QUALITY_UNREACHED_TODAY = Gauge(
+    "telecare_quality_unreached_today", "Residents whose call ended unreached today", ["welfare_check"],
+    registry=REGISTRY,
+)  # welfare_check="yes|no"
+QUALITY_DEVICES_OFFLINE = Gauge(
+    "telecare_quality_devices_offline", "Devices silent for more than 24 h", registry=REGISTRY
+)
+QUALITY_CAMPAIGN_REACH = Gauge(
+    "telecare_quality_campaign_reach_ratio", "Share of active campaigns' calls that reached someone", registry=REGISTRY
+)
+INSIGHTS_ROLLUP_LAG = Gauge(
+    "telecare_insights_rollup_lag_seconds", "How far behind now the events rollups are", registry=REGISTRY
+)
+INSIGHTS_ERRORS = Counter(
+    "telecare_insights_errors", "Insights job rounds that failed", ["stage"], registry=REGISTRY
+)  # stage="rollup|quality"

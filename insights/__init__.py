@@ -1,0 +1,1 @@
+"""Insights: rollups of the events table for the resident page's plots, and the service-quality board."""
