@@ -255,6 +255,9 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             await outreach.start()
             running.services.append(outreach)
             routers = outreach_routers(outreach)
+            # The rollups and quality gauges ride with outreach, the process a deployment runs once (the job
+            # also takes a lock, so a second copy would only wait).
+            running.tasks.append(insights_task(core))
         else:
             ready = asyncio.Event()
             from dashboards.server import serve_web
