@@ -23,21 +23,7 @@
     box.hidden = !message;
   }
 
-  async function api(method, url, body, headers = {}) {
-    const init = { method, headers: { ...headers } };
-    if (body !== undefined) {
-      if (typeof body === "string") init.body = body;
-      else { init.body = JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
-    }
-    const resp = await fetch(url, init);
-    const data = await resp.json().catch(() => ({}));
-    if (!resp.ok) {
-      const d = data.detail;
-      throw new Error(Array.isArray(d) ? d.map((e) => `${(e.loc || []).slice(-1)[0]}: ${e.msg}`).join("; ")
-                                       : (d || `request failed (${resp.status})`));
-    }
-    return data;
-  }
+  const api = (...args) => ui.api(...args); // CSRF header and sign-in redirect: ui.js
 
   const fmt = (iso) => ui.dateTime(iso);
   const time = (iso) => ui.time(iso);
@@ -142,7 +128,6 @@
         try {
           await api("POST", `/api/calls/${current.call_id}/outcome`, {
             outcome: button.dataset.outcome, note: $("note").value, urgent: $("urgent").checked,
-            by: caller.value.trim() || currentUser(),
           });
           current = null;
           $("in-call").hidden = true;
@@ -233,18 +218,18 @@
         if (s.created && s.campaign_id) location.href = `/care/campaigns/${s.campaign_id}`;
       } catch (err) { showError(err.message); }
     }
-    $("cap-sample").addEventListener("click", () => created(api("POST", `/api/campaigns/weather?sample=true&by=${by()}`)));
+    $("cap-sample").addEventListener("click", () => created(api("POST", "/api/campaigns/weather?sample=true")));
     $("cap-upload").addEventListener("click", async () => {
       const file = $("cap-file").files[0];
       if (!file) { showError("Choose a CAP XML file first."); return; }
-      created(api("POST", `/api/campaigns/weather?by=${by()}`, await file.text(), { "Content-Type": "application/xml" }));
+      created(api("POST", "/api/campaigns/weather", await file.text(), { "Content-Type": "application/xml" }));
     });
     $("info").addEventListener("submit", (e) => {
       e.preventDefault();
       const flags = $("i-flags").value.split(",").map((s) => s.trim()).filter(Boolean);
       created(api("POST", "/api/campaigns/information", {
         title: $("i-title").value, message: $("i-message").value,
-        audience: flags.length ? { risk_flags: flags } : {}, by: currentUser() || "care team" }));
+        audience: flags.length ? { risk_flags: flags } : {} }));
     });
     load();
     setInterval(load, 5000);
