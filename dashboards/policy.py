@@ -140,8 +140,10 @@ class PolicyMissing(RuntimeError):
 
 def route_keys(app: Any) -> list[tuple[str, str]]:
     """(method, path) of every route the app answers itself (mounts such as /static excluded)."""
+    from fastapi.routing import iter_route_contexts  # included routers stay nested in app.routes: flatten them
+
     keys = []
-    for route in app.routes:
+    for route in iter_route_contexts(app.routes):
         methods = getattr(route, "methods", None)
         if methods is None:  # a Mount (static files, docs assets): public files, no route table
             continue
