@@ -95,3 +95,22 @@ async def sign_in_browser(page: Any, base_url: str, app: Any, roles: Iterable[Ro
     await page.context.add_cookies([{"name": k, "value": v, "url": base_url}
                                     for k, v in session_cookies(opened).items()])
     return opened
+
+
+async def bearer(app: Any, role: Role | str = Role.OPERATOR, teams: Iterable[str] = (),
+                 name: str | None = None) -> dict[str, str]:
+    """The Authorization header of a fresh token, for clients of a served app (uvicorn, subprocesses)."""
+    token = await issue_token(app, name or f"test-{Role(role).value.replace('_', '-')}", role, teams)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def put_in_team(db: Any, team: str = DEFAULT_TEAM) -> None:
+    """Give every resident in the test database this care team (team roles see their own teams only)."""
+    await db.execute("UPDATE residents SET care_plan = care_plan || jsonb_build_object('team', %s::text)", (team,))
+
+
+def app_with(db: Any, bus: Any, alerts: Any, clock: Any, routers: Iterable[Any]) -> Any:
+    """The web app (policy, auth, error map) with these component routers."""
+    from dashboards.app import WebDeps, create_app
+
+    return create_app(WebDeps(db=db, bus=bus, alerts=alerts, clock=clock, extra_routers=tuple(routers)))
