@@ -114,3 +114,16 @@ def app_with(db: Any, bus: Any, alerts: Any, clock: Any, routers: Iterable[Any])
     from dashboards.app import WebDeps, create_app
 
     return create_app(WebDeps(db=db, bus=bus, alerts=alerts, clock=clock, extra_routers=tuple(routers)))
+
+
+async def db_session_cookies(db: Any, roles: Iterable[Role | str], teams: Iterable[str] = (),
+                             name: str = "test-process") -> tuple[dict[str, str], dict[str, str]]:
+    """Cookies and CSRF header of a session opened straight in a database a separate web process serves."""
+    from identity.service import Identity
+    from telecare.clock import SystemClock
+
+    holder = type("App", (), {})()
+    holder.state = type("State", (), {})()
+    holder.state.auth = type("Auth", (), {"identity": Identity(db, SystemClock())})()
+    opened = await open_session(holder, name, roles, teams)
+    return session_cookies(opened), {CSRF_HEADER: opened.csrf_token}
