@@ -19,7 +19,7 @@ from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.people import Resident
 from telecare.settings import load_settings
-from tests.web_helpers import sign_in_browser
+from tests.web_helpers import put_in_team, sign_in_browser
 from tests.e2e.browser import browser_page, insert_resident, serve
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +42,8 @@ async def test_worklist_in_a_new_york_browser_shows_madrid_times_and_until_when_
     async with serve(app) as base, browser_page(timezone_id="America/New_York", locale="en-US") as page:
         from playwright.async_api import expect
 
+        await put_in_team(db, "team-a")  # a coordinator of team-a sees its residents
+        await sign_in_browser(page, base, app, ["coordinator"], ["team-a"], name="anna")
         await page.goto(base + "/care/worklist")
         item = page.locator('[data-task-id]')
         waits = item.locator(".waits")

@@ -28,12 +28,12 @@
   const fmt = (iso) => ui.dateTime(iso);
   const time = (iso) => ui.time(iso);
   const when = (iso) => ui.dayTime(iso);
-  const currentUser = () => (window.telecare && window.telecare.user && window.telecare.user()) || "";
 
   // ---- worklist ---------------------------------------------------------------------------------
   function worklistPage() {
     const caller = $("caller"), team = $("team"), myPhone = $("my-phone");
-    caller.value = localStorage.getItem("care.caller") || currentUser();
+    // The caller box filters calls assigned to a name; the call itself is always made as the signed-in user.
+    caller.value = localStorage.getItem("care.caller") || "";
     team.value = localStorage.getItem("care.team") || "";
     myPhone.value = localStorage.getItem("care.phone") || "";
     let current = null;
@@ -102,10 +102,8 @@
     $("show-all").addEventListener("click", () => { caller.value = ""; team.value = ""; load(); });
 
     async function startCall(item, urgent) {
-      const who = caller.value.trim() || currentUser();
-      if (!who) { showError("Enter your name as caller first."); caller.focus(); return; }
       try {
-        const body = { task_id: item.task_id, caller: who };
+        const body = { task_id: item.task_id };
         if (urgent) body.urgent = true;
         if (myPhone.value.trim()) body.caller_phone = myPhone.value.trim();
         const started = await api("POST", "/api/calls/start", body);
@@ -207,7 +205,6 @@
           el("td", {}, fmt(c.created_at)))));
       } catch (err) { showError(err.message); }
     }
-    const by = () => encodeURIComponent(currentUser() || "care team");
     async function created(promise) {
       try {
         const s = await promise;
