@@ -49,7 +49,6 @@ async def test_nobody_reached_banner_history_and_filters(db):
         page_errors: list[str] = []
         page.on("pageerror", lambda err: page_errors.append(str(err)))
         page.on("response", lambda r: page_errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        await page.goto(base + "/")
         await sign_in_browser(page, base, app, ["operator"], name="anna-serra")
         await page.goto(base + "/")
         await expect(page.locator("#live-status")).to_have_attribute("data-live", "on")

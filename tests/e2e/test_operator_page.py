@@ -55,7 +55,6 @@ async def test_operator_handles_a_live_alert_and_reads_the_resident_card(db):
         page.on("pageerror", lambda err: page_errors.append(str(err)))
         page.on("console", lambda msg: page_errors.append(msg.text) if msg.type == "error" else None)
         page.on("response", lambda r: page_errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        await page.goto(base + "/")
         await sign_in_browser(page, base, app, ["operator"], name="anna-serra")
         await page.goto(base + "/")
         await expect(page.locator("#live-status")).to_have_attribute("data-live", "on")

@@ -30,7 +30,7 @@ NAV_JS = Path(__file__).resolve().parents[2] / "dashboards" / "static" / "nav.js
 def nav_links() -> list[str]:
     """The hrefs of the shared nav bar, read from nav.js itself so a new link is tested too."""
     block = NAV_JS.read_text().split("const LINKS = [", 1)[1].split("];", 1)[0]
-    return re.findall(r'\[\s*"([^"]+)"', block)
+    return re.findall(r'^\s*\[\s*"([^"]+)"', block, re.MULTILINE)  # each entry's first string (not its roles)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
