@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from telecare.alerts import AlertSink
@@ -19,7 +19,13 @@ from telecare.settings import DEFAULT_SERVICE_TIMEZONE, load_settings
 from telecare.store import Database
 
 from dashboards import api_docs
+from dashboards.access import Access, PageDenied, authorize, denied_page
 from dashboards.audit import AuditLog
+from dashboards.policy import check_routes
+from dashboards.routes import audit as audit_routes
+from dashboards.routes import auth as auth_routes
+from dashboards.routes import users as user_routes
+from dashboards.security import install_security_headers
 from dashboards.request_guards import BodyLimit, ControlCharGuard
 from dashboards.errors import install_error_handlers
 from dashboards.live import LiveHub
@@ -48,6 +54,17 @@ class WebDeps:
     health: Health = field(default_factory=Health)
     service_timezone: str = DEFAULT_SERVICE_TIMEZONE  # TELECARE_SERVICE_TIMEZONE: every page's times
     max_body_bytes: int | None = None  # None: TELECARE_MAX_BODY_BYTES (default 1 MiB)
+    # Who is calling (sessions, tokens). None: an Identity over `db` with the settings' cookie and session rules.
+    auth: auth_routes.WebAuth | None = None
+    hsts: bool | None = None  # None: when the settings say cookies are secure (served over HTTPS)
+
+
+def default_auth(deps: WebDeps) -> auth_routes.WebAuth:
+    """The password login over the app's own database, with TELECARE_SESSION_* and cookie settings."""
+    from identity.service import Identity, IdentityConfig
+
+    s = load_settings()
+    return auth_routes.WebAuth.from_settings(Identity(deps.db, deps.clock, IdentityConfig.from_settings(s)), s)
 
 
 def create_app(deps: WebDeps) -> FastAPI:
@@ -65,17 +82,28 @@ def create_app(deps: WebDeps) -> FastAPI:
         finally:
             await hub.stop()
 
+    # Every route gets `authorize`: dashboards/policy.py's table decides who may call it.
     app = FastAPI(title="Telecare operator API", version="0.1.0", lifespan=lifespan,
-                  description="Alert queue, resident cards (audited), live stream, metrics.",
-                  docs_url=None, redoc_url=None)  # served by api_docs from local files, not a CDN
+                  description="Alert queue, resident cards (audited), live stream, metrics. Every route needs the "
+                              "role dashboards/policy.py lists: sign in (POST /api/session) or send "
+                              "`Authorization: Bearer <token>`.",
+                  docs_url=None, redoc_url=None,  # served by api_docs from local files, not a CDN
+                  dependencies=[Depends(authorize)])
     app.state.live = hub
+    auth = deps.auth or default_auth(deps)
+    app.state.access = Access(deps.db, audit, deps.clock)
     install_error_handlers(app)
+    app.add_exception_handler(PageDenied, denied_page)
     limit = deps.max_body_bytes or load_settings().max_body_bytes
     # A CAP warning may carry detailed polygons; its parser bounds what it does with them.
     app.add_middleware(BodyLimit, default=limit, per_path={"/api/campaigns/weather": MAX_CAP_BYTES})
     app.add_middleware(ControlCharGuard)
+    install_security_headers(app, hsts=load_settings().cookies_secure if deps.hsts is None else deps.hsts)
     api_docs.install(app)
-    app.include_router(alert_routes.router(deps, queries, hub))
+    auth_routes.install(app, auth)
+    app.include_router(audit_routes.router(audit, deps.clock))
+    app.include_router(user_routes.router(auth.identity, audit))
+    app.include_router(alert_routes.router(deps, queries, hub, audit))
     app.include_router(resident_routes.router(deps, queries, audit))
     app.include_router(system_routes.router(queries, hub, deps.health))
     app.include_router(config_routes.router(deps.service_timezone, deps.clock))
@@ -87,4 +115,5 @@ def create_app(deps: WebDeps) -> FastAPI:
         async def no_escalations() -> list:
             return []
     app.mount("/static", StaticFiles(directory=system_routes.STATIC_DIR), name="static")
+    check_routes(app)  # a route without a policy row: no app
     return app

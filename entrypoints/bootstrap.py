@@ -218,11 +218,16 @@ def outreach_routers(outreach: Any) -> list[Any]:
 def build_web(core: Core, routers: list[Any]):
     """The FastAPI app with every component's routes."""
     from dashboards.app import WebDeps, create_app
+    from dashboards.routes.auth import WebAuth
     from dashboards.routes.devices import router as devices_router
+    from identity.service import Identity, IdentityConfig
 
+    s = core.settings
+    auth = WebAuth.from_settings(Identity(core.db, core.clock, IdentityConfig.from_settings(s)), s)
     deps = WebDeps(db=core.db, bus=core.bus, alerts=core.alerts, clock=core.clock, health=core.health,
-                   service_timezone=core.settings.service_timezone, extra_routers=tuple([devices_router(core.registry, core.clock), *routers]))
-    return create_app(deps)
+                   service_timezone=s.service_timezone, auth=auth, hsts=s.cookies_secure,
+                   extra_routers=tuple([devices_router(core.registry, core.clock), *routers]))
+    return create_app(deps)  # every route behind dashboards/policy.py, security headers on every answer
 
 
 # Start order: the rules' start-up replay of stored-but-unevaluated events ends before ingest publishes

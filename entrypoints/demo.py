@@ -104,6 +104,8 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
             f"{settings.data_dir.resolve() / GATEWAYS_FILE})\n"
             f"  Data directory       : {settings.data_dir.resolve()}\n"
             f"{logins}\n"
+            "  After sign-in each lands on its own page: operator /, care-team and coordinator /care,\n"
+            "  installer /devices, admin and auditor /audit.\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -9,7 +9,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
@@ -17,9 +17,11 @@ from telecare.alerts import ACTIVE_STATUSES, AlertChange, AlertStatus, AlertType
 from telecare.clock import Clock
 from telecare.errors import StoreError
 
+from dashboards.access import actor
+from dashboards.audit import AuditAction, AuditLog
 from dashboards.live import RELOAD, LiveHub, LiveStatus
 from dashboards.queries import AlertFilter, AlertQueries, AlertRow, ResidentQueries
-from dashboards.routes.common import OperatorName, PathRowId, Text, plain_text, signed_in_operator, sse
+from dashboards.routes.common import OperatorName, PathRowId, Text, plain_text, sse
 from dashboards.views import alert_view, change_view, queue_key
 
 if TYPE_CHECKING:
@@ -31,12 +33,13 @@ log = logging.getLogger(__name__)
 KEEPALIVE_SECONDS = 15.0
 
 
+# The actor is always the signed-in principal. `by` is still accepted from older clients and ignored.
 class AcknowledgeBody(BaseModel):
-    by: OperatorName
+    by: OperatorName | None = Field(None, description="ignored: the actor is the signed-in user")
 
 
 class ResolveBody(BaseModel):
-    by: OperatorName
+    by: OperatorName | None = Field(None, description="ignored: the actor is the signed-in user")
     outcome: Outcome
     note: Text = Field("", max_length=2000)
 
@@ -69,11 +72,18 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
+def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub, audit: AuditLog) -> APIRouter:
     """Routes under /api/alerts."""
     api = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
     alert_queries = AlertQueries(deps.db)
+
+    async def audited(request: Request, action: AuditAction, residents: Any, detail: dict[str, Any]) -> None:
+        await audit.record(actor(request), action, residents, deps.clock.now(), detail)
+
+    async def change(request: Request, action: AuditAction, made: AlertChange) -> dict[str, Any]:
+        await audited(request, action, [made.alert.resident_id], {"alert_id": made.alert.id})
+        return await one(made)
 
     def views(rows: list[AlertRow], ordered: bool = False) -> list[dict[str, Any]]:
         now = deps.clock.now()
@@ -90,7 +100,7 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
 
     @api.get("", summary="The active queue (open + acknowledged) or one status, or the resolved of the last 24 h / "
                          "7 days; filtered by severity, type, resident; searched by resident name")
-    async def list_alerts(status: AlertStatus | None = None, resident_id: Search = None,
+    async def list_alerts(request: Request, status: AlertStatus | None = None, resident_id: Search = None,
                           severity: Severity | None = None, type: AlertType | None = None,  # noqa: A002
                           q: Search = None, resolved: ResolvedWindow | None = None,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[dict[str, Any]]:
@@ -100,29 +110,41 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
             statuses, since = (AlertStatus.RESOLVED,), deps.clock.now() - WINDOWS[resolved]
         rows = await alert_queries.alerts(AlertFilter(statuses, resident_id or None, severity, type,
                                                       (q or "").strip() or None, since, limit))
+        await audited(request, AuditAction.ALERTS_READ, (r.alert.resident_id for r in rows), {"view": "queue"})
         return views(rows, ordered=AlertStatus.RESOLVED not in statuses)
 
-    @api.post("/{alert_id}/acknowledge", summary="Take an open alert")
-    async def acknowledge(alert_id: PathRowId, body: AcknowledgeBody) -> dict[str, Any]:
-        return await one(await deps.alerts.acknowledge(alert_id, body.by, deps.clock.now()))
+    @api.post("/{alert_id}/acknowledge", summary="Take an open alert, as the signed-in user")
+    async def acknowledge(alert_id: PathRowId, request: Request, body: AcknowledgeBody | None = None
+                          ) -> dict[str, Any]:
+        made = await deps.alerts.acknowledge(alert_id, request.state.principal.name, deps.clock.now())
+        return await change(request, AuditAction.ALERT_ACKNOWLEDGE, made)
 
-    @api.post("/{alert_id}/resolve", summary="Close an alert with an outcome and a note")
-    async def resolve(alert_id: PathRowId, body: ResolveBody) -> dict[str, Any]:
-        return await one(await deps.alerts.resolve(alert_id, body.by, body.outcome, body.note, deps.clock.now()))
+    @api.post("/{alert_id}/resolve", summary="Close an alert with an outcome and a note, as the signed-in user")
+    async def resolve(alert_id: PathRowId, body: ResolveBody, request: Request) -> dict[str, Any]:
+        made = await deps.alerts.resolve(alert_id, request.state.principal.name, body.outcome, body.note,
+                                         deps.clock.now())
+        return await change(request, AuditAction.ALERT_RESOLVE, made)
 
-    @api.get("/{alert_id}/history", summary="What happened to the alert, oldest first (signed-in operators)")
-    async def history(alert_id: PathRowId, _: Annotated[str, Depends(signed_in_operator)]) -> list[dict[str, Any]]:
-        return [e.to_dict() for e in await deps.alerts.history(alert_id)]
+    @api.get("/{alert_id}/history", summary="What happened to the alert, oldest first")
+    async def history(alert_id: PathRowId, request: Request) -> list[dict[str, Any]]:
+        alert = await deps.alerts.get(alert_id)  # NotFound: 404
+        entries = await deps.alerts.history(alert_id)
+        await audited(request, AuditAction.ALERT_HISTORY_READ, [alert.resident_id], {"alert_id": alert_id})
+        return [e.to_dict() for e in entries]
 
     @api.post("/{alert_id}/notes", status_code=201, summary="Add a note to the alert's history as the signed-in "
-                                                             "operator")
-    async def add_note(alert_id: PathRowId, body: NoteBody,
-                       operator: Annotated[str, Depends(signed_in_operator)]) -> dict[str, Any]:
-        return (await deps.alerts.add_note(alert_id, operator, body.text, deps.clock.now())).to_dict()
+                                                             "user")
+    async def add_note(alert_id: PathRowId, body: NoteBody, request: Request) -> dict[str, Any]:
+        entry = await deps.alerts.add_note(alert_id, request.state.principal.name, body.text, deps.clock.now())
+        alert = await deps.alerts.get(alert_id)
+        await audited(request, AuditAction.ALERT_NOTE, [alert.resident_id], {"alert_id": alert_id})
+        return entry.to_dict()
 
     @api.get("/stream", summary="Server-Sent Events: `snapshot` (with `live`), then one `change` per AlertChange; "
                                 "`status` when the stream stops receiving, `reload` when the page must start again")
-    async def stream() -> StreamingResponse:
+    async def stream(request: Request) -> StreamingResponse:
+        who = actor(request)
+
         async def frames() -> AsyncIterator[str]:
             # Connect before the snapshot so a change in between is not lost (the page applies both by id).
             client = hub.connect()
@@ -134,6 +156,9 @@ def router(deps: WebDeps, queries: ResidentQueries, hub: LiveHub) -> APIRouter:
                     log.warning("live stream could not load its snapshot")
                     yield sse("error", _dumps({"detail": "the alert queue is unavailable, retrying"}))
                     return
+                # One audit row per connect: the residents whose names the snapshot shows.
+                await audit.record(who, AuditAction.ALERTS_READ, (a["resident_id"] for a in snapshot),
+                                   deps.clock.now(), {"view": "live_stream"})
                 yield sse("snapshot", _dumps({"alerts": snapshot, "server_time": deps.clock.now().isoformat(),
                                               "live": hub.live}))
                 while True:

@@ -68,6 +68,18 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+async def _principal(request: Request) -> Principal:
+    """The principal the app's authorize dependency already resolved, else resolve it now."""
+    return getattr(request.state, "principal", None) or await current_principal(request)
+
+
+def landing(principal: Principal) -> str:
+    """The page this principal starts on (dashboards.policy.LANDING)."""
+    from dashboards.policy import landing as first_page
+
+    return first_page(principal)
+
+
 class LoginIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     password: str = Field(min_length=1, max_length=MAX_LENGTH)
@@ -108,15 +120,16 @@ def router(auth: WebAuth) -> APIRouter:
         response.headers["Cache-Control"] = "no-store"
         log.info("session %s opened", opened.principal.credential_id)  # ids only, never names
         return {"principal": opened.principal.view(), "csrf_token": opened.csrf_token,
-                "expires_at": opened.expires_at.isoformat()}
+                "expires_at": opened.expires_at.isoformat(), "landing": landing(opened.principal)}
 
-    @api.get("/api/session", summary="The signed-in principal")
+    @api.get("/api/session", summary="The signed-in principal, and the page they start on")
     async def who_am_i(request: Request) -> dict[str, object]:
-        return (await current_principal(request)).view()
+        principal = await _principal(request)
+        return {**principal.view(), "landing": landing(principal)}
 
     @api.delete("/api/session", summary="Sign out: the session is deleted on the server")
     async def sign_out(request: Request, response: Response) -> dict[str, bool]:
-        principal = await current_principal(request)
+        principal = await _principal(request)
         if principal.kind is not PrincipalKind.SESSION:
             raise HTTPException(400, "an API token is not signed out: revoke it instead")
         await auth.identity.logout(request.cookies[SESSION_COOKIE])

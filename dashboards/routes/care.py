@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,8 +25,8 @@ from telecare.metrics import HTTP_ERRORS
 from telecare.people import ResidentLookup
 from telecare.store import Database
 
+from dashboards.access import Access, actor
 from dashboards.audit import AuditAction, AuditLog
-from dashboards.routes.common import signed_in_operator
 
 log = logging.getLogger(__name__)
 PAGES = {"worklist": "worklist.html", "calls": "calls.html", "campaigns": "campaigns.html",
@@ -51,7 +51,7 @@ class CareDeps:
 
 class StartCall(BaseModel):
     task_id: RowId
-    caller: Name
+    caller: Name | None = Field(None, description="ignored: the caller is the signed-in user")
     caller_phone: str | None = Field(None, max_length=32, pattern=r"^\+?[0-9 .()-]{3,32}$")
     urgent: bool = False  # start even outside the resident's calling hours (recorded on the call)
 
@@ -60,7 +60,7 @@ class OutcomeBody(BaseModel):
     outcome: Literal["fine", "concern", "no_answer", "wrong_number", "declined"]
     note: Text = Field("", max_length=500)
     urgent: bool = False
-    by: ShortText = Field("", max_length=100)
+    by: ShortText = Field("", max_length=100, description="ignored: recorded as the signed-in user")
 
 
 class AudienceBody(BaseModel):
@@ -79,7 +79,7 @@ class InformationBody(BaseModel):
     title: Text = Field(min_length=1, max_length=200)
     message: Text = Field(min_length=1, max_length=2000)
     audience: AudienceBody = Field(default_factory=AudienceBody)
-    by: Name
+    by: Name | None = Field(None, description="ignored: the campaign is started by the signed-in user")
 
 
 def _page(name: str) -> HTMLResponse:
@@ -108,12 +108,16 @@ def router(deps: CareDeps) -> APIRouter:
     zone = deps.human_calls.service_zone
     audit = AuditLog(deps.db)
 
-    def reader(request: Request) -> str | None:
-        """The signed-in user, who may see residents' names in the call log (roles come later); else None."""
-        try:
-            return signed_in_operator(request)
-        except HTTPException:
-            return None
+    def access(request: Request) -> Access:
+        return request.app.state.access
+
+    async def audited(request: Request, action: AuditAction, residents: Any, detail: dict[str, Any]) -> None:
+        await audit.record(actor(request), action, residents, deps.clock.now(), detail)
+
+    async def only_visible(request: Request, rows: list[Any], resident: Any) -> list[Any]:
+        """Team roles keep only their own teams' residents' rows."""
+        seen = await access(request).visible(request, (resident(x) for x in rows))
+        return rows if seen is None else [x for x in rows if resident(x) in seen]
 
     @r.get("/care", include_in_schema=False)
     @r.get("/care/worklist", include_in_schema=False)
@@ -139,26 +143,36 @@ def router(deps: CareDeps) -> APIRouter:
         return Response((resources.files("dashboards") / "static" / "care" / name).read_text(), media_type=ASSETS[name])
 
     @r.get("/api/worklist")
-    async def worklist(caller: str | None = None, team: str | None = None) -> Any:
+    async def worklist(request: Request, caller: str | None = None, team: str | None = None) -> Any:
         items = await deps.human_calls.worklist(caller=caller or None, team=team or None)
+        items = await only_visible(request, items, lambda i: i.resident_id)
+        await audited(request, AuditAction.WORKLIST_READ, (i.resident_id for i in items), {"view": "worklist"})
         return [i.to_dict() for i in items]
 
     @r.post("/api/calls/start")
-    async def start_call(body: StartCall) -> Any:
+    async def start_call(body: StartCall, request: Request) -> Any:
+        task = await deps.tasks.get(body.task_id)
+        await access(request).require(request, task.resident_id)
         try:
-            started = await deps.human_calls.start_call(body.task_id, body.caller, caller_phone=body.caller_phone,
-                                                        urgent=body.urgent)
+            started = await deps.human_calls.start_call(body.task_id, request.state.principal.name,
+                                                        caller_phone=body.caller_phone, urgent=body.urgent)
         except OutsideCallingHours as err:  # a 409 that also says when calling hours start
             HTTP_ERRORS.labels("409").inc()
             return JSONResponse({"detail": str(err), "calling_hours_start": err.opens_at.isoformat()},
                                 status_code=409)
+        await audited(request, AuditAction.CALL_START, [task.resident_id], {"task_id": body.task_id,
+                                                                             "call_id": started.call_id})
         return {"call_id": started.call_id, "phone": started.phone, "click_to_call": started.click_to_call,
                 "outcomes": list(HUMAN_OUTCOMES)}
 
     @r.post("/api/calls/{call_id}/outcome")
-    async def outcome(call_id: PathRowId, body: OutcomeBody) -> Any:
+    async def outcome(call_id: PathRowId, body: OutcomeBody, request: Request) -> Any:
+        call = await deps.call_log.get(call_id)
+        await access(request).require(request, call.resident_id)
         record = await deps.human_calls.record_outcome(call_id, body.outcome, body.note, urgent=body.urgent,
-                                                       by=body.by)
+                                                       by=request.state.principal.name)
+        await audited(request, AuditAction.CALL_OUTCOME, [call.resident_id], {"call_id": call_id,
+                                                                               "outcome": body.outcome})
         return record.to_dict()
 
     def _filter(resident_id: str | None, from_: str | None, to: str | None, purpose: str | None,
@@ -171,13 +185,12 @@ def router(deps: CareDeps) -> APIRouter:
                     from_: str | None = Query(None, alias="from"), to: str | None = None,
                     purpose: str | None = None, outcome: str | None = None, campaign_id: int | None = None,
                     limit: int = Query(500, ge=1, le=10_000)) -> Any:
-        """Call attempts, newest first. Signed in: with each resident's name (an audited read); else ids only."""
-        actor = reader(request)
+        """Call attempts, newest first, with each resident's name (an audited read; team roles: own teams)."""
         f = _filter(resident_id, from_, to, purpose, outcome, campaign_id, limit)
-        found = await deps.call_log.query_named(f) if actor else [(c, None) for c in await deps.call_log.query(f)]
-        if actor:  # audited before answering: no row, no names
-            await audit.record_many(actor, AuditAction.CALL_LOG_NAMES_READ, (c.resident_id for c, _ in found),
-                                    deps.clock.now(), {"view": "call_log"})
+        found = await only_visible(request, await deps.call_log.query_named(f), lambda x: x[0].resident_id)
+        # Audited before answering: no row, no names.
+        await audited(request, AuditAction.CALL_LOG_NAMES_READ, (c.resident_id for c, _ in found),
+                      {"view": "call_log"})
         return [{**c.to_dict(), "resident_name": name} for c, name in found]
 
     @r.get("/api/calls.csv")
@@ -185,15 +198,11 @@ def router(deps: CareDeps) -> APIRouter:
                         from_: str | None = Query(None, alias="from"), to: str | None = None,
                         purpose: str | None = None, outcome: str | None = None, campaign_id: int | None = None,
                         limit: int = Query(100_000, ge=1, le=100_000)) -> Any:
-        actor = reader(request)
         f = _filter(resident_id, from_, to, purpose, outcome, campaign_id, limit)
-        if actor:
-            found = await deps.call_log.query_named(f)
-            await audit.record_many(actor, AuditAction.CALL_LOG_NAMES_READ, (c.resident_id for c, _ in found),
-                                    deps.clock.now(), {"view": "call_log.csv"})
-            text = csv_text(found, with_names=True)
-        else:
-            text = await deps.call_log.csv(f)
+        found = await only_visible(request, await deps.call_log.query_named(f), lambda x: x[0].resident_id)
+        await audited(request, AuditAction.CALL_LOG_NAMES_READ, (c.resident_id for c, _ in found),
+                      {"view": "call_log.csv"})
+        text = csv_text(found, with_names=True)
         return Response(text, media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="call-log.csv"'})
 
@@ -218,20 +227,29 @@ def router(deps: CareDeps) -> APIRouter:
 
     @r.post("/api/campaigns/weather", openapi_extra=CAP_BODY)
     async def weather(request: Request, sample: bool = False,
-                      by: Annotated[Name, Query()] = "care team") -> Any:
+                      by: Annotated[Name | None, Query(description="ignored: the signed-in user")] = None) -> Any:
         """Body: a CAP 1.2 XML document; or `?sample=true` for the bundled Barcelona heat warning."""
-        now = deps.clock.now()
+        now, by = deps.clock.now(), request.state.principal.name
         body = sample_warning(now) if sample else await request.body()
         if not body.strip():
             raise InvalidInput("send a CAP 1.2 XML document as the request body, or use ?sample=true")
         summary = await campaigns.ingest_cap(deps.db, deps.residents, body, now, by, refuse_expired=True, zone=zone)
+        await audited(request, AuditAction.CAMPAIGN_START, [], {"campaign_id": summary.campaign_id, "kind": "weather"})
         return {"campaign_id": summary.campaign_id, "created": summary.created, "title": summary.title,
                 "tasks": summary.tasks, "skipped": summary.skipped, "note": summary.note}
 
     @r.post("/api/campaigns/information")
-    async def information(body: InformationBody) -> Any:
+    async def information(body: InformationBody, request: Request) -> Any:
+        principal, audience = request.state.principal, body.audience.model_dump()
+        if not request.state.rule.unbound(principal):  # a care team calls its own teams' residents only
+            outside = set(audience["teams"]) - principal.teams
+            if outside:
+                await access(request).deny(request, principal, "a campaign may only call your own teams")
+            audience["teams"] = audience["teams"] or sorted(principal.teams)
         summary = await campaigns.create_information_campaign(
-            deps.db, deps.residents, body.title, body.message, body.audience.model_dump(), deps.clock.now(), body.by)
+            deps.db, deps.residents, body.title, body.message, audience, deps.clock.now(), principal.name)
+        await audited(request, AuditAction.CAMPAIGN_START, [], {"campaign_id": summary.campaign_id,
+                                                                "kind": "information"})
         return {"campaign_id": summary.campaign_id, "created": summary.created, "title": summary.title,
                 "tasks": summary.tasks}
 

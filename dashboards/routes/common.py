@@ -1,14 +1,12 @@
-"""Request pieces shared by the routes: validated names and the signed-in operator."""
+"""Request pieces shared by the routes: validated names, ids and text."""
 from __future__ import annotations
 
 import re
 from typing import Annotated
-from urllib.parse import unquote
 
-from fastapi import HTTPException, Path, Request
+from fastapi import Path
 from pydantic import AfterValidator, Field, StringConstraints
 
-USER_COOKIE = "telecare_user"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -40,15 +38,6 @@ PathRowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 # Resident, device and gateway ids as the registry accepts them.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
-
-
-def signed_in_operator(request: Request) -> str:
-    """The operator named by the telecare_user cookie; 401 when absent, so no read goes unattributed."""
-    raw = request.cookies.get(USER_COOKIE, "")
-    name = unquote(raw).strip()
-    if not name or len(name) > 80 or _CONTROL.search(name):
-        raise HTTPException(401, "sign in first: personal data reads are audited (cookie telecare_user)")
-    return name
 
 
 def sse(event: str, data: str) -> str:

@@ -4,10 +4,12 @@
 (function () {
   const $ = (id) => document.getElementById(id);
 
-  function nextPath() {
-    const next = new URLSearchParams(location.search).get("next") || "/";
+  // Where to go after sign-in: ?next= when given (a local path only), else the user's own start page.
+  function nextPath(landing) {
+    const next = new URLSearchParams(location.search).get("next");
     // Only a local path: "//host" or "/\host" would leave the site (open redirect).
-    return /^\/(?![\/\\])/.test(next) ? next : "/";
+    if (next && /^\/(?![\/\\])/.test(next)) return next;
+    return landing || "/";
   }
 
   function csrfToken() {
@@ -25,7 +27,7 @@
     $("signed-in").hidden = false;
     $("signed-in-name").textContent = principal.display_name || principal.name;
     $("signed-in-roles").textContent = principal.roles.join(", ");
-    $("continue").href = nextPath();
+    $("continue").href = nextPath(principal.landing);
   }
 
   async function detail(response) {
@@ -53,7 +55,8 @@
         headers: {"Content-Type": "application/json"}, body: JSON.stringify({name, password}),
       });
       if (response.ok) {
-        location.assign(nextPath());
+        const body = await response.json();
+        location.assign(nextPath(body.landing));
         return;
       }
       $("login-password").value = "";

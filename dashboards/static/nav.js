@@ -1,39 +1,42 @@
-// Shared nav bar and sign-in helpers for every Telecare page.
-// Include with <script src="/static/nav.js" defer></script>; it fills <header class="topbar"> (or adds one)
-// and exposes window.telecare.{user, signIn, signOut} so pages share the operator name (cookie telecare_user).
+// Shared nav bar for every Telecare page: asks /api/session who is signed in, shows the links their roles
+// open, and a sign-out button. Include with <script src="/static/nav.js" defer></script>; it fills
+// <header class="topbar"> (or adds one) and exposes window.telecare.{user, session, signOut}.
+// user() is the signed-in user's name (null until /api/session answered); session is that promise.
 (() => {
   "use strict";
-  const COOKIE = "telecare_user";
   const LINKS = [
-    ["/", "Operator queue"],
-    ["/care/worklist", "Worklist"],
-    ["/care/calls", "Call log"],
-    ["/care/campaigns", "Campaigns"],
-    ["/phones", "Phone simulator"],
-    ["/docs", "API"],
+    ["/", "Operator queue", ["operator"]],
+    ["/care/worklist", "Worklist", ["care_team", "coordinator"]],
+    ["/care/calls", "Call log", ["care_team", "coordinator"]],
+    ["/care/campaigns", "Campaigns", ["care_team", "coordinator"]],
+    ["/devices", "Devices", ["installer", "admin"]],
+    ["/phones", "Phone simulator", ["operator", "care_team", "coordinator", "admin"]],
+    ["/audit", "Audit", ["admin", "auditor"]],
+    ["/docs", "API", null],
   ];
+  let me = null;
 
-  function user() {
-    const hit = document.cookie.split("; ").find((c) => c.startsWith(COOKIE + "="));
-    if (!hit) return null;
-    const name = decodeURIComponent(hit.slice(COOKIE.length + 1)).trim();
-    return name || null;
+  function csrfToken() {
+    const part = document.cookie.split("; ").find((c) => c.startsWith("telecare_csrf="));
+    return part ? decodeURIComponent(part.slice("telecare_csrf=".length)) : "";
   }
 
-  function signIn(name) {
-    const clean = String(name || "").trim().slice(0, 80);
-    if (!clean) return false;
-    // 12 h: one shift. SameSite=Lax keeps it off cross-site requests.
-    document.cookie = `${COOKIE}=${encodeURIComponent(clean)}; path=/; max-age=43200; samesite=lax`;
-    renderUser();
-    document.dispatchEvent(new CustomEvent("telecare:user", { detail: clean }));
-    return true;
-  }
+  const session = fetch("/api/session", { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then((r) => (r.ok ? r.json() : null))
+    .catch(() => null)
+    .then((principal) => {
+      me = principal;
+      if (document.readyState !== "loading") build();
+      document.dispatchEvent(new CustomEvent("telecare:user", { detail: principal }));
+      return principal;
+    });
 
-  function signOut() {
-    document.cookie = `${COOKIE}=; path=/; max-age=0; samesite=lax`;
-    renderUser();
-    document.dispatchEvent(new CustomEvent("telecare:user", { detail: null }));
+  const user = () => (me ? me.name : null);
+
+  async function signOut() {
+    await fetch("/api/session", { method: "DELETE", credentials: "same-origin",
+                                  headers: { "X-CSRF-Token": csrfToken() } }).catch(() => null);
+    location.assign("/login");
   }
 
   function el(tag, attrs = {}, text = "") {
@@ -43,17 +46,14 @@
     return node;
   }
 
-  function renderUser() {
-    const box = document.querySelector(".topbar .user");
-    if (!box) return;
-    box.replaceChildren();
-    const name = user();
-    if (!name) {
-      box.append(el("span", {}, "Not signed in"));
+  function renderUser(box) {
+    if (!me) {
+      const a = el("a", { href: "/login?next=" + encodeURIComponent(location.pathname) }, "Sign in");
+      box.append(el("span", {}, "Not signed in "), a);
       return;
     }
-    box.append(el("span", { "data-user": name }, `Signed in as ${name}`));
-    const out = el("button", { type: "button" }, "Sign out");
+    box.append(el("span", { "data-user": me.name }, `Signed in as ${me.display_name || me.name}`));
+    const out = el("button", { type: "button", "data-sign-out": "" }, "Sign out");
     out.addEventListener("click", signOut);
     box.append(out);
   }
@@ -65,11 +65,13 @@
       document.body.prepend(header);
     }
     header.replaceChildren();
-    header.append(el("a", { class: "brand", href: "/" }, "Telecare"));
+    header.append(el("a", { class: "brand", href: me ? me.landing : "/" }, "Telecare"));
     const nav = el("nav", { "aria-label": "Main" });
     const list = el("ul");
     const here = location.pathname;
-    for (const [href, label] of LINKS) {
+    const roles = me ? me.roles : [];
+    for (const [href, label, need] of LINKS) {
+      if (need && !need.some((r) => roles.includes(r))) continue;
       const a = el("a", { href }, label);
       const current = href === "/" ? here === "/" : here === href || here.startsWith(href + "/");
       if (current) a.setAttribute("aria-current", "page");
@@ -78,11 +80,12 @@
       list.append(li);
     }
     nav.append(list);
-    header.append(nav, el("div", { class: "user" }));
-    renderUser();
+    const box = el("div", { class: "user" });
+    renderUser(box);
+    header.append(nav, box);
   }
 
-  window.telecare = Object.assign(window.telecare || {}, { user, signIn, signOut });
+  window.telecare = Object.assign(window.telecare || {}, { user, session, signOut });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", build);
   else build();
 })();

@@ -25,7 +25,6 @@
 
   const label = (type) => TYPE_LABELS[type] || type.replace(/_/g, " ");
   const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
-  const user = () => window.telecare.user();
 
   // ---- waiting clocks -------------------------------------------------------------------------
   function waiting(entry) {
@@ -301,7 +300,7 @@
   async function acknowledge(id, button) {
     button.disabled = true;
     try {
-      put(await api("POST", `/api/alerts/${id}/acknowledge`, { by: user() }));
+      put(await api("POST", `/api/alerts/${id}/acknowledge`, {}));
       render();
     } catch (err) {
       toast(err.message, true);
@@ -323,7 +322,7 @@
   async function submitResolve(event) {
     event.preventDefault();
     try {
-      const body = { by: user(), outcome: $("resolve-outcome").value, note: $("resolve-note").value };
+      const body = { outcome: $("resolve-outcome").value, note: $("resolve-note").value };
       put(await api("POST", `/api/alerts/${resolving}/resolve`, body));
       render();
       $("resolve-dialog").close();
@@ -373,26 +372,15 @@
 
   // ---- resident card --------------------------------------------------------------------------------
   // ---- start ------------------------------------------------------------------------------------------
-  function showApp() {
-    const signedIn = Boolean(user());
-    $("signin").hidden = signedIn;
-    $("operator").hidden = !signedIn;
-    if (signedIn && !source) connect();
-    if (!signedIn) {
-      if (source) { source.close(); source = null; }
-      window.telecareResident.close();
-      $("signin-name").focus();
-    }
+  // The server sends anonymous browsers to /login before this page loads; here the session is known.
+  function showApp(principal) {
+    $("operator").hidden = !principal;
+    if (principal && !source) connect();
   }
 
   function init() {
     for (const [value, text] of OUTCOMES) $("resolve-outcome").append(el("option", { value }, text));
-    $("signin-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      ensureAudio(); // a click is the user gesture browsers require before sound
-      window.telecare.signIn($("signin-name").value);
-    });
-    document.addEventListener("telecare:user", showApp);
+    window.telecare.session.then(showApp);
     document.addEventListener("click", ensureAudio, { once: true });
     $("resolve-form").addEventListener("submit", submitResolve);
     $("resolve-cancel").addEventListener("click", () => $("resolve-dialog").close());
@@ -406,7 +394,6 @@
       applyFilters.timer = setTimeout(applyFilters, 250); // one request per pause in typing, not per key
     });
     setInterval(tick, 500);
-    showApp();
   }
 
   init();

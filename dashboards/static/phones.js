@@ -14,7 +14,8 @@ function button(label, cls, enabled, action, body) {
   b.addEventListener("click", async () => {
     b.disabled = true;
     const r = await fetch(b.closest(".phone").dataset.url + "/" + action, {
-      method: "POST", headers: {"Content-Type": "application/json"}, body: body ? JSON.stringify(body) : null});
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": window.telecareUI.csrfToken()}, body: body ? JSON.stringify(body) : null});
     if (!r.ok) { statusLine.textContent = "Could not " + action + ": " + ((await r.json()).detail || r.status); }
   });
   return b;

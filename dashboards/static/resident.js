@@ -3,7 +3,6 @@
 (() => {
   "use strict";
   const { $, el, emptyRow, toast, api, ready, dayTime } = window.telecareUI;
-  const user = () => window.telecare.user();
   let residentShown = null;
   let hideCodeTimer = null;
 
@@ -82,7 +81,7 @@
     if (!residentShown) return;
     try {
       const data = await api("POST", `/api/residents/${encodeURIComponent(residentShown)}/key-safe`,
-                             { by: user(), reason: $("reveal-reason").value });
+                             { reason: $("reveal-reason").value });
       $("keysafe-code").textContent = data.code;
       $("keysafe-code").dataset.revealed = "true";
       $("reveal-reason").value = "";

@@ -1,4 +1,4 @@
-// Small DOM and fetch helpers shared by Telecare pages: window.telecareUI.{$, el, cell, emptyRow, toast, api}
+// Small DOM and fetch helpers shared by Telecare pages: window.telecareUI.{$, el, cell, emptyRow, toast, api, csrfToken}
 // and the one time formatter every page uses: window.telecareUI.{ready, time, dayTime, dateTime, zone}.
 // toast() writes into an element with id "toast" (role=status) when the page has one.
 // Times are shown in the service time zone (TELECARE_SERVICE_TIMEZONE, read from /api/config), 24-hour,
@@ -36,15 +36,31 @@
     toast.timer = setTimeout(() => { box.hidden = true; }, 5000);
   }
 
-  async function api(method, url, body) {
-    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  function csrfToken() {
+    const part = document.cookie.split("; ").find((c) => c.startsWith("telecare_csrf="));
+    return part ? decodeURIComponent(part.slice("telecare_csrf=".length)) : "";
+  }
+
+  // The one fetch wrapper: same-origin cookie, X-CSRF-Token on every state change, a 401 sends the browser
+  // to the login page (and back here afterwards). `body`: an object (sent as JSON) or a string (as is).
+  async function api(method, url, body, headers = {}) {
+    const init = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
+    if (!["GET", "HEAD"].includes(method)) init.headers["X-CSRF-Token"] = csrfToken();
     if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
+      if (typeof body === "string") init.body = body;
+      else { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     }
     const response = await fetch(url, init);
+    if (response.status === 401) {
+      location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+      throw new Error("your session has ended: sign in again");
+    }
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(typeof data.detail === "string" ? data.detail : `request failed (${response.status})`);
+    if (!response.ok) {
+      const d = data.detail;
+      throw new Error(Array.isArray(d) ? d.map((e) => `${(e.loc || []).slice(-1)[0]}: ${e.msg}`).join("; ")
+                                       : (typeof d === "string" ? d : `request failed (${response.status})`));
+    }
     return data;
   }
 
@@ -93,5 +109,5 @@
     return Math.abs(at - now()) < 6 * 86400000 ? formats.dayTime.format(at) : formats.dateTime.format(at);
   }
 
-  window.telecareUI = { $, el, cell, emptyRow, toast, api, ready, time, dayTime, dateTime, zone: () => zone };
+  window.telecareUI = { $, el, cell, emptyRow, toast, api, csrfToken, ready, time, dayTime, dateTime, zone: () => zone };
 })();

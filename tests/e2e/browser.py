@@ -94,13 +94,5 @@ async def insert_resident(db: Any, resident_id: str, name: str, *, born: date | 
     )
 
 
-@asynccontextmanager
-async def api_client(app: Any, *, cookies: dict[str, str] | None = None) -> AsyncIterator[Any]:
-    """httpx client calling `app` in-process, with its lifespan running (ASGITransport does not run it)."""
-    import httpx
-
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://operator.test",
-                                     cookies=cookies or {}) as client:
-            yield client
+# Signed-in clients: tests.web_helpers (a Bearer token for a role by default; anonymous=True for nobody).
+from tests.web_helpers import api_client, session_client, sign_in_browser  # noqa: E402,F401 - re-exported

@@ -50,10 +50,30 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     else:
         proc.kill()
         unavailable(f"telecare demo did not become healthy:\n{log_path.read_text()[-4000:]}")
+    _sign_in_demo_logins(base, data_dir)
     yield {"base": base, "mqtt": f"mqtt://127.0.0.1:{mqtt_port}", "proc": proc, "log": log_path,
            "data_dir": data_dir}
     if proc.poll() is None:
         proc.kill()
+
+
+SIGNED: dict[str, dict[str, dict]] = {}  # base URL -> role -> httpx client options
+
+
+def _sign_in_demo_logins(base: str, data_dir) -> None:
+    """Sign in with the operator login the demo printed (demo-users.json) and use its admin token (demo-token)."""
+    users = json.loads((data_dir / "demo-users.json").read_text())
+    login = httpx.post(f"{base}/api/session", json={"name": "operator", "password": users["operator"]["password"]},
+                       timeout=10)
+    assert login.status_code == 200 and login.json()["landing"] == "/", login.text
+    token = (data_dir / "demo-token").read_text().strip()
+    SIGNED[base] = {"operator": {"cookies": dict(login.cookies), "headers": {"X-CSRF-Token": login.json()["csrf_token"]}},
+                    "admin": {"headers": {"Authorization": f"Bearer {token}"}}}
+
+
+def who(base: str, role: str = "operator") -> dict:
+    """httpx.AsyncClient options of a demo login."""
+    return SIGNED[base][role]
 
 
 def _payload(msg_id: str, **extra) -> bytes:
@@ -61,13 +81,13 @@ def _payload(msg_id: str, **extra) -> bytes:
 
 
 async def _first_device(base: str, device_type: str) -> dict:
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base, **who(base, "admin")) as client:
         devices = (await client.get("/api/devices")).json()
     return next(d for d in devices if d["type"] == device_type)
 
 
 async def _open_alerts(base: str) -> list[dict]:
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base, **who(base)) as client:
         return (await client.get("/api/alerts", params={"status": "open"})).json()
 
 
@@ -77,7 +97,7 @@ async def test_help_press_over_mqtt_becomes_one_live_alert(demo):
     seen: list[dict] = []
 
     async def read_stream() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=None) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=None, **who(base)) as client:
             async with client.stream("GET", "/api/alerts/stream") as resp:
                 async for line in resp.aiter_lines():
                     if line.startswith("data:"):
@@ -138,7 +158,7 @@ async def test_bad_input_is_counted_and_harmless(demo):
         await publisher.disconnect()
 
     async def rejected_count() -> float:
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, **who(base)) as client:
             text = (await client.get("/metrics")).text
         for line in text.splitlines():
             if line.startswith('telecare_ingest_messages_total{result="rejected"}'):
@@ -172,24 +192,25 @@ async def test_unacknowledged_alert_escalates_and_the_operator_sees_it(demo):
         x for x in a if x["resident_id"] == pendant["resident_id"] and x["type"] == "help_button"]), timeout=15)
 
     async def second_tier():
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, **who(base)) as client:
             rows = (await client.get("/api/escalations", params={"alert_id": alert["id"]})).json()
         return [r for r in rows if r["escalated_tier"] >= 2]
 
     await eventually(second_tier, timeout=30, interval=0.5)
     async with browser_page() as page:
-        await page.context.add_cookies([{"name": "telecare_user", "value": "Anna", "url": base}])
+        await page.context.add_cookies([{"name": k, "value": v, "url": base}
+                                         for k, v in who(base)["cookies"].items()])
         await page.goto(base + "/")
         badge = page.locator(f'tr[data-alert-id="{alert["id"]}"] .badge.escalated')
         await badge.wait_for(timeout=10_000)
         assert await badge.inner_text() == "Second tier"
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base, **who(base)) as client:
         still = (await client.get("/api/alerts", params={"status": "open"})).json()
     assert any(a["id"] == alert["id"] for a in still), "escalation never acknowledges or closes an alert"
 
 
 async def _devices(base: str, device_type: str) -> list[dict]:
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base, **who(base, "admin")) as client:
         return [d for d in (await client.get("/api/devices")).json() if d["type"] == device_type]
 
 

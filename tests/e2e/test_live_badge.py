@@ -10,6 +10,7 @@ from dashboards.app import WebDeps, create_app
 from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.bus import ALERTS, FeedGap, FeedState, InProcessBus
 from telecare.clock import SystemClock
+from tests.web_helpers import sign_in_browser
 from tests.e2e.browser import browser_page, insert_resident, serve
 
 pytestmark = pytest.mark.e2e
@@ -25,8 +26,8 @@ async def test_badge_leaves_live_while_the_feed_is_lost_and_returns_after_a_relo
 
         badge = page.locator("#live-status")
         await page.goto(base + "/")
-        await page.fill("#signin-name", "Anna Serra")
-        await page.click("#signin-form button[type=submit]")
+        await sign_in_browser(page, base, app, ["operator"], name="anna-serra")
+        await page.goto(base + "/")
         await expect(badge).to_have_attribute("data-live", "on")
 
         await bus.publish(ALERTS, "", FeedGap(FeedState.LOST, datetime.now(timezone.utc), "test"))

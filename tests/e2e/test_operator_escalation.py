@@ -16,6 +16,7 @@ from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock, SystemClock
 from telecare.people import Contact, Resident
+from tests.web_helpers import sign_in_browser
 from tests.e2e.browser import browser_page, serve
 
 pytestmark = pytest.mark.e2e
@@ -50,9 +51,8 @@ async def test_nobody_reached_banner_history_and_filters(db):
         page_errors: list[str] = []
         page.on("pageerror", lambda err: page_errors.append(str(err)))
         page.on("response", lambda r: page_errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        await sign_in_browser(page, base, app, ["operator"], name="anna-serra")
         await page.goto(base + "/")
-        await page.fill("#signin-name", "Anna Serra")
-        await page.click("#signin-form button[type=submit]")
         await expect(page.locator("#live-status")).to_have_attribute("data-live", "on")
         await expect(page.locator("#nobody-banner")).to_be_hidden()
         rows = page.locator("#queue-body tr")
@@ -85,7 +85,7 @@ async def test_nobody_reached_banner_history_and_filters(db):
         await page.fill("#note-text", "Mobile unit 4 on its way")
         await page.click("#note-submit")
         await expect(items.last).to_contain_text("Mobile unit 4 on its way")
-        await expect(items.last.locator(".who")).to_have_text("Anna Serra")
+        await expect(items.last.locator(".who")).to_have_text("anna-serra")
         await page.screenshot(path="/tmp/operator_nobody.png", full_page=True)
         await page.click("#history-close")
 

@@ -11,6 +11,7 @@ from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.bus import InProcessBus
 from telecare.clock import SystemClock
 from tests.conftest import eventually
+from tests.web_helpers import sign_in_browser
 from tests.e2e.browser import browser_page, insert_resident, serve
 
 pytestmark = pytest.mark.e2e
@@ -54,12 +55,10 @@ async def test_operator_handles_a_live_alert_and_reads_the_resident_card(db):
         page.on("pageerror", lambda err: page_errors.append(str(err)))
         page.on("console", lambda msg: page_errors.append(msg.text) if msg.type == "error" else None)
         page.on("response", lambda r: page_errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        await sign_in_browser(page, base, app, ["operator"], name="anna-serra")
         await page.goto(base + "/")
-        await expect(page.locator("#signin")).to_be_visible()
-        await page.fill("#signin-name", "Anna Serra")
-        await page.click("#signin-form button[type=submit]")
         await expect(page.locator("#live-status")).to_have_attribute("data-live", "on")
-        await expect(page.locator(".topbar [data-user]")).to_have_text("Signed in as Anna Serra")
+        await expect(page.locator(".topbar [data-user]")).to_have_text("Signed in as anna-serra")
         await expect(page.locator(f'tr[data-alert-id="{quiet.id}"] .wait')).to_have_class("wait wait-amber")
         await expect(page.locator(f'tr[data-alert-id="{quiet.id}"] .badge.delayed')).to_be_visible()
         await page.evaluate("window.__sameDocument = true")
@@ -78,7 +77,7 @@ async def test_operator_handles_a_live_alert_and_reads_the_resident_card(db):
         await row.locator("[data-action=acknowledge]").click()
         await expect(row).to_have_attribute("data-status", "acknowledged")
         status = await db.fetchrow("SELECT status, acknowledged_by FROM alerts WHERE id = %s", (fall.id,))
-        assert status == {"status": "acknowledged", "acknowledged_by": "Anna Serra"}
+        assert status == {"status": "acknowledged", "acknowledged_by": "anna-serra"}
 
         # The resident card: personal data shown, key-safe code hidden until an audited reveal.
         await row.locator("[data-open-resident]").click()
@@ -94,8 +93,8 @@ async def test_operator_handles_a_live_alert_and_reads_the_resident_card(db):
 
         audit = await db.fetch("SELECT actor, action, detail FROM audit_log WHERE subject = 'r1' ORDER BY id")
         assert {(a["actor"], a["action"]) for a in audit} == {
-            ("Anna Serra", "resident.card.read"), ("Anna Serra", "resident.events.read"),
-            ("Anna Serra", "resident.key_safe.reveal")}
+            ("anna-serra", "resident.card.read"), ("anna-serra", "resident.events.read"),
+            ("anna-serra", "resident.key_safe.reveal"), ("anna-serra", "alert.acknowledge")}
         assert [a["detail"] for a in audit if a["action"] == "resident.key_safe.reveal"] == [
             {"reason": "ambulance at the door"}]
 
@@ -108,5 +107,5 @@ async def test_operator_handles_a_live_alert_and_reads_the_resident_card(db):
         resolved = await eventually(lambda: db.fetchrow(
             "SELECT outcome, note, resolved_by FROM alerts WHERE id = %s AND status = 'resolved'", (low.id,)))
         assert resolved == {"outcome": "technical_fixed", "note": "battery replaced by installer",
-                            "resolved_by": "Anna Serra"}
+                            "resolved_by": "anna-serra"}
         assert page_errors == [], "\n".join(page_errors)

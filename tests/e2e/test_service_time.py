@@ -19,6 +19,7 @@ from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.people import Resident
 from telecare.settings import load_settings
+from tests.web_helpers import put_in_team, sign_in_browser
 from tests.e2e.browser import browser_page, insert_resident, serve
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +42,8 @@ async def test_worklist_in_a_new_york_browser_shows_madrid_times_and_until_when_
     async with serve(app) as base, browser_page(timezone_id="America/New_York", locale="en-US") as page:
         from playwright.async_api import expect
 
+        await put_in_team(db, "team-a")  # a coordinator of team-a sees its residents
+        await sign_in_browser(page, base, app, ["coordinator"], ["team-a"], name="anna")
         await page.goto(base + "/care/worklist")
         item = page.locator('[data-task-id]')
         waits = item.locator(".waits")
@@ -76,8 +79,8 @@ async def test_resident_card_times_are_madrid_24_hour_in_a_new_york_browser(db):
         from playwright.async_api import expect
 
         await page.goto(base + "/")
-        await page.fill("#signin-name", "Anna Serra")
-        await page.click("#signin-form button[type=submit]")
+        await sign_in_browser(page, base, app, ["operator"], name="anna-serra")
+        await page.goto(base + "/")
         await page.locator('[data-open-resident="r1"]').click()
         alarm = page.locator('#resident-events tr[data-alarm="fall"]')
         await expect(alarm).to_contain_text("14:05")

@@ -17,6 +17,7 @@ from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.people import Resident, RiskFlag
 from telecare.settings import load_settings
+from tests.web_helpers import put_in_team, sign_in_browser
 from tests.e2e.browser import browser_page, serve
 from entrypoints.bootstrap import outreach_routers
 
@@ -50,6 +51,8 @@ async def _app(db):
 async def test_worklist_lists_the_due_call_one_click_starts_it_one_tap_records_it(db):
     app, service = await _app(db)
     async with serve(app) as base, browser_page() as page:
+        await put_in_team(db, "team-a")  # a coordinator of team-a sees its residents
+        await sign_in_browser(page, base, app, ["coordinator"], ["team-a"], name="anna")
         await page.goto(base + "/care/worklist")
         await page.fill("#caller", "Anna")
         await page.click("#who button[type=submit]")
@@ -70,7 +73,7 @@ async def test_worklist_lists_the_due_call_one_click_starts_it_one_tap_records_i
 
     calls = await service.call_log.query(CallFilter())
     assert [(c.resident_id, c.caller, c.mode, c.outcome, c.note) for c in calls] == [
-        ("r1", "Anna", "human", "fine", "Fine; her daughter visits on Sundays")]
+        ("r1", "anna", "human", "fine", "Fine; her daughter visits on Sundays")]
     assert await _status(db, "r1") == "done"
     assert await _status(db, "r2") == "pending"
 
@@ -82,6 +85,8 @@ async def _status(db, rid):
 async def test_a_caller_with_no_calls_is_offered_the_services_list(db):
     app, _ = await _app(db)
     async with serve(app) as base, browser_page() as page:
+        await put_in_team(db, "team-a")  # a coordinator of team-a sees its residents
+        await sign_in_browser(page, base, app, ["coordinator"], ["team-a"], name="anna")
         await page.goto(base + "/care/worklist")
         await page.fill("#caller", "Nobody")
         await page.click("#who button[type=submit]")

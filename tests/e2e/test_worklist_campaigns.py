@@ -16,6 +16,7 @@ from telecare.clock import FakeClock
 from telecare.people import Resident, RiskFlag
 from telecare.settings import load_settings
 from tests.conftest import eventually
+from tests.web_helpers import put_in_team, sign_in_browser
 from tests.e2e.browser import browser_page, serve
 from entrypoints.bootstrap import outreach_routers
 
@@ -38,6 +39,8 @@ async def test_sample_heat_warning_creates_a_campaign_and_progress_updates_live(
     app = create_app(WebDeps(db=db, bus=bus, alerts=alerts, clock=clock, residents=registry,
                              extra_routers=tuple(outreach_routers(service))))
     async with serve(app) as base, browser_page() as page:
+        await put_in_team(db, "team-a")  # a coordinator of team-a sees its residents
+        await sign_in_browser(page, base, app, ["coordinator"], ["team-a"], name="anna")
         await page.goto(base + "/care/campaigns")
         await page.get_by_role("button", name="Use the sample Barcelona heat warning").click()
         await page.wait_for_url("**/care/campaigns/*")

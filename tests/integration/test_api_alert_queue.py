@@ -18,11 +18,11 @@ from telecare.alerts import AlertTrigger, AlertType, Outcome, Severity
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.people import Contact, Resident
+from tests.web_helpers import bearer
 from tests.e2e.browser import api_client, serve
 from tests.integration.test_api_stream import _frames
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
-OPERATOR = {"telecare_user": "Anna%20Serra"}
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ async def env(db):
     esc = Escalator(db, bus, store, sim, registry, clock, second_tier_after_s=60, keyholders_after_s=180,
                     call_log=CallLog(db))
     app = create_app(WebDeps(db=db, bus=bus, alerts=store, clock=clock))
-    async with api_client(app, cookies=OPERATOR) as client:
+    async with api_client(app, name="anna-serra") as client:
         yield {"client": client, "store": store, "clock": clock, "esc": esc, "app": app, "db": db}
     await sim.close()
 
@@ -93,7 +93,8 @@ async def _ack_change(e, alert_id):
 async def test_the_live_stream_carries_the_escalation_in_snapshot_and_change_frames(env):
     e = env
     fall = await _raise(e, "r2", AlertType.FALL, Severity.CRITICAL)
-    async with serve(e["app"]) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+    headers = await bearer(e["app"])
+    async with serve(e["app"]) as base, httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
         async with client.stream("GET", "/api/alerts/stream") as response:
             frames = _frames(response)
             event, data = await anext(frames)
@@ -112,19 +113,19 @@ async def test_history_is_ordered_and_notes_are_signed_by_the_operator(env):
     await _raise(e, "r1", AlertType.FALL, Severity.CRITICAL, "Fall detected at 10:00 (again)")
     e["clock"].advance(5)
     note = await e["client"].post(f"/api/alerts/{fall.id}/notes", json={"text": "  Spoke to her: she is on the floor "})
-    assert note.status_code == 201 and note.json()["actor"] == "Anna Serra"
+    assert note.status_code == 201 and note.json()["actor"] == "anna-serra"
     e["clock"].advance(5)
-    await e["client"].post(f"/api/alerts/{fall.id}/acknowledge", json={"by": "Anna Serra"})
+    await e["client"].post(f"/api/alerts/{fall.id}/acknowledge", json={"by": "anna-serra"})
     await e["client"].post(f"/api/alerts/{fall.id}/resolve",
-                           json={"by": "Anna Serra", "outcome": "mobile_unit_sent", "note": "unit 4"})
+                           json={"by": "anna-serra", "outcome": "mobile_unit_sent", "note": "unit 4"})
     history = (await e["client"].get(f"/api/alerts/{fall.id}/history")).json()
     assert [(h["kind"], h["actor"]) for h in history] == [
-        ("raised", "system"), ("attached", "system"), ("note", "Anna Serra"), ("acknowledged", "Anna Serra"),
-        ("resolved", "Anna Serra")]
+        ("raised", "system"), ("attached", "system"), ("note", "anna-serra"), ("acknowledged", "anna-serra"),
+        ("resolved", "anna-serra")]
     assert [h["text"] for h in history] == [
         "Raised: Fall detected at 10:00", "New trigger attached: Fall detected at 10:00 (again)",
-        "Spoke to her: she is on the floor", "Acknowledged by Anna Serra",
-        "Resolved by Anna Serra: mobile unit sent — unit 4"]
+        "Spoke to her: she is on the floor", "Acknowledged by anna-serra",
+        "Resolved by anna-serra: mobile unit sent — unit 4"]
     assert [h["at"] for h in history] == sorted(h["at"] for h in history)
 
     other = await _raise(e, "r2", AlertType.LOW_BATTERY, Severity.TECHNICAL)
@@ -135,7 +136,7 @@ async def test_history_is_ordered_and_notes_are_signed_by_the_operator(env):
     assert (await e["client"].post("/api/alerts/999999/notes", json={"text": "x"})).status_code == 404
     empty = await e["client"].post(f"/api/alerts/{fall.id}/notes", json={"text": "   "})
     assert empty.status_code == 422 and empty.json()["detail"].startswith("text:")
-    e["client"].cookies.clear()
+    e["client"].headers.pop("Authorization")
     anonymous = await e["client"].post(f"/api/alerts/{fall.id}/notes", json={"text": "who am I"})
     assert anonymous.status_code == 401
     assert (await e["client"].get(f"/api/alerts/{fall.id}/history")).status_code == 401

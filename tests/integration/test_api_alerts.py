@@ -24,7 +24,7 @@ async def env(db):
     await insert_resident(db, "r1", "Montserrat Puig")
     await insert_resident(db, "r2", "Jordi Vidal")
     app = create_app(WebDeps(db=db, bus=bus, alerts=store, clock=clock))
-    async with api_client(app) as client:
+    async with api_client(app, name="anna") as client:
         yield client, store, clock
 
 
@@ -76,7 +76,7 @@ async def test_acknowledge_then_resolve_updates_the_row_and_conflicts_are_409(en
     ack = await client.post(f"/api/alerts/{alert.id}/acknowledge", json={"by": "Anna"})
     assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
     row = await db.fetchrow("SELECT status, acknowledged_by FROM alerts WHERE id = %s", (alert.id,))
-    assert row == {"status": "acknowledged", "acknowledged_by": "Anna"}
+    assert row == {"status": "acknowledged", "acknowledged_by": "anna"}  # the principal, not the body
 
     again = await client.post(f"/api/alerts/{alert.id}/acknowledge", json={"by": "Pere"})
     assert again.status_code == 409
@@ -137,7 +137,7 @@ async def test_healthz_is_503_when_the_database_is_gone(db_url):
     await db.close()
     bus = InProcessBus()
     app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=FakeClock(T0)))
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         response = await client.get("/healthz")
     assert response.status_code == 503 and response.json()["database"] == "down"
 
@@ -154,5 +154,5 @@ async def test_extra_routers_are_included(db):
     bus = InProcessBus()
     app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=FakeClock(T0),
                              extra_routers=(extra,)))
-    async with api_client(app) as client:
+    async with api_client(app, role="installer") as client:
         assert (await client.get("/api/devices")).json() == [{"id": "d1"}]

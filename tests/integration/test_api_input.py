@@ -17,6 +17,8 @@ from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.errors import ConflictError, StoreError, TelecareError
 from telecare.settings import load_settings
+from identity.model import Role
+from tests.web_helpers import session_client
 from tests.e2e.browser import api_client
 
 pytestmark = pytest.mark.integration
@@ -33,7 +35,8 @@ async def client(db):
                               load_settings(database_url=None))
     app = create_app(WebDeps(db=db, bus=bus, alerts=alerts, clock=clock, residents=registry,
                              extra_routers=(devices_router(registry, clock), *outreach_routers(service))))
-    async with api_client(app) as c:
+    # Every role at once (a session): this file is about input checks on every route, not about who may call them.
+    async with session_client(app, list(Role), teams=["team-a"], name="everyone") as c:
         yield c
 
 

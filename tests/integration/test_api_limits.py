@@ -79,7 +79,7 @@ async def loop_lag() -> AsyncIterator[Callable[[], float]]:
 async def test_a_30k_circle_warning_is_refused_quickly_while_the_loop_keeps_running(app) -> None:
     body = cap_with_circles(30_000, "big-30k")
     assert 800_000 < len(body) < MAX_BYTES  # the size of the upload that blocked the loop for 4.4 s
-    async with api_client(app) as client, loop_lag() as lag:
+    async with api_client(app, role="coordinator") as client, loop_lag() as lag:
         started = time.monotonic()
         response = await client.post("/api/campaigns/weather", content=body)
         elapsed = time.monotonic() - started
@@ -91,7 +91,7 @@ async def test_a_30k_circle_warning_is_refused_quickly_while_the_loop_keeps_runn
 
 async def test_a_warning_at_the_shape_limit_is_processed_off_the_event_loop(app) -> None:
     body = cap_with_circles(MAX_SHAPES, "at-limit")
-    async with api_client(app) as client, loop_lag() as lag:
+    async with api_client(app, role="coordinator") as client, loop_lag() as lag:
         started = time.monotonic()
         response = await client.post("/api/campaigns/weather", content=body)
         elapsed = time.monotonic() - started
@@ -102,7 +102,7 @@ async def test_a_warning_at_the_shape_limit_is_processed_off_the_event_loop(app)
 
 
 async def test_declared_and_streamed_bodies_over_the_limit_get_413_without_being_read(app) -> None:
-    async with api_client(app) as client:
+    async with api_client(app, role="coordinator") as client:
         declared = await client.post("/api/alerts/1/acknowledge", content=b"x" * (MIB + 1),
                                      headers={"content-type": "application/json"})
         assert declared.status_code == 413

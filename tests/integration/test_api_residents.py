@@ -42,7 +42,7 @@ def _reads(action):
 
 async def test_card_shows_the_resident_without_the_code_and_is_audited(app, db):
     before = _reads("resident.card.read")
-    async with api_client(app, cookies={"telecare_user": "Anna%20Serra"}) as client:
+    async with api_client(app, name="anna-serra") as client:
         response = await client.get("/api/residents/r1")
     assert response.status_code == 200
     card = response.json()
@@ -53,15 +53,15 @@ async def test_card_shows_the_resident_without_the_code_and_is_audited(app, db):
     assert card["risk_flags"] == ["lives_alone"] and card["at_home"] is True and card["has_key_safe"] is True
     assert CODE not in response.text and "key_safe_code" not in card
     assert await _audit(db, "r1") == [
-        {"actor": "Anna Serra", "action": "resident.card.read", "subject": "r1", "detail": {}}]
+        {"actor": "anna-serra", "action": "resident.card.read", "subject": "r1", "detail": {}}]
     assert _reads("resident.card.read") == before + 1
 
 
 async def test_card_needs_a_signed_in_operator_and_an_existing_resident(app, db):
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         anonymous = await client.get("/api/residents/r1")
     assert anonymous.status_code == 401 and "sign in" in anonymous.json()["detail"]
-    async with api_client(app, cookies={"telecare_user": "Anna"}) as client:
+    async with api_client(app, name="anna") as client:
         missing = await client.get("/api/residents/nobody")
     assert missing.status_code == 404 and missing.json()["detail"] == "resident nobody does not exist"
     assert await db.fetchval("SELECT count(*) FROM audit_log") == 0
@@ -69,12 +69,12 @@ async def test_card_needs_a_signed_in_operator_and_an_existing_resident(app, db)
 
 async def test_key_safe_reveal_returns_the_code_and_writes_an_audit_row_with_the_reason(app, db):
     before = _reads("resident.key_safe.reveal")
-    async with api_client(app) as client:
+    async with api_client(app, name="anna") as client:
         response = await client.post("/api/residents/r1/key-safe", json={"by": "Anna", "reason": "ambulance on site"})
         no_reason = await client.post("/api/residents/r1/key-safe", json={"by": "Anna"})
         no_code = await client.post("/api/residents/r2/key-safe", json={"by": "Anna", "reason": "ambulance"})
     assert response.status_code == 200 and response.json() == {"resident_id": "r1", "code": CODE}
-    assert await _audit(db, "r1") == [{"actor": "Anna", "action": "resident.key_safe.reveal", "subject": "r1",
+    assert await _audit(db, "r1") == [{"actor": "anna", "action": "resident.key_safe.reveal", "subject": "r1",
                                        "detail": {"reason": "ambulance on site"}}]
     assert _reads("resident.key_safe.reveal") == before + 1
     assert no_reason.status_code == 422 and no_reason.json()["detail"] == "reason: Field required"
@@ -90,7 +90,7 @@ async def test_events_lists_the_last_24_hours_newest_first_and_is_audited(app, d
                VALUES (%s, %s, %s, 'gw1', 'pir1', 'r1', %s, %s)""",
             (uuid.uuid4(), ts, ts, type_, uuid.uuid4().hex),
         )
-    async with api_client(app, cookies={"telecare_user": "Anna"}) as client:
+    async with api_client(app, name="anna") as client:
         day = await client.get("/api/residents/r1/events")
         week = await client.get("/api/residents/r1/events", params={"hours": 48})
         too_long = await client.get("/api/residents/r1/events", params={"hours": 1000})

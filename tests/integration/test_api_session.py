@@ -8,8 +8,9 @@ from fastapi import Depends
 
 from alerts.store import AlertStore
 from dashboards.app import WebDeps, create_app
-from dashboards.routes.auth import WebAuth, current_principal, install
-from dashboards.security import CSP, install_security_headers
+from dashboards.policy import POLICY, SIGNED_IN
+from dashboards.routes.auth import WebAuth, current_principal
+from dashboards.security import CSP
 from identity.model import Principal, Role
 from identity.passwords import Passwords
 from identity.service import Identity
@@ -26,9 +27,8 @@ async def _app(db, *, secure: bool = False):
     identity = Identity(db, clock, passwords=Passwords(time_cost=1, memory_kib=8192, parallelism=1))
     await identity.create_user("anna", [Role.OPERATOR], password=PASSWORD, display_name="Anna Serra")
     bus = InProcessBus()
-    app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=clock))
-    install(app, WebAuth(identity, secure_cookies=secure, max_age_s=12 * 3600))
-    install_security_headers(app)
+    app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=clock, hsts=False,
+                             auth=WebAuth(identity, secure_cookies=secure, max_age_s=12 * 3600)))
 
     @app.post("/api/test/echo")  # stands in for any state-changing route the lead puts behind the dependency
     async def echo(principal: Principal = Depends(current_principal)) -> dict[str, str]:
@@ -37,13 +37,19 @@ async def _app(db, *, secure: bool = False):
     return app, identity
 
 
+@pytest.fixture(autouse=True)
+def echo_policy(monkeypatch):
+    """The stand-in route gets a policy row, as every real route has (any signed-in user)."""
+    monkeypatch.setitem(POLICY, ("POST", "/api/test/echo"), SIGNED_IN)
+
+
 @pytest.fixture
 async def app(db):
     return (await _app(db))[0]
 
 
 async def test_login_whoami_logout(app, db):
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         assert (await client.get("/api/session")).status_code == 401
         login = await client.post("/api/session", json={"name": "Anna", "password": PASSWORD})
         assert login.status_code == 200, login.text
@@ -70,7 +76,7 @@ async def test_login_whoami_logout(app, db):
 
 
 async def test_wrong_password_and_unknown_name_get_the_same_answer_then_a_lock(app):
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         wrong = await client.post("/api/session", json={"name": "anna", "password": "not it at all"})
         unknown = await client.post("/api/session", json={"name": "nobody", "password": PASSWORD})
         assert wrong.status_code == unknown.status_code == 401
@@ -84,20 +90,20 @@ async def test_wrong_password_and_unknown_name_get_the_same_answer_then_a_lock(a
 
 
 async def test_a_login_form_posted_cross_site_as_text_is_refused(app):
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         response = await client.post("/api/session", content='{"name": "anna", "password": "%s"}' % PASSWORD,
                                      headers={"Content-Type": "text/plain"})
         assert response.status_code == 422 and "set-cookie" not in response.headers
 
 
 async def test_state_changes_with_the_cookie_need_the_csrf_header(app):
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         csrf = (await client.post("/api/session", json={"name": "anna", "password": PASSWORD})).json()["csrf_token"]
         assert (await client.post("/api/test/echo")).status_code == 403
         assert (await client.post("/api/test/echo", headers={"X-CSRF-Token": "forged"})).status_code == 403
         ok = await client.post("/api/test/echo", headers={"X-CSRF-Token": csrf})
         assert ok.status_code == 200 and ok.json() == {"actor": "anna"}
-    async with api_client(app) as anonymous:
+    async with api_client(app, anonymous=True) as anonymous:
         refused = await anonymous.post("/api/test/echo")
         assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
 
@@ -105,7 +111,7 @@ async def test_state_changes_with_the_cookie_need_the_csrf_header(app):
 async def test_bearer_tokens_authenticate_machines_without_csrf(db):
     app, identity = await _app(db)
     token = await identity.issue_token("anna", days=1)
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         me = await client.get("/api/session", headers={"Authorization": f"Bearer {token.secret}"})
         assert me.status_code == 200 and me.json()["kind"] == "token" and me.json()["roles"] == ["operator"]
         echo = await client.post("/api/test/echo", headers={"Authorization": f"Bearer {token.secret}"})
@@ -120,13 +126,13 @@ async def test_bearer_tokens_authenticate_machines_without_csrf(db):
 
 async def test_secure_deployments_set_secure_cookies(db):
     app, _ = await _app(db, secure=True)
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         login = await client.post("/api/session", json={"name": "anna", "password": PASSWORD})
         assert all("; secure" in c.lower() for c in login.headers.get_list("set-cookie"))
 
 
 async def test_every_response_carries_the_security_headers_and_the_login_page_has_no_inline_script(app):
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         page = await client.get("/login")
         script = await client.get("/static/login.js")
         missing = await client.get("/api/nothing-here")

@@ -14,6 +14,7 @@ from telecare.alerts import AlertChange, AlertTrigger, AlertType, Severity
 from telecare.bus import ALERTS, InProcessBus
 from telecare.clock import FakeClock
 from telecare.metrics import REGISTRY
+from tests.web_helpers import bearer
 from tests.conftest import eventually
 from tests.e2e.browser import insert_resident, serve
 
@@ -42,7 +43,8 @@ async def test_stream_sends_a_snapshot_then_each_new_alert(db):
     first = (await store.raise_or_attach(AlertTrigger("r1", AlertType.INACTIVITY, Severity.MEDIUM, T0, "quiet"),
                                          T0)).alert
     app = create_app(WebDeps(db=db, bus=bus, alerts=store, clock=clock))
-    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+    headers = await bearer(app)  # the live stream is for operators
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
         async with client.stream("GET", "/api/alerts/stream") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             frames = _frames(response)

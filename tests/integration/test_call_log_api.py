@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+
+from tests.web_helpers import api_client, app_with, put_in_team
 from fastapi import FastAPI
 
 from dashboards.errors import install_error_handlers
@@ -41,11 +43,10 @@ async def api(db):
     await service.tasks.save_plans([
         PlannedCall(f"r{i}", "follow_up", "human", NOW.date(), NOW - timedelta(hours=1), NOW + timedelta(hours=8),
                     10 + i, "team-a", f"k{i}", "follow-up") for i in range(3)], NOW)
-    app = FastAPI()
-    install_error_handlers(app)
-    for r in outreach_routers(service):
-        app.include_router(r)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://care") as client:
+    await put_in_team(db, "team-a")
+    app = app_with(db, bus, alerts, clock, outreach_routers(service))
+    # A coordinator of team-a: care-team reads and calls, and campaigns (weather ones too).
+    async with api_client(app, role="coordinator", teams=["team-a"], name="anna") as client:
         yield {"client": client, "service": service, "alerts": alerts, "db": db, "clock": clock, "sim": sim}
 
 
@@ -100,7 +101,7 @@ async def test_bad_requests_get_clear_4xx(api):
     busy = next(i for i in items if i["resident_id"] == "r0")
     resp = await c.post("/api/calls/start", json={"task_id": busy["task_id"], "caller": "Pere"})
     assert resp.status_code == 409 and "already being called" in resp.json()["detail"]
-    assert (await c.post("/api/calls/start", json={"task_id": 1})).status_code == 422
+    assert (await c.post("/api/calls/start", json={"caller": "Anna"})).status_code == 422  # no task_id
     resp = await c.get("/api/calls", params={"from": "yesterday"})
     assert resp.status_code == 400 and "YYYY-MM-DD" in resp.json()["detail"]
     assert (await c.get("/api/calls", params={"purpose": "spam"})).status_code == 400
@@ -124,7 +125,7 @@ async def test_call_log_api_filters_and_csv(api):
     assert resp.headers["content-type"].startswith("text/csv")
     [row] = list(csv.DictReader(io.StringIO(resp.text)))
     assert (row["resident_id"], row["not_done_reason"], row["note"], row["caller"]) == (
-        "r0", "patient-objection", "busy today", "Anna")
+        "r0", "patient-objection", "busy today", "anna")  # the signed-in caller
 
 
 async def test_weather_sample_and_information_campaigns_with_progress(api):

@@ -121,7 +121,8 @@ def test_commands_share_the_running_demos_database_and_use_it_after_it_stopped(t
                 pass
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.2)
-        seeded = len(httpx.get(f"{base}/api/devices", timeout=10).json())
+        admin = {"Authorization": "Bearer " + (data / "demo-token").read_text().strip()}  # the demo's admin token
+        seeded = len(httpx.get(f"{base}/api/devices", headers=admin, timeout=10).json())
         assert seeded > 0
 
         while_running = telecare("devices", "list", "--data-dir", str(data))
@@ -129,7 +130,7 @@ def test_commands_share_the_running_demos_database_and_use_it_after_it_stopped(t
         assert device_count(while_running.stdout) == seeded
         assert telecare("db", "upgrade", "--data-dir", str(data)).stdout.splitlines()[0] == "database is up to date"
         # The command's exit did not stop the server the demo still uses.
-        assert len(httpx.get(f"{base}/api/devices", timeout=10).json()) == seeded
+        assert len(httpx.get(f"{base}/api/devices", headers=admin, timeout=10).json()) == seeded
     finally:
         demo.send_signal(signal.SIGINT)
         try:

@@ -11,6 +11,7 @@ from dashboards.app import WebDeps, create_app
 from telecare.bus import ALERTS, FeedGap, FeedState, InProcessBus
 from telecare.clock import FakeClock
 from telecare.health import Health
+from tests.web_helpers import bearer
 from tests.conftest import eventually
 from tests.e2e.browser import serve
 from tests.integration.test_api_stream import _frames
@@ -21,7 +22,8 @@ T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 async def test_lost_feed_degrades_the_stream_and_healthz_then_browsers_reload(db):
     clock, bus, health = FakeClock(T0), InProcessBus(), Health()
     app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=clock, health=health))
-    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+    headers = await bearer(app)  # the live stream is for operators
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
         assert (await client.get("/healthz")).status_code == 200
         async with client.stream("GET", "/api/alerts/stream") as response:
             frames = _frames(response)

@@ -28,6 +28,7 @@ from telecare.store import Database
 from telecare.store.migrate import upgrade
 from tests.conftest import eventually
 from tests.e2e.browser import serve
+from tests.web_helpers import bearer
 from tests.integration.pgfault import OwnPostgres, new_name
 from tests.integration.test_api_stream import _frames
 
@@ -38,12 +39,12 @@ RESIDENTS = ("r0", "r1", "r2")
 class Browser:
     """Reads the live stream like operator.js: reconnects after `reload` or an error, keeps every frame."""
 
-    def __init__(self, base: str) -> None:
-        self.base, self.frames, self.connections = base, [], 0
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self.base, self.frames, self.connections, self.headers = base, [], 0, headers
         self.task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        async with httpx.AsyncClient(base_url=self.base, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=self.base, timeout=30, headers=self.headers) as client:
             while True:
                 try:
                     async with client.stream("GET", "/api/alerts/stream") as response:
@@ -142,9 +143,10 @@ async def test_rules_process_and_live_stream_survive_a_postgres_restart(own_pg, 
         rules = await asyncio.create_subprocess_exec(sys.executable, "-m", "entrypoints.cli", "run", "rules",
                                                      env=env, cwd=ROOT, stdout=log_file, stderr=log_file)
     health_seen: dict[str, Counter] = {"before": Counter(), "during": Counter(), "after": Counter()}
+    operator = await bearer(app)  # the live stream is for operators
     try:
         async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
-            browser = Browser(base)
+            browser = Browser(base, operator)
             try:
                 # Before: the whole path works (press -> rules process -> alert -> NOTIFY -> web live stream).
                 await eventually(lambda: _health_is(client, health_seen["before"], 200), timeout=15)

@@ -1,11 +1,14 @@
-"""The devices API through a bare FastAPI app (httpx ASGITransport) on a real database."""
+"""The devices API through the app (httpx ASGITransport, an admin's token) on a real database."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from alerts.store import AlertStore
+from dashboards.app import WebDeps, create_app
+from telecare.bus import InProcessBus
+from tests.web_helpers import api_client
 
 from dashboards.errors import install_error_handlers
 
@@ -22,10 +25,10 @@ RESIDENT = {
 
 @pytest.fixture
 async def client(db):
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router(Registry(db), FakeClock(datetime(2026, 11, 22, 10, tzinfo=timezone.utc))))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    clock, bus = FakeClock(datetime(2026, 11, 22, 10, tzinfo=timezone.utc)), InProcessBus()
+    app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=clock,
+                             extra_routers=(router(Registry(db), clock),)))
+    async with api_client(app, role="admin") as c:  # admins register residents of every team
         yield c
 
 

@@ -19,6 +19,8 @@ from alerts.store import AlertStore
 from demo.broker import free_port
 from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.pgbus import PostgresBus
+from identity.model import Role
+from tests.web_helpers import db_session_cookies
 from tests.conftest import eventually
 from tests.e2e.browser import insert_resident
 
@@ -28,7 +30,7 @@ NAV_JS = Path(__file__).resolve().parents[2] / "dashboards" / "static" / "nav.js
 def nav_links() -> list[str]:
     """The hrefs of the shared nav bar, read from nav.js itself so a new link is tested too."""
     block = NAV_JS.read_text().split("const LINKS = [", 1)[1].split("];", 1)[0]
-    return re.findall(r'\[\s*"([^"]+)"', block)
+    return re.findall(r'^\s*\[\s*"([^"]+)"', block, re.MULTILINE)  # each entry's first string (not its roles)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -72,7 +74,8 @@ def web_alone(db_url: str, tmp_path: Path) -> Iterator[str]:
 async def test_every_nav_link_works_and_a_foreign_alert_goes_live(web_alone: str, db) -> None:
     links = nav_links()
     assert {"/", "/care/worklist", "/care/calls", "/care/campaigns", "/phones", "/docs"} <= set(links)
-    async with httpx.AsyncClient(base_url=web_alone, timeout=10) as client:
+    cookies, headers = await db_session_cookies(db, list(Role), ["Equip test"], name="everyone")
+    async with httpx.AsyncClient(base_url=web_alone, timeout=10, cookies=cookies, headers=headers) as client:
         for href in links:
             response = await client.get(href)
             assert response.status_code == 200, (href, response.status_code, response.text[:300])
@@ -88,7 +91,7 @@ async def test_every_nav_link_works_and_a_foreign_alert_goes_live(web_alone: str
     frames: list[dict] = []
 
     async def read_stream() -> None:
-        async with httpx.AsyncClient(base_url=web_alone, timeout=None) as client:
+        async with httpx.AsyncClient(base_url=web_alone, timeout=None, cookies=cookies) as client:
             async with client.stream("GET", "/api/alerts/stream") as response:
                 event = None
                 async for line in response.aiter_lines():

@@ -25,6 +25,7 @@ from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.people import CarePlan, Resident
 from telecare.settings import load_settings
+from tests.web_helpers import api_client, app_with, put_in_team
 from tests.e2e.browser import api_client, insert_resident
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -49,11 +50,10 @@ async def care(db):
     await service.tasks.save_plans([
         PlannedCall(rid, "follow_up", "human", EARLY.date(), EARLY - timedelta(hours=1), EARLY + timedelta(hours=12),
                     10, "team-a", f"k-{rid}", "follow-up") for rid in ("r1", "r2")], EARLY)
-    app = FastAPI()
-    install_error_handlers(app)  # the one error map, as in the web app
-    for r in outreach_routers(service):
-        app.include_router(r)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://care") as client:
+    await put_in_team(db, "team-a")
+    app = app_with(db, bus, alerts, clock, outreach_routers(service))
+    # A coordinator of team-a: care-team reads and calls, and campaigns (weather ones too).
+    async with api_client(app, role="coordinator", teams=["team-a"], name="anna") as client:
         yield {"client": client, "service": service, "alerts": alerts, "db": db, "clock": clock}
 
 
@@ -82,7 +82,7 @@ async def test_an_urgent_call_starts_anyway_and_is_recorded_as_urgent(care):
     started = await c.post("/api/calls/start", json={"task_id": item["task_id"], "caller": "Anna", "urgent": True})
     assert started.status_code == 200, started.text
     row = await db.fetchrow("SELECT urgent, caller FROM call_log WHERE id = %s", (started.json()["call_id"],))
-    assert (row["urgent"], row["caller"]) == (True, "Anna")
+    assert (row["urgent"], row["caller"]) == (True, "anna")  # the signed-in user, whatever the body says
     [logged] = (await c.get("/api/calls")).json()
     assert logged["urgent"] is True
 
@@ -138,25 +138,26 @@ async def test_the_call_log_shows_names_to_signed_in_users_and_audits_the_read(c
     item = await _task(c, "r2")
     await c.post("/api/calls/start", json={"task_id": item["task_id"], "caller": "Anna"})
 
-    anonymous = (await c.get("/api/calls")).json()
-    assert {x["resident_name"] for x in anonymous} == {None}
-    assert await db.fetchval("SELECT count(*) FROM audit_log") == 0
+    token = c.headers.pop("Authorization")
+    anonymous = await c.get("/api/calls")
+    assert anonymous.status_code == 401  # no names (nor anything else) without signing in
+    c.headers["Authorization"] = token
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'resident.name.read'") == 0
 
-    c.cookies.set("telecare_user", "Pere%20Roca")
     named = (await c.get("/api/calls")).json()
     assert {(x["resident_id"], x["resident_name"]) for x in named} == {("r1", "Montserrat Puig"), ("r2", "Jordi Vidal")}
     escalation = next(x for x in named if x["id"] == call_id)
     assert (escalation["purpose"], escalation["alert_id"]) == ("escalation", alert_id)
-    rows = await db.fetch("SELECT actor, action, subject, detail FROM audit_log ORDER BY subject")
-    assert rows == [{"actor": "Pere Roca", "action": "resident.name.read", "subject": s, "detail": {"view": "call_log"}}
-                    for s in ("r1", "r2")]
+    rows = await db.fetch("SELECT actor, action, residents, detail FROM audit_log WHERE action = 'resident.name.read'")
+    assert rows == [{"actor": "anna", "action": "resident.name.read", "residents": ["r1", "r2"],
+                     "detail": {"view": "call_log"}}]
 
     exported = await c.get("/api/calls.csv", params={"purpose": "escalation"})
     [line] = list(csv.DictReader(io.StringIO(exported.text)))
     assert (line["resident_name"], line["alert_id"]) == ("Montserrat Puig", str(alert_id))
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE detail->>'view' = 'call_log.csv'") == 1
-    c.cookies.clear()
-    assert "resident_name" not in (await c.get("/api/calls.csv")).text
+    c.headers.pop("Authorization")
+    assert (await c.get("/api/calls.csv")).status_code == 401
 
 
 async def test_the_resident_card_day_shows_the_fall_among_thousands_of_heartbeats(db):
@@ -176,7 +177,7 @@ async def test_the_resident_card_day_shows_the_fall_among_thousands_of_heartbeat
         {"fall": now - timedelta(hours=20), "move": now - timedelta(hours=1), "old": now - timedelta(hours=30)})
     bus = InProcessBus()
     app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=FakeClock(now)))
-    async with api_client(app, cookies={"telecare_user": "Anna"}) as client:
+    async with api_client(app) as client:
         day = (await client.get("/api/residents/r1/events", params={"hours": 24})).json()
     assert [(e["type"], e["ts"]) for e in day["alarms"]] == [("fall", (now - timedelta(hours=20)).isoformat())]
     assert [e["type"] for e in day["activity"]] == ["motion"] and day["activity_total"] == 1

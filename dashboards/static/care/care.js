@@ -23,31 +23,17 @@
     box.hidden = !message;
   }
 
-  async function api(method, url, body, headers = {}) {
-    const init = { method, headers: { ...headers } };
-    if (body !== undefined) {
-      if (typeof body === "string") init.body = body;
-      else { init.body = JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
-    }
-    const resp = await fetch(url, init);
-    const data = await resp.json().catch(() => ({}));
-    if (!resp.ok) {
-      const d = data.detail;
-      throw new Error(Array.isArray(d) ? d.map((e) => `${(e.loc || []).slice(-1)[0]}: ${e.msg}`).join("; ")
-                                       : (d || `request failed (${resp.status})`));
-    }
-    return data;
-  }
+  const api = (...args) => ui.api(...args); // CSRF header and sign-in redirect: ui.js
 
   const fmt = (iso) => ui.dateTime(iso);
   const time = (iso) => ui.time(iso);
   const when = (iso) => ui.dayTime(iso);
-  const currentUser = () => (window.telecare && window.telecare.user && window.telecare.user()) || "";
 
   // ---- worklist ---------------------------------------------------------------------------------
   function worklistPage() {
     const caller = $("caller"), team = $("team"), myPhone = $("my-phone");
-    caller.value = localStorage.getItem("care.caller") || currentUser();
+    // The caller box filters calls assigned to a name; the call itself is always made as the signed-in user.
+    caller.value = localStorage.getItem("care.caller") || "";
     team.value = localStorage.getItem("care.team") || "";
     myPhone.value = localStorage.getItem("care.phone") || "";
     let current = null;
@@ -116,10 +102,8 @@
     $("show-all").addEventListener("click", () => { caller.value = ""; team.value = ""; load(); });
 
     async function startCall(item, urgent) {
-      const who = caller.value.trim() || currentUser();
-      if (!who) { showError("Enter your name as caller first."); caller.focus(); return; }
       try {
-        const body = { task_id: item.task_id, caller: who };
+        const body = { task_id: item.task_id };
         if (urgent) body.urgent = true;
         if (myPhone.value.trim()) body.caller_phone = myPhone.value.trim();
         const started = await api("POST", "/api/calls/start", body);
@@ -142,7 +126,6 @@
         try {
           await api("POST", `/api/calls/${current.call_id}/outcome`, {
             outcome: button.dataset.outcome, note: $("note").value, urgent: $("urgent").checked,
-            by: caller.value.trim() || currentUser(),
           });
           current = null;
           $("in-call").hidden = true;
@@ -222,7 +205,6 @@
           el("td", {}, fmt(c.created_at)))));
       } catch (err) { showError(err.message); }
     }
-    const by = () => encodeURIComponent(currentUser() || "care team");
     async function created(promise) {
       try {
         const s = await promise;
@@ -233,18 +215,18 @@
         if (s.created && s.campaign_id) location.href = `/care/campaigns/${s.campaign_id}`;
       } catch (err) { showError(err.message); }
     }
-    $("cap-sample").addEventListener("click", () => created(api("POST", `/api/campaigns/weather?sample=true&by=${by()}`)));
+    $("cap-sample").addEventListener("click", () => created(api("POST", "/api/campaigns/weather?sample=true")));
     $("cap-upload").addEventListener("click", async () => {
       const file = $("cap-file").files[0];
       if (!file) { showError("Choose a CAP XML file first."); return; }
-      created(api("POST", `/api/campaigns/weather?by=${by()}`, await file.text(), { "Content-Type": "application/xml" }));
+      created(api("POST", "/api/campaigns/weather", await file.text(), { "Content-Type": "application/xml" }));
     });
     $("info").addEventListener("submit", (e) => {
       e.preventDefault();
       const flags = $("i-flags").value.split(",").map((s) => s.trim()).filter(Boolean);
       created(api("POST", "/api/campaigns/information", {
         title: $("i-title").value, message: $("i-message").value,
-        audience: flags.length ? { risk_flags: flags } : {}, by: currentUser() || "care team" }));
+        audience: flags.length ? { risk_flags: flags } : {} }));
     });
     load();
     setInterval(load, 5000);

@@ -1,0 +1,29 @@
+// Devices page (installers): every gateway and its sensors from GET /api/devices, grouped by gateway.
+(() => {
+  "use strict";
+  const { $, el, emptyRow, api } = window.telecareUI;
+
+  async function load() {
+    try {
+      const devices = await api("GET", "/api/devices");
+      devices.sort((a, b) => a.gateway_id.localeCompare(b.gateway_id) || (a.type === "gateway" ? -1 : 1)
+                              || a.id.localeCompare(b.id));
+      const body = $("device-rows");
+      body.replaceChildren();
+      if (!devices.length) body.append(emptyRow(4, "No devices registered yet."));
+      for (const d of devices) {
+        const tr = el("tr", { "data-device-id": d.id, "data-type": d.type });
+        tr.append(el("td", {}, d.gateway_id), el("td", {}, d.id), el("td", {}, d.type.replace(/_/g, " ")),
+                  el("td", {}, d.resident_id));
+        body.append(tr);
+      }
+      const gateways = devices.filter((d) => d.type === "gateway").length;
+      $("devices-count").textContent = `${gateways} gateways, ${devices.length - gateways} sensors`;
+    } catch (err) {
+      $("devices-error").textContent = err.message;
+      $("devices-error").hidden = false;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", load);
+})();
