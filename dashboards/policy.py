@@ -113,6 +113,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/phones/stream"): allow(OPERATOR, *CARE, ADMIN),
     ("POST", "/api/phones/{call_id}/press"): allow(OPERATOR, *CARE, ADMIN),
     ("POST", "/api/phones/{call_id}/{action}"): allow(OPERATOR, *CARE, ADMIN),
+    # The service measuring itself: aggregate figures (operator names, resident ids of unreached residents).
+    ("GET", "/api/quality"): allow(COORDINATOR, ADMIN, AUDITOR),
+    # GDPR: subject access exports for admins and auditors; erasure for admins only.
+    ("GET", "/api/residents/{resident_id}/export"): allow(ADMIN, AUDITOR),
+    ("POST", "/api/residents/{resident_id}/erase"): allow(ADMIN),
     # Users and audit.
     ("GET", "/audit"): allow(ADMIN, AUDITOR),
     ("GET", "/api/audit"): allow(ADMIN, AUDITOR),

@@ -220,13 +220,16 @@ def build_web(core: Core, routers: list[Any]):
     from dashboards.app import WebDeps, create_app
     from dashboards.routes.auth import WebAuth
     from dashboards.routes.devices import router as devices_router
+    from dashboards.routes.quality import router as quality_router
+    from entrypoints.gdpr_wiring import gdpr_router
     from identity.service import Identity, IdentityConfig
 
     s = core.settings
     auth = WebAuth.from_settings(Identity(core.db, core.clock, IdentityConfig.from_settings(s)), s)
     deps = WebDeps(db=core.db, bus=core.bus, alerts=core.alerts, clock=core.clock, health=core.health,
                    service_timezone=s.service_timezone, auth=auth, hsts=s.cookies_secure,
-                   extra_routers=tuple([devices_router(core.registry, core.clock), *routers]))
+                   extra_routers=tuple([devices_router(core.registry, core.clock), gdpr_router(core.db, core.clock),
+                                        quality_router(core.db, core.clock, s.service_timezone), *routers]))
     return create_app(deps)  # every route behind dashboards/policy.py, security headers on every answer
 
 

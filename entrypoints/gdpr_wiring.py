@@ -31,12 +31,13 @@ def erasers() -> dict[DataKind, Eraser]:
 
 def audit_append(db: Database) -> AuditAppend:
     """dashboards/audit.py's AuditLog (the audit_log table's one writer) as gdpr's audit port."""
-    from dashboards.audit import AuditLog
+    from dashboards.audit import Actor, AuditLog
 
     audit = AuditLog(db)
 
     async def append(actor: str, action: GdprAction, subject: str, at: datetime, detail: dict[str, Any]) -> int:
-        return await audit.record(actor, action, subject, at, detail)  # type: ignore[arg-type] - a StrEnum too
+        who = Actor(actor, "system" if actor.startswith("cli:") else "session")  # the CLI runs as the system
+        return await audit.record(who, action, [subject], at, detail)  # type: ignore[arg-type] - a StrEnum too
 
     return append
 

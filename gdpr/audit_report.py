@@ -45,10 +45,13 @@ async def reads(db: Database, since: datetime, until: datetime) -> list[ReadSumm
     if until <= since:
         raise InvalidInput("--until must be after --since")
     rows = await db.fetch(
-        """SELECT actor, subject, count(*) AS n, array_agg(DISTINCT action ORDER BY action) AS actions,
+        # One audit row may name several residents (a queue, a call-log page): count it for each of them.
+        # Denied attempts read nothing, so only allowed rows count.
+        """SELECT actor, resident AS subject, count(*) AS n, array_agg(DISTINCT action ORDER BY action) AS actions,
                   min(at) AS first_at, max(at) AS last_at
-           FROM audit_log WHERE at >= %s AND at < %s AND action ~ %s
-           GROUP BY actor, subject ORDER BY actor, subject""", (since, until, READ_ACTIONS))
+           FROM audit_log CROSS JOIN LATERAL unnest(residents) AS resident
+           WHERE at >= %s AND at < %s AND action ~ %s AND outcome = 'allowed'
+           GROUP BY actor, resident ORDER BY actor, resident""", (since, until, READ_ACTIONS))
     return [ReadSummary(r["actor"], r["subject"], int(r["n"]), tuple(r["actions"]), r["first_at"], r["last_at"])
             for r in rows]
 

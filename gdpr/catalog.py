@@ -42,7 +42,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("call_tasks", "call_tasks", "resident_id = %(rid)s", "due_date, id"),
     Section("rule_state", "rule_state", "resident_id = %(rid)s"),
     Section("visits", "visits", "resident_id = %(rid)s", optional=True),
-    Section("audit", "audit_log", "subject = %(rid)s", "at, id"),
+    Section("audit", "audit_log", "%(rid)s = ANY(residents)", "at, id"),
     Section("erasure_log", "erasure_log", "resident_id = %(rid)s", "id"),
 )
 # Parts of the profile row the export also gives their own files (JSON documents inside `residents`).

@@ -108,7 +108,7 @@ class Erasure:
                 for kind in ERASE_ORDER:
                     outcomes += outcomes_from(await self._erasers[kind](tx, resident_id, now))
                 audit_ids = [str(r["id"]) for r in await tx.fetch(
-                    "SELECT id FROM audit_log WHERE subject = %s ORDER BY id", (resident_id,))]
+                    "SELECT id FROM audit_log WHERE %s = ANY(residents) ORDER BY id", (resident_id,))]
                 outcomes.append(TableOutcome("audit_log", Action.KEPT, len(audit_ids), tuple(audit_ids)))
                 await _log_kept(tx, resident_id, outcomes, now)
                 report = ErasureReport(resident_id, now, dry_run, tuple(outcomes))

@@ -5,7 +5,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 from alerts.store import AlertStore
-from dashboards.audit import AuditAction, AuditLog
+from dashboards.audit import Actor, AuditAction, AuditLog
 from devices.registry import Registry
 from ingest.sink import EventSink
 from outreach import escalation_history
@@ -82,7 +82,7 @@ async def seed(db: Database) -> dict[str, int]:
     await db.execute("INSERT INTO rule_state (resident_id, state, updated_at) VALUES (%s, %s, %s)",
                      (RID, {"timers": {}, "last_seen": T0.isoformat()}, T0))
     audit = AuditLog(db)
-    await audit.record("anna", AuditAction.CARD_READ, RID, T0)
-    await audit.record("anna", AuditAction.KEY_SAFE_REVEAL, RID, T0, {"reason": "ambulance crew at the door"})
-    await audit.record("bea", AuditAction.CARD_READ, OTHER, T0)
+    await audit.record(Actor("anna", "session"), AuditAction.CARD_READ, [RID], T0)
+    await audit.record(Actor("anna", "session"), AuditAction.KEY_SAFE_REVEAL, [RID], T0, {"reason": "ambulance crew at the door"})
+    await audit.record(Actor("bea", "session"), AuditAction.CARD_READ, [OTHER], T0)
     return {"help_alert": help_alert.id, "fall_alert": fall.id, "task_done": task_done}

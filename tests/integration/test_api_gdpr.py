@@ -6,32 +6,22 @@ import json
 import zipfile
 
 from alerts.store import AlertStore
-from dashboards.app import WebDeps, create_app
-from dashboards.routes.auth import WebAuth, install
 from entrypoints.gdpr_wiring import gdpr_router
 from identity.model import Role
-from identity.passwords import Passwords
-from identity.service import Identity
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
-from tests.e2e.browser import api_client
+from tests.web_helpers import api_client, app_with, issue_token
 from tests.integration.gdpr_seed import NAME, RID, T0, seed
 
 
 async def test_export_and_erase_over_http(db):
     await seed(db)
-    clock = FakeClock(T0)
-    identity = Identity(db, clock, passwords=Passwords(time_cost=1, memory_kib=8192, parallelism=1))
-    tokens = {}
-    for user, role in (("ada", Role.ADMIN), ("aud", Role.AUDITOR), ("op", Role.OPERATOR)):
-        await identity.create_user(user, [role], password="a long test password")
-        tokens[user] = {"Authorization": f"Bearer {(await identity.issue_token(user, role)).secret}"}
-    bus = InProcessBus()
-    app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=clock,
-                             extra_routers=(gdpr_router(db, clock),)))
-    install(app, WebAuth(identity, secure_cookies=False, max_age_s=3600))
+    clock, bus = FakeClock(T0), InProcessBus()
+    app = app_with(db, bus, AlertStore(db, bus), clock, [gdpr_router(db, clock)])  # policy, auth, error map
+    tokens = {user: {"Authorization": f"Bearer {await issue_token(app, user, role)}"}
+              for user, role in (("ada", Role.ADMIN), ("aud", Role.AUDITOR), ("op", Role.OPERATOR))}
     url = f"/api/residents/{RID}"
-    async with api_client(app) as client:
+    async with api_client(app, anonymous=True) as client:
         assert (await client.get(f"{url}/export")).status_code == 401
         assert (await client.get(f"{url}/export", headers=tokens["op"])).status_code == 403
         got = await client.get(f"{url}/export", headers=tokens["aud"])

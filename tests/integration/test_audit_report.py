@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from dashboards.audit import AuditAction, AuditLog
+from dashboards.audit import Actor, AuditAction, AuditLog
 from gdpr.audit_report import as_table, reads
 from telecare.errors import InvalidInput
 from tests.integration.gdpr_seed import T0
@@ -13,11 +13,11 @@ from tests.integration.gdpr_seed import T0
 
 async def test_reads_per_actor_and_resident_in_the_window(db):
     audit = AuditLog(db)
-    await audit.record("anna", AuditAction.CARD_READ, "r1", T0 - timedelta(hours=5))
-    await audit.record("anna", AuditAction.EVENTS_READ, "r1", T0 - timedelta(hours=1))
-    await audit.record("anna", AuditAction.KEY_SAFE_REVEAL, "r2", T0 - timedelta(hours=2), {"reason": "crew"})
-    await audit.record_many("token:7", AuditAction.CALL_LOG_NAMES_READ, ["r1", "r3"], T0 - timedelta(hours=3))
-    await audit.record("bea", AuditAction.CARD_READ, "r9", T0 - timedelta(days=10))  # before the window
+    await audit.record(Actor("anna", "session"), AuditAction.CARD_READ, ["r1"], T0 - timedelta(hours=5))
+    await audit.record(Actor("anna", "session"), AuditAction.EVENTS_READ, ["r1"], T0 - timedelta(hours=1))
+    await audit.record(Actor("anna", "session"), AuditAction.KEY_SAFE_REVEAL, ["r2"], T0 - timedelta(hours=2), {"reason": "crew"})
+    await audit.record(Actor("token:7", "token"), AuditAction.CALL_LOG_NAMES_READ, ["r1", "r3"], T0 - timedelta(hours=3))
+    await audit.record(Actor("bea", "session"), AuditAction.CARD_READ, ["r9"], T0 - timedelta(days=10))  # before the window
     await db.execute("INSERT INTO audit_log (at, actor, action, subject) VALUES (%s, 'ada', 'resident.data.erase', 'r5')",
                      (T0 - timedelta(hours=1),))  # a change, not a read
     found = await reads(db, T0 - timedelta(hours=72), T0)

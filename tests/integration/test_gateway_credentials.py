@@ -18,6 +18,9 @@ from devices.importer import import_file
 from devices.registry import Registry
 from telecare.clock import FakeClock
 from telecare.people import Device, DeviceType, Resident
+from alerts.store import AlertStore
+from telecare.bus import InProcessBus
+from tests.web_helpers import api_client, app_with
 
 
 async def _all_text(db) -> str:
@@ -63,10 +66,9 @@ async def test_an_import_issues_each_new_gateway_its_login_and_never_logs_it(db,
 
 
 async def test_the_registry_api_answers_a_new_gateway_with_its_password_once(db) -> None:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router(Registry(db), FakeClock(datetime(2026, 11, 22, 10, tzinfo=timezone.utc))))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    clock, bus = FakeClock(datetime(2026, 11, 22, 10, tzinfo=timezone.utc)), InProcessBus()
+    app = app_with(db, bus, AlertStore(db, bus), clock, [router(Registry(db), clock)])  # policy, auth, error map
+    async with api_client(app, role="admin") as client:  # admins register residents and gateways
         await client.post("/api/residents", json={"id": "r-1", "name": "One"})
         body = {"id": "gw-1", "type": "gateway", "resident_id": "r-1"}
         first = await client.post("/api/devices", json=body)
