@@ -40,9 +40,14 @@ log_type error
 log_type warning
 """
 SAVE_EVERY_S = 0.5
-# With accounts (the demo, `telecare run`): the files `telecare devices mqtt-acl` writes, nobody anonymous.
+# With accounts (the demo, `telecare run`): the files `telecare devices mqtt-acl` writes, nobody anonymous,
+# and every client id replaced by the username, so no account can take over another's session (ingest's
+# included). use_username_as_clientid is a listener option: it must follow the `listener` line (placed
+# above it, 2.0.11 applies it to none of the listeners defined and opens an extra default listener on
+# 0.0.0.0:1883 for it). docs/protocol.md, "Client ids bound to accounts".
 # Without (the test suite's shared broker): anonymous, for tests about other things than access control.
-AUTH_CONF = "allow_anonymous false\npassword_file {password_file}\nacl_file {acl_file}\n"
+AUTH_CONF = ("use_username_as_clientid true\nallow_anonymous false\npassword_file {password_file}\n"
+             "acl_file {acl_file}\n")
 ANONYMOUS_CONF = "allow_anonymous true\n"
 
 

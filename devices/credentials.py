@@ -23,6 +23,15 @@ HASH_ITERATIONS = 101
 SALT_BYTES = 12
 # mosquitto's password file is "user:hash" per line, so ':' (allowed in device ids) cannot be a username.
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Ingest's accounts are named after its sessions (`<TELECARE_MQTT_CLIENT_ID>`, `...-alarms`), all under this
+# prefix; the broker makes every client id its username, so a gateway named like them could take over
+# ingest's sessions: no gateway id may start with it (any case, to avoid look-alikes).
+RESERVED_PREFIX = "telecare-ingest"
+
+
+def is_reserved(username: str) -> bool:
+    """True for a username in ingest's namespace (`telecare-ingest...`), which no gateway may hold."""
+    return username.lower().startswith(RESERVED_PREFIX)
 
 
 def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int = HASH_ITERATIONS) -> str:
@@ -54,6 +63,9 @@ def check_username(gateway_id: str) -> str:
     if not USERNAME.match(gateway_id):
         raise InvalidInput(f"gateway {gateway_id}: an MQTT username needs letters, digits, '_', '.' or '-' "
                            "(no ':'), at most 64 characters")
+    if is_reserved(gateway_id):
+        raise InvalidInput(f"gateway {gateway_id}: ids starting with '{RESERVED_PREFIX}' are reserved for ingest's "
+                           "MQTT accounts")
     return gateway_id
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from devices.credentials import IssuedCredentials, issue_if_missing
+from devices.credentials import IssuedCredentials, check_username, issue_if_missing
 from devices.records import (
     RESIDENT_COLUMNS, device_from_row, resident_from_row, resident_to_row, validate_resident,
 )
@@ -197,6 +197,8 @@ async def _register(tx: Tx, device: Device) -> bool:
         raise InvalidInput("device id is empty")
     if kind is DeviceType.GATEWAY and device.gateway_id != device.id:
         raise InvalidInput(f"gateway {device.id}: its gateway_id must be its own id")
+    if kind is DeviceType.GATEWAY:
+        check_username(device.id)  # its MQTT username: mosquitto's charset, outside ingest's reserved names
     # One round trip for every check (imports register thousands of devices).
     facts = await tx.fetchrow(_FACTS, {"id": device.id, "gw": device.gateway_id, "rid": device.resident_id})
     assert facts is not None

@@ -48,30 +48,31 @@ def check_mqtt_port(settings: Settings) -> None:
 INGEST_ACCOUNT_FILE = "ingest-account.json"  # in <data-dir>/mqtt, for the embedded broker
 
 
-def generated_ingest_account(settings: Settings):
-    """The ingest account generated once into <data-dir>/mqtt/ingest-account.json (0600)."""
-    from devices.mqtt_acl import load_or_create_account
+def generated_ingest_password(settings: Settings) -> str:
+    """Ingest's password generated once into <data-dir>/mqtt/ingest-account.json (0600)."""
+    from devices.mqtt_acl import load_or_create_password
 
-    return load_or_create_account(settings.data_dir / "mqtt" / INGEST_ACCOUNT_FILE)
+    return load_or_create_password(settings.data_dir / "mqtt" / INGEST_ACCOUNT_FILE)
 
 
-def ingest_account(settings: Settings):
-    """Ingest's MQTT account: TELECARE_MQTT_USERNAME/PASSWORD, else (embedded broker) the generated one;
-    None for an external broker without them (then a user:pass in TELECARE_MQTT_URL, or anonymous)."""
-    from devices.mqtt_acl import MqttAccount
-
-    if settings.mqtt_username:
-        return MqttAccount(settings.mqtt_username, settings.mqtt_password or "")
-    return None if settings.mqtt_url else generated_ingest_account(settings)
+def ingest_password(settings: Settings) -> str | None:
+    """Ingest's MQTT password (each session logs in as its client id): TELECARE_MQTT_PASSWORD, else (embedded
+    broker) the generated one; None for an external broker without it (the URL's user:pass, or anonymous)."""
+    if settings.mqtt_password:
+        return settings.mqtt_password
+    return None if settings.mqtt_url else generated_ingest_password(settings)
 
 
 async def write_broker_auth(core: Core, out_dir: Path | None = None):
     """Write the broker's password file and ACL from the registry (-> BrokerAuthFiles); skips are logged."""
     from devices.credentials import GatewayCredentials
-    from devices.mqtt_acl import write_broker_auth as write
+    from devices.mqtt_acl import IngestAccounts, write_broker_auth as write
+    from ingest.service import session_ids
 
-    account = ingest_account(core.settings) or generated_ingest_account(core.settings)
-    files = write(out_dir or core.settings.data_dir / "mqtt", account, await GatewayCredentials(core.db).all())
+    s = core.settings
+    usernames = tuple(u for cid in s.ingest_client_ids for u in session_ids(cid))
+    account = IngestAccounts(usernames, ingest_password(s) or generated_ingest_password(s))
+    files = write(out_dir or s.data_dir / "mqtt", account, await GatewayCredentials(core.db).all())
     for reason in files.skipped:
         log.warning("gateway left out of the MQTT password file: %s", reason)
     return files
@@ -149,12 +150,11 @@ def build_ingest(core: Core, mqtt_url: str):
     from ingest.service import IngestService
 
     s = core.settings
-    account = ingest_account(s)
     return IngestService(
         mqtt_url, core.db, core.bus, core.registry, core.clock,
         client_id=s.mqtt_client_id,
         batch_size=s.ingest_batch_size, batch_ms=s.ingest_batch_ms, health=core.health,
-        mqtt_username=account.username if account else None, mqtt_password=account.password if account else None,
+        mqtt_password=ingest_password(s),  # each of its sessions logs in as its own client id
     )
 
 

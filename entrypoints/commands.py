@@ -76,15 +76,16 @@ async def _mqtt_acl(core: bootstrap.Core, out_dir) -> str:
     from devices.credentials import GatewayCredentials
 
     files = await bootstrap.write_broker_auth(core, out_dir)
-    lines = [f"wrote {files.password_file} and {files.acl_file}: {files.gateways} gateway account(s) and ingest's",
+    lines = [f"wrote {files.password_file} and {files.acl_file}: {files.gateways} gateway account(s) and ingest's "
+             f"(one per session of {', '.join(core.settings.ingest_client_ids)})",
              *(f"left out: {reason}" for reason in files.skipped)]
     if missing := await GatewayCredentials(core.db).gateways_without():
         lines.append(f"{len(missing)} gateway(s) without credentials cannot connect (e.g. {missing[0]}): "
                      "`telecare devices credentials GATEWAY --rotate`")
-    if not core.settings.mqtt_username:
-        lines.append("ingest's account: the one generated in "
+    if not core.settings.mqtt_password:
+        lines.append("ingest's password: the one generated in "
                      f"{core.settings.data_dir / 'mqtt' / bootstrap.INGEST_ACCOUNT_FILE} "
-                     "(set TELECARE_MQTT_USERNAME and TELECARE_MQTT_PASSWORD to choose it)")
+                     "(set TELECARE_MQTT_PASSWORD to choose it)")
     lines.append("reload the broker to apply them (SIGHUP, e.g. `docker kill -s HUP mosquitto`)")
     return "\n".join(lines)
 

@@ -31,23 +31,32 @@ PART = "ingest"  # this loop's name in the Health registry (/healthz, the CLI's 
 
 
 def ingest_sessions(mqtt_url: str, client_id: str, on_message: Callable[[RawMessage], None],
-                    clock: Clock, *, username: str | None = None, password: str | None = None) -> MqttSessions:
+                    clock: Clock, *, password: str | None = None) -> MqttSessions:
     """Ingest's two persistent, non-shared MQTT sessions (docs/protocol.md, "Subscriptions").
 
     `<client_id>-alarms` holds only alarm topics, so a help press never queues behind a telemetry
     backlog; `<client_id>` holds the whole `telecare/v1/#` subtree. Both are plain subscriptions:
     mosquitto does not save `$share` subscriptions in its persistence file, so a shared one is gone
     after a broker restart and everything published before ingest re-subscribes is dropped.
-    Both log in with ingest's own account (`username`/`password`), the one allowed to read `telecare/v1/#`.
+    With `password`, each session logs in as its own client id (ingest's accounts `<client_id>-alarms` and
+    `<client_id>`, allowed to read `telecare/v1/#`): the broker replaces every client id by the username
+    (`use_username_as_clientid`), so no other account can take these sessions over (docs/protocol.md, "Client
+    ids bound to accounts"). Without it: the URL's user:pass, or anonymous (the test suite's shared broker).
     """
     alarm_id, main_id = session_ids(client_id)
-    login = {"username": username, "password": password}
-    alarms = MqttSubscriber(mqtt_url, alarm_id, [(f, 1) for f in ALARM_FILTERS], on_message, clock=clock, **login)
+    alarms = MqttSubscriber(mqtt_url, alarm_id, [(f, 1) for f in ALARM_FILTERS], on_message, clock=clock,
+                            **_login(alarm_id, password))
     # The alarm session holds every alarm (its subscription exists before the main one's), so the main
     # session's copies are acknowledged unread: one dead letter per bad alarm, no duplicate counts.
     main = MqttSubscriber(mqtt_url, main_id, [(SUBTREE_FILTER, 1)], on_message, clock=clock, skip=is_alarm_topic,
-                          **login)
+                          **_login(main_id, password))
     return MqttSessions([alarms, main])
+
+
+def _login(session_id: str, password: str | None) -> dict[str, str | None]:
+    # One account per session: two sessions sharing a username would be forced onto one client id and
+    # take each other over in a loop.
+    return {"username": session_id if password is not None else None, "password": password}
 
 
 def session_ids(client_id: str) -> tuple[str, str]:
@@ -60,8 +69,7 @@ class IngestService:
 
     def __init__(self, mqtt_url: str, db: Database, bus: Bus, lookup: DeviceLookup, clock: Clock, *,
                  client_id: str = "telecare-ingest-1", batch_size: int = 500, batch_ms: int = 50,
-                 health: Health | None = None, mqtt_username: str | None = None,
-                 mqtt_password: str | None = None) -> None:
+                 health: Health | None = None, mqtt_password: str | None = None) -> None:
         self._sink = EventSink(db)
         self._pipeline = BatchPipeline(self._sink, lookup)
         self._bus = bus
@@ -76,8 +84,7 @@ class IngestService:
         self._health = health
         self._broken = False  # a batch task raised: the loop must end now, not at the next message
         self._alarms = AlarmLane(self._handle)
-        self._mqtt = ingest_sessions(mqtt_url, client_id, self._enqueue, clock, username=mqtt_username,
-                                     password=mqtt_password)
+        self._mqtt = ingest_sessions(mqtt_url, client_id, self._enqueue, clock, password=mqtt_password)
 
     @property
     def connected(self) -> bool:

@@ -26,12 +26,35 @@ class Settings(BaseSettings):
     http_port: int = Field(8000, ge=0, le=65535)
     mqtt_port: int = Field(1883, ge=0, le=65535)  # for the embedded broker
     # Ingest's persistent sessions are `<id>` and `<id>-alarms`; one id per ingest process (each process
-    # receives every message, the event key stores it once: docs/protocol.md, "Subscriptions").
-    mqtt_client_id: str = Field("telecare-ingest-1", min_length=1, max_length=100)
-    # Ingest's own MQTT account (read access to telecare/v1/#; docs/protocol.md, "Accounts and ACL"). Unset with
-    # the embedded broker: generated once into <data-dir>/mqtt/ingest-account.json. A user:pass in the URL also works.
-    mqtt_username: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # receives every message, the event key stores it once: docs/protocol.md, "Subscriptions"). The broker
+    # makes every client id its username (use_username_as_clientid), so each session logs in as its id with
+    # TELECARE_MQTT_PASSWORD; ids live under the `telecare-ingest` prefix no gateway may be registered with
+    # (docs/protocol.md, "Client ids bound to accounts"). 42 = 64 (mosquitto username) - 15 - len("-alarms").
+    mqtt_client_id: str = Field("telecare-ingest-1", pattern=r"^telecare-ingest[A-Za-z0-9_.-]{0,42}$")
+    # Every ingest process's TELECARE_MQTT_CLIENT_ID, comma-separated, for `telecare devices mqtt-acl` (it writes
+    # two accounts per id); unset: this process's id only.
+    mqtt_ingest_client_ids: str | None = None
+    # Ingest's password, shared by all its accounts. Unset with the embedded broker: generated once into
+    # <data-dir>/mqtt/ingest-account.json. Unset with TELECARE_MQTT_URL: the URL's user:pass, or anonymous.
     mqtt_password: str | None = Field(None, min_length=1, max_length=1024, repr=False)
+    # Gone: ingest's usernames are its session ids now. Kept only to refuse it loudly rather than ignore it.
+    mqtt_username: str | None = None
+
+    @field_validator("mqtt_username")
+    @classmethod
+    def _no_mqtt_username(cls, v: str | None) -> None:
+        if v:
+            raise ValueError("no longer used: ingest logs in to each session with the session's client id "
+                             "(TELECARE_MQTT_CLIENT_ID and <id>-alarms) as username and TELECARE_MQTT_PASSWORD; "
+                             "unset it and re-run `telecare devices mqtt-acl`")
+        return None
+
+    @property
+    def ingest_client_ids(self) -> tuple[str, ...]:
+        """TELECARE_MQTT_INGEST_CLIENT_IDS as a tuple (this process's id when unset)."""
+        listed = [i.strip() for i in (self.mqtt_ingest_client_ids or "").split(",") if i.strip()]
+        return tuple(listed) or (self.mqtt_client_id,)
+
     # None: in-process when every part shares one process (demo, `run all`), PostgreSQL for a part run alone.
     bus: Literal["inprocess", "postgres", "kafka"] | None = None
     kafka_bootstrap: str | None = None

@@ -72,12 +72,13 @@ class Ingest:
     homes: int = 20
     bus: InProcessBus = field(default_factory=lambda: InProcessBus(max_pending=100_000))
     on_bus: list[Event] = field(default_factory=list)
+    password: str | None = None  # ingest's, with a broker that has accounts (each session logs in as its id)
 
     def __post_init__(self) -> None:
         self.bus.register(EVENTS, "test")
         lookup = Lookup(self.homes)
-        self.services = [IngestService(self.url, self.db, self.bus, lookup, SystemClock(), client_id=f"ingest-{k}",
-                                       batch_size=200, batch_ms=10) for k in range(self.processes)]
+        self.services = [IngestService(self.url, self.db, self.bus, lookup, SystemClock(), client_id=f"telecare-ingest-{k}",
+                                       batch_size=200, batch_ms=10, mqtt_password=self.password) for k in range(self.processes)]
         self._reader: asyncio.Task[None] | None = None
 
     async def _read(self) -> None:

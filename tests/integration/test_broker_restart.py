@@ -10,14 +10,20 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from demo.broker import EmbeddedBroker
+from demo.broker import EmbeddedBroker, free_port
+from devices.credentials import mosquitto_hash
+from devices.mqtt_acl import IngestAccounts, write_broker_auth
+from ingest.service import session_ids
 from ingest.topics import PREFIX
 from telecare.events import RawMessage
 from telecare.mqtt import MqttPublisher, MqttSubscriber
 from telecare.store import Database
+from tests.conftest import unavailable
 from tests.integration.broker_harness import Ingest, broker, duplicates, message, until  # noqa: F401
 
 WINDOW = 100  # published after the broker is back, before the subscriber is
@@ -54,10 +60,43 @@ async def test_what_a_persistent_session_keeps_over_a_broker_restart(broker: Emb
     await pub.disconnect()
 
 
+@pytest.fixture
+def acl_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """The platform's broker with accounts on: ingest's (both processes') plus a writer for every home."""
+    usernames = tuple(u for k in range(2) for u in session_ids(f"telecare-ingest-{k}"))
+    files = write_broker_auth(tmp_path / "auth", IngestAccounts(usernames, INGEST_PASSWORD), [])
+    with files.password_file.open("a") as f:
+        f.write(f"{PUBLISHER[0]}:{mosquitto_hash(PUBLISHER[1])}\n")
+    with files.acl_file.open("a") as f:
+        f.write(f"\nuser {PUBLISHER[0]}\ntopic write {PREFIX}/#\n")
+    b = EmbeddedBroker(tmp_path / "mqtt", free_port(), auth=(files.password_file, files.acl_file))
+    b.start()
+    if b.kind != "mosquitto":
+        b.stop()
+        unavailable("needs mosquitto (its on-disk persistence and accounts are what is tested)")
+    yield b
+    b.stop()
+
+
+INGEST_PASSWORD = "ingest-password-for-tests"
+PUBLISHER = ("fleet-writer", "fleet-writer-password")  # one account publishing for all 20 homes
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 async def test_graceful_broker_restart_loses_nothing(broker: EmbeddedBroker, db: Database, processes: int) -> None:
+    await _restart_loses_nothing(broker, db, processes)
+
+
+async def test_graceful_broker_restart_loses_nothing_with_accounts(acl_broker: EmbeddedBroker, db: Database) -> None:
+    """use_username_as_clientid on: ingest's sessions are keyed by their usernames and survive the restart."""
+    await _restart_loses_nothing(acl_broker, db, 2, INGEST_PASSWORD, PUBLISHER)
+
+
+async def _restart_loses_nothing(broker: EmbeddedBroker, db: Database, processes: int, password: str | None = None,
+                                 publisher: tuple[str, str] | None = None) -> None:
     n = 300
-    ingest = Ingest(broker.url, db, processes)
+    login = {"username": publisher[0], "password": publisher[1]} if publisher else {}
+    ingest = Ingest(broker.url, db, processes, password=password)
     await ingest.start()
     sent: list[str] = []
     dups_before = duplicates()
@@ -69,14 +108,14 @@ async def test_graceful_broker_restart_loses_nothing(broker: EmbeddedBroker, db:
             sent.append(msg_id)
         await pub.wait_all_published(10)
 
-    pub = MqttPublisher(broker.url, f"pub-{uuid.uuid4().hex[:6]}")
+    pub = MqttPublisher(broker.url, f"pub-{uuid.uuid4().hex[:6]}", **login)
     await pub.connect()
     await publish(pub, "live", n)  # some are still in flight to ingest when the broker stops
     await pub.disconnect()
     broker.stop()
     broker.start()
     back_at = time.monotonic()
-    pub = MqttPublisher(broker.url, f"pub-{uuid.uuid4().hex[:6]}")
+    pub = MqttPublisher(broker.url, f"pub-{uuid.uuid4().hex[:6]}", **login)
     await pub.connect()
     await publish(pub, "first", 1)
     assert not ingest.connected  # ingest's reconnect back-off (1 s first) has not brought it back yet
@@ -99,7 +138,7 @@ async def test_graceful_broker_restart_loses_nothing(broker: EmbeddedBroker, db:
 
     on_bus = Counter(e.msg_id for e in ingest.on_bus)
     lost = set(sent) - set(stored)
-    print(f"\n[restart, {processes} ingest] sent={len(sent)} stored={len(set(stored))} lost={len(lost)} "
+    print(f"\n[restart, {processes} ingest{', accounts' if password else ''}] sent={len(sent)} stored={len(set(stored))} lost={len(lost)} "
           f"duplicate rows={len(stored) - len(set(stored))} on bus twice={sum(c > 1 for c in on_bus.values())} "
           f"copies absorbed by the key={duplicates() - dups_before:.0f} "
           f"published while reconnecting={reconnecting * 10} (back {reconnect_s:.2f}s after the broker)")

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from dashboards.errors import install_error_handlers
@@ -17,6 +18,7 @@ from devices.credentials import GatewayCredentials, verify_mosquitto_hash
 from devices.importer import import_file
 from devices.registry import Registry
 from telecare.clock import FakeClock
+from telecare.errors import InvalidInput
 from telecare.people import Device, DeviceType, Resident
 from alerts.store import AlertStore
 from telecare.bus import InProcessBus
@@ -86,7 +88,7 @@ async def test_the_registry_api_answers_a_new_gateway_with_its_password_once(db)
 
 def _cli(*args: str, db_url: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELECARE_")}
-    env.update(TELECARE_LOG_LEVEL="WARNING", TELECARE_DATABASE_URL=db_url, TELECARE_MQTT_USERNAME="ingest-x",
+    env.update(TELECARE_LOG_LEVEL="WARNING", TELECARE_DATABASE_URL=db_url, TELECARE_MQTT_CLIENT_ID="telecare-ingest-x",
                TELECARE_MQTT_PASSWORD="ingest-secret")
     return subprocess.run([sys.executable, "-m", "entrypoints.cli", "devices", *args], env=env,
                           capture_output=True, text=True, timeout=120)
@@ -111,9 +113,22 @@ async def test_cli_rotates_a_gateways_password_and_exports_the_broker_files(db, 
     assert exported.returncode == 0, exported.stderr[-2000:]
     passwd = (tmp_path / "broker" / "passwd").read_text().splitlines()
     acl = (tmp_path / "broker" / "acl").read_text()
-    assert [line.split(":")[0] for line in passwd] == ["ingest-x", "gw-1"]
-    assert verify_mosquitto_hash(passwd[1].split(":", 1)[1], password)
-    assert verify_mosquitto_hash(passwd[0].split(":", 1)[1], "ingest-secret")
-    assert "user gw-1\ntopic write telecare/v1/gw-1/#" in acl and "user ingest-x\ntopic read telecare/v1/#" in acl
+    # One account per ingest session (username = client id), then the gateways.
+    assert [line.split(":")[0] for line in passwd] == ["telecare-ingest-x-alarms", "telecare-ingest-x", "gw-1"]
+    assert verify_mosquitto_hash(passwd[2].split(":", 1)[1], password)
+    assert all(verify_mosquitto_hash(line.split(":", 1)[1], "ingest-secret") for line in passwd[:2])
+    assert "user gw-1\ntopic write telecare/v1/gw-1/#" in acl
+    for session in ("telecare-ingest-x-alarms", "telecare-ingest-x"):
+        assert f"user {session}\ntopic read telecare/v1/#" in acl
     assert "read" not in acl.split("user gw-1", 1)[1]
     assert (tmp_path / "broker" / "passwd").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_gateway_named_like_ingests_accounts_is_refused_and_nothing_is_stored(db) -> None:
+    """The broker makes each client id its username: a gateway `telecare-ingest-1` would own ingest's session."""
+    registry = Registry(db)
+    await registry.upsert_resident(Resident(id="r-1", name="Resident one"))
+    with pytest.raises(InvalidInput, match="reserved for ingest"):
+        await registry.register(Device("telecare-ingest-1", DeviceType.GATEWAY, "telecare-ingest-1", "r-1"))
+    assert await db.fetchval("SELECT count(*) FROM devices") == 0
+    assert await db.fetchval("SELECT count(*) FROM gateway_credentials") == 0

@@ -14,9 +14,9 @@ import pytest
 
 from demo.broker import EmbeddedBroker, free_port
 from devices.credentials import GatewayCredentials, IssuedCredentials
-from devices.mqtt_acl import MqttAccount, write_broker_auth
+from devices.mqtt_acl import IngestAccounts, write_broker_auth
 from devices.registry import Registry
-from ingest.service import IngestService
+from ingest.service import IngestService, session_ids
 from ingest.topics import device_topic, status_topic
 from telecare.bus import InProcessBus
 from telecare.clock import SystemClock
@@ -27,7 +27,8 @@ from telecare.people import Device, DeviceType, Resident
 from telecare.store import Database
 from tests.conftest import eventually, unavailable
 
-INGEST = MqttAccount("telecare-ingest", "ingest-password-for-tests")
+INGEST_IDS = ("telecare-ingest-acl", "telecare-ingest-acl-2")  # two ingest processes: two accounts each
+INGEST = IngestAccounts(tuple(u for i in INGEST_IDS for u in session_ids(i)), "ingest-password-for-tests")
 
 
 @dataclass
@@ -72,8 +73,8 @@ async def world(db: Database, tmp_path: Path) -> AsyncIterator[World]:
     if broker.kind != "mosquitto":
         broker.stop()
         unavailable("mosquitto is not installed (the amqtt fallback enforces no ACL)")
-    ingest = IngestService(url, db, InProcessBus(), registry, SystemClock(), client_id="ingest-acl",
-                           batch_ms=10, mqtt_username=INGEST.username, mqtt_password=INGEST.password)
+    ingest = IngestService(url, db, InProcessBus(), registry, SystemClock(), client_id=INGEST_IDS[0],
+                           batch_ms=10, mqtt_password=INGEST.password)
     await ingest.start()
     yield World(url, db, logins, broker)
     await ingest.stop()
@@ -140,8 +141,7 @@ async def test_ingests_queue_survives_a_broker_restart_with_accounts(world: Worl
     """The ACL is checked against a restored session's username: messages for an ingest that is away
     across a broker restart are still queued for it, not dropped as "not authorised"."""
     later = IngestService(world.url, world.db, InProcessBus(), Registry(world.db), SystemClock(),
-                          client_id="ingest-acl-2", batch_ms=10, mqtt_username=INGEST.username,
-                          mqtt_password=INGEST.password)
+                          client_id=INGEST_IDS[1], batch_ms=10, mqtt_password=INGEST.password)
     await later.start()
     await later.stop()  # its two persistent sessions stay at the broker
     world.broker.stop()
@@ -151,33 +151,74 @@ async def test_ingests_queue_survives_a_broker_restart_with_accounts(world: Worl
     await gw_a.disconnect()
     await eventually(lambda: world.stored("while-away"))  # the fixture's ingest (reconnected) stores it once
     got: list[RawMessage] = []
-    again = MqttSubscriber(world.url, "ingest-acl-2-alarms", [("telecare/v1/+/+/fall", 1)], got.append,
-                           username=INGEST.username, password=INGEST.password)
+    alarms_id = session_ids(INGEST_IDS[1])[0]
+    again = MqttSubscriber(world.url, alarms_id, [("telecare/v1/+/+/fall", 1)], got.append,
+                           username=alarms_id, password=INGEST.password)
     await again.start()
     await eventually(lambda: [m.topic for m in got] == [device_topic("gw-a", "pd-a", "fall")])
     await again.stop()
 
 
-async def test_known_gap_a_gateway_account_can_take_over_ingests_client_id(world: World) -> None:
-    """mosquitto 2.0's password file + ACL do not bind client ids to accounts (docs/protocol.md, "What the
-    plain ACL cannot bind"): this pins the measured behaviour so a fix (dynamic security) shows up here."""
+def ingest_session(world: World, client_id: str, got: list[RawMessage]) -> MqttSubscriber:
+    """A persistent session of ingest's, logged in as its own account (username = client id), acking all."""
+    def on(m: RawMessage) -> None:
+        got.append(m)
+        sub.ack(m.ack_token)
+    sub = MqttSubscriber(world.url, client_id, [("telecare/v1/#", 1)], on, username=client_id,
+                         password=INGEST.password)
+    return sub
+
+
+def thief_of(world: World, client_id: str, gw: str, got: list[RawMessage]) -> MqttSubscriber:
+    """Gateway `gw`'s valid login asking for ingest's client id `client_id` and a persistent session."""
+    login = world.logins[gw]
+    return MqttSubscriber(world.url, client_id, [("telecare/v1/#", 1)], got.append, username=login.username,
+                          password=login.password)
+
+
+def ids(got: list[RawMessage]) -> list[str]:
+    return [json.loads(m.payload)["msg_id"] for m in got if m.topic.endswith("/heartbeat")]
+
+
+async def test_a_gateway_account_asking_for_ingests_client_id_gets_its_own(world: World) -> None:
+    """use_username_as_clientid: the broker replaces the thief's chosen id by its username, gw-b. Ingest's live
+    session is not kicked and receives everything; the thief receives nothing; the one it did kick is gw-b."""
     got: list[RawMessage] = []
-    victim_id = "ingest-acl-victim"
+    stolen: list[RawMessage] = []
+    victim_id = session_ids(INGEST_IDS[1])[1]
+    await (live := ingest_session(world, victim_id, got)).start()
+    gw_b = await world.gateway("gw-b")  # the real gw-b, connected with its will
+    await (thief := thief_of(world, victim_id, "gw-b", stolen)).start()  # accepted: a valid login
+    # The thief's session is gw-b's: the real gateway's connection is the one taken over.
+    await eventually(lambda: not gw_b.connected or gw_b.generation > 1)
+    gw_a = await world.gateway("gw-a")
+    sent = [f"live-{n}" for n in range(20)]
+    for msg_id in sent:
+        await gw_a.publish(device_topic("gw-a", "pd-a", "heartbeat"), payload(msg_id))
+    await eventually(lambda: len(ids(got)) >= len(sent))
+    await asyncio.gather(thief.stop(), gw_b.disconnect(), gw_a.disconnect())
+    assert live.connected and live.generation == 1  # never disconnected by the thief
+    await live.stop()
+    assert ids(got) == sent and stolen == []
 
-    def session(login: tuple[str, str]) -> MqttSubscriber:
-        return MqttSubscriber(world.url, victim_id, [("telecare/v1/#", 1)], got.append, username=login[0],
-                              password=login[1])
 
-    await (first := session((INGEST.username, INGEST.password))).start()
+async def test_a_gateway_account_cannot_take_over_ingests_queue(world: World) -> None:
+    """Ingest away, messages queued for it; a gateway connects with ingest's client id and a persistent session
+    (before: it took the session over and the queue was lost). Now ingest gets every queued message back."""
+    got: list[RawMessage] = []
+    stolen: list[RawMessage] = []
+    victim_id = session_ids(INGEST_IDS[1])[1]
+    await (first := ingest_session(world, victim_id, got)).start()
     await first.stop()  # away; its persistent session queues for it
     gw_a = await world.gateway("gw-a")
-    await gw_a.publish(device_topic("gw-a", "pd-a", "fall"), payload("queued-for-ingest"))
-    thief = session((world.logins["gw-b"].username, world.logins["gw-b"].password))
-    await thief.start()  # accepted with ingest's client id, session present
+    queued = [f"queued-{n}" for n in range(10)]
+    for msg_id in queued:
+        await gw_a.publish(device_topic("gw-a", "pd-a", "heartbeat"), payload(msg_id))
+    await (thief := thief_of(world, victim_id, "gw-b", stolen)).start()
     await thief.stop()
-    await (back := session((INGEST.username, INGEST.password))).start()
+    await (back := ingest_session(world, victim_id, got)).start()
     await gw_a.publish(device_topic("gw-a", "pd-a", "heartbeat"), payload("after"))
-    await eventually(lambda: any(b'"after"' in m.payload for m in got))
+    await eventually(lambda: "after" in ids(got))
     await back.stop()
     await gw_a.disconnect()
-    assert not any(b"queued-for-ingest" in m.payload for m in got)  # lost to the takeover
+    assert ids(got) == [*queued, "after"] and stolen == []  # nothing lost, nothing twice, nothing to the thief

@@ -27,7 +27,7 @@ async def test_a_dead_ingest_loop_fails_healthz_and_stops_the_process(db_url: st
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     tag = uuid.uuid4().hex[:8]
     settings = load_settings(database_url=db_url, mqtt_url=mqtt_url, data_dir=tmp_path,
-                             mqtt_client_id=f"ingest-{tag}")
+                             mqtt_client_id=f"telecare-ingest-{tag}")
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack)
         running = await bootstrap.start_parts(core, {"ingest"}, mqtt_url)
@@ -78,7 +78,7 @@ def test_telecare_run_exits_non_zero_naming_the_dead_part(db_url: str, mqtt_url:
                                                           caplog: pytest.LogCaptureFixture) -> None:
     tag = uuid.uuid4().hex[:8]
     for name, value in {"DATABASE_URL": db_url, "MQTT_URL": mqtt_url, "DATA_DIR": str(tmp_path),
-                        "MQTT_CLIENT_ID": f"ingest-{tag}", "MQTT_SHARE_GROUP": f"grp-{tag}"}.items():
+                        "MQTT_CLIENT_ID": f"telecare-ingest-{tag}", "MQTT_SHARE_GROUP": f"grp-{tag}"}.items():
         monkeypatch.setenv(f"TELECARE_{name}", value)
 
     async def dies(self):

@@ -42,3 +42,27 @@ def test_production_and_embedded_brokers_refuse_anonymous_clients_and_load_the_a
     for conf in (embedded, production):
         assert conf["allow_anonymous"] == "false" and "password_file" in conf and "acl_file" in conf
     assert _settings(mosquitto_conf(1883, Path("/d")))["allow_anonymous"] == "true"  # the suite's shared broker
+
+
+def _listener_blocks(text: str) -> list[list[str]]:
+    """The config's lines split at each `listener` line (block 0: the lines above the first listener)."""
+    blocks: list[list[str]] = [[]]
+    for line in (x.strip() for x in text.splitlines()):
+        if line.startswith("listener "):
+            blocks.append([])
+        if line and not line.startswith("#"):
+            blocks[-1].append(line)
+    return blocks
+
+
+def test_every_listener_makes_client_ids_the_usernames() -> None:
+    """use_username_as_clientid is per listener: on each one, and never above the first (there, mosquitto 2.0.11
+    ignores it for the listeners defined and opens a default listener on 0.0.0.0:1883)."""
+    embedded = mosquitto_conf(1883, Path("/d"), (Path("/d/passwd"), Path("/d/acl")))
+    production = (DEPLOY / "mosquitto.conf").read_text()
+    for conf in (embedded, production):
+        above, *listeners = _listener_blocks(conf)
+        assert listeners and not [x for x in above if x.startswith("use_username_as_clientid")]
+        for block in listeners:
+            assert "use_username_as_clientid true" in block, block[0]
+    assert "use_username_as_clientid" not in mosquitto_conf(1883, Path("/d"))  # the suite's anonymous broker

@@ -30,13 +30,14 @@ def test_a_hash_from_mosquitto_passwd_verifies_and_ours_has_its_shape(tmp_path: 
 
 def test_the_acl_gives_each_gateway_its_own_subtree_and_ingest_read_only() -> None:
     gws = [StoredCredentials("gw-1", "gw-1", "$7$h1", None), StoredCredentials("gw-2", "gw-2", "$7$h2", None)]
-    acl = render_acl("ingest", gws)
+    acl = render_acl(["telecare-ingest-1", "telecare-ingest-1-alarms"], gws)
     sections = {block.split("\n", 1)[0]: block for block in ("\n" + acl).split("\nuser ")[1:]}
     def rules(user: str) -> list[str]:
         return [x for x in sections[user].splitlines()[1:] if x.strip() and not x.startswith("#")]
 
-    assert rules("ingest") == ["topic read telecare/v1/#"]
+    for session in ("telecare-ingest-1", "telecare-ingest-1-alarms"):
+        assert rules(session) == ["topic read telecare/v1/#"]
     for gw in ("gw-1", "gw-2"):
         assert rules(gw) == [f"topic write telecare/v1/{gw}/#"]
     assert not [x for x in acl.split("\nuser ", 1)[0].splitlines() if x.startswith(("topic", "pattern"))]
-    assert render_password_file("ingest", "$7$hi", gws) == "ingest:$7$hi\ngw-1:$7$h1\ngw-2:$7$h2\n"
+    assert render_password_file(["telecare-ingest-1"], "$7$hi", gws) == "telecare-ingest-1:$7$hi\ngw-1:$7$h1\ngw-2:$7$h2\n"
