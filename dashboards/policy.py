@@ -118,6 +118,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     # GDPR: subject access exports for admins and auditors; erasure for admins only.
     ("GET", "/api/residents/{resident_id}/export"): allow(ADMIN, AUDITOR),
     ("POST", "/api/residents/{resident_id}/erase"): allow(ADMIN),
+    ("GET", "/api/admin/retention"): allow(ADMIN, AUDITOR),
     # Users and audit.
     ("GET", "/audit"): allow(ADMIN, AUDITOR),
     ("GET", "/api/audit"): allow(ADMIN, AUDITOR),

@@ -228,7 +228,8 @@ def build_web(core: Core, routers: list[Any]):
     auth = WebAuth.from_settings(Identity(core.db, core.clock, IdentityConfig.from_settings(s)), s)
     deps = WebDeps(db=core.db, bus=core.bus, alerts=core.alerts, clock=core.clock, health=core.health,
                    service_timezone=s.service_timezone, auth=auth, hsts=s.cookies_secure,
-                   extra_routers=tuple([devices_router(core.registry, core.clock), gdpr_router(core.db, core.clock),
+                   extra_routers=tuple([devices_router(core.registry, core.clock),
+                                        gdpr_router(core.db, core.clock, s),
                                         quality_router(core.db, core.clock, s.service_timezone), *routers]))
     return create_app(deps)  # every route behind dashboards/policy.py, security headers on every answer
 

@@ -47,11 +47,21 @@ def build_gdpr(db: Database, clock: Clock) -> Gdpr:
     return Gdpr(db, erasers(), audit_append(db), clock)
 
 
-def gdpr_router(db: Database, clock: Clock) -> Any:
-    """The web hook's routes (the lead mounts them behind the admin/auditor policy)."""
+def gdpr_router(db: Database, clock: Clock, settings: Settings) -> Any:
+    """The GDPR routes (export, erasure, retention status), behind dashboards/policy.py."""
     from dashboards.routes.gdpr import router
 
-    return router(build_gdpr(db, clock))
+    async def retention_status() -> dict[str, Any]:
+        policy = RetentionPolicy.from_settings(settings)
+        return {"days": {"events": policy.events_days, "dead_letters": policy.dead_letters_days,
+                         "audit": policy.audit_days},
+                "settings": {"events": "TELECARE_RETENTION_EVENTS_DAYS",
+                             "dead_letters": "TELECARE_RETENTION_DEAD_LETTERS_DAYS",
+                             "audit": "TELECARE_RETENTION_AUDIT_DAYS"},
+                "enforced_by": "the maintenance job at every start and every 6 h",
+                "features": (await features(db)).lines()}
+
+    return router(build_gdpr(db, clock), retention_status)
 
 
 def cli_actor() -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Response
@@ -12,9 +13,13 @@ from identity.model import Principal
 if TYPE_CHECKING:
     from gdpr.service import Gdpr
 
-def router(gdpr: Gdpr) -> APIRouter:
-    """GET /api/residents/{id}/export and POST /api/residents/{id}/erase?dry_run= (roles: dashboards/policy.py)."""
+def router(gdpr: Gdpr, retention_status: Callable[[], Awaitable[dict[str, Any]]]) -> APIRouter:
+    """Export, erasure (dry run first) and the retention in force (roles: dashboards/policy.py)."""
     api = APIRouter(tags=["gdpr"])
+
+    @api.get("/api/admin/retention", summary="How long each kind of data is kept, and by which mechanism")
+    async def retention() -> dict[str, Any]:
+        return await retention_status()
 
     @api.get("/api/residents/{resident_id}/export", summary="Subject access export: zip of JSON, CSV and FHIR R4",
              response_class=Response)

@@ -30,8 +30,58 @@
     }
   }
 
+  // ---- a resident's data: export (a plain link: the session cookie goes with it), dry run, erase ----
+  const residentId = () => $("g-resident").value.trim();
+  let dryRunFor = null; // "Erase now" only after a dry run of the same resident
+
+  function showError(err) {
+    $("gdpr-error").textContent = err ? err.message : "";
+    $("gdpr-error").hidden = !err;
+  }
+
+  function exportZip(event) {
+    event.preventDefault();
+    showError(null);
+    window.location.assign(`/api/residents/${encodeURIComponent(residentId())}/export`);
+  }
+
+  async function erase(dryRun) {
+    const id = residentId();
+    if (!id) return;
+    if (!dryRun && !window.confirm(`Erase resident ${id}? This cannot be undone.`)) return;
+    try {
+      const report = await api("POST", `/api/residents/${encodeURIComponent(id)}/erase?dry_run=${dryRun}`);
+      showError(null);
+      $("gdpr-rows").replaceChildren(...report.tables.map((t) =>
+        el("tr", {}, el("td", {}, t.table), el("td", {}, t.action), el("td", {}, String(t.rows)))));
+      $("gdpr-report").hidden = false;
+      dryRunFor = dryRun ? id : null;
+      $("g-erase").disabled = !dryRun;
+      if (!dryRun) search();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function retention() {
+    try {
+      const r = await api("GET", "/api/admin/retention");
+      $("retention-rows").replaceChildren(...Object.entries(r.days).map(([kind, days]) =>
+        el("tr", {}, el("th", {}, kind.replace("_", " ")), el("td", {}, `${days} days`),
+           el("td", { class: "muted" }, r.settings[kind]))));
+      $("retention-features").replaceChildren(el("li", {}, `Enforced by ${r.enforced_by}.`),
+                                             ...r.features.map((line) => el("li", {}, line)));
+    } catch (err) {
+      $("retention-features").replaceChildren(el("li", { class: "error" }, err.message));
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     $("audit-filters").addEventListener("submit", search);
-    ready.finally(search);
+    $("gdpr-form").addEventListener("submit", exportZip);
+    $("g-dry-run").addEventListener("click", () => erase(true));
+    $("g-erase").addEventListener("click", () => { if (dryRunFor === residentId()) erase(false); });
+    $("g-resident").addEventListener("input", () => { $("g-erase").disabled = dryRunFor !== residentId(); });
+    ready.finally(() => { search(); retention(); });
   });
 })();

@@ -10,6 +10,7 @@ from entrypoints.gdpr_wiring import gdpr_router
 from identity.model import Role
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
+from telecare.settings import load_settings
 from tests.web_helpers import api_client, app_with, issue_token
 from tests.integration.gdpr_seed import NAME, RID, T0, seed
 
@@ -17,7 +18,8 @@ from tests.integration.gdpr_seed import NAME, RID, T0, seed
 async def test_export_and_erase_over_http(db):
     await seed(db)
     clock, bus = FakeClock(T0), InProcessBus()
-    app = app_with(db, bus, AlertStore(db, bus), clock, [gdpr_router(db, clock)])  # policy, auth, error map
+    routers = [gdpr_router(db, clock, load_settings(database_url=None))]
+    app = app_with(db, bus, AlertStore(db, bus), clock, routers)  # policy, auth, error map
     tokens = {user: {"Authorization": f"Bearer {await issue_token(app, user, role)}"}
               for user, role in (("ada", Role.ADMIN), ("aud", Role.AUDITOR), ("op", Role.OPERATOR))}
     url = f"/api/residents/{RID}"
@@ -41,3 +43,14 @@ async def test_export_and_erase_over_http(db):
         assert await db.fetchval("SELECT name FROM residents WHERE id = %s", (RID,)) != NAME
     actors = {(r["actor"], r["action"]) for r in await db.fetch("SELECT actor, action FROM audit_log")}
     assert {("aud", "resident.data.export"), ("ada", "resident.data.erase")} <= actors
+
+
+async def test_admins_and_auditors_see_the_retention_in_force(db):
+    clock, bus = FakeClock(T0), InProcessBus()
+    app = app_with(db, bus, AlertStore(db, bus), clock, [gdpr_router(db, clock, load_settings(database_url=None))])
+    async with api_client(app, role=Role.AUDITOR) as client:
+        got = (await client.get("/api/admin/retention")).json()
+    assert got["days"] == {"events": 730, "dead_letters": 30, "audit": 1825}
+    assert any(line.startswith("retention policy: off (fallback") for line in got["features"])
+    async with api_client(app, role=Role.OPERATOR) as client:
+        assert (await client.get("/api/admin/retention")).status_code == 403
