@@ -140,8 +140,10 @@ class Simulator:
             residents = sorted(residents, key=lambda r: r.id)[:MAX_HOMES]
         self._residents = {r.id: r for r in residents}
         self._devices = [d for d in devices if d.resident_id in self._residents]
-        # Unique per run: a second simulator of the same fleet (`telecare simulate` beside the demo) with the
-        # same client ids would take over each other's connections, a reconnect storm and false offline alerts.
+        # Unique per run on an anonymous broker: a second simulator of the same fleet (`telecare simulate` beside
+        # the demo) with the same client ids would take over each other's connections (a reconnect storm, false
+        # offline alerts). A broker with accounts makes every client id its username (use_username_as_clientid):
+        # there one home has one connection, so run a second simulator only against a demo with --no-simulator.
         self._demo, self._poll = demo, poll_seconds
         self.client_prefix = f"{client_prefix}-{secrets.token_hex(4)}"
         self._zones = {r.id: ZoneInfo(r.timezone) for r in residents}
