@@ -77,11 +77,12 @@ class KafkaBus:
 
     def __init__(self, bootstrap: str, *, partitions: int = 6, replication: int = 1, client_id: str = "telecare",
                  process_groups: frozenset[str] = frozenset(), instance: str | None = None,
-                 publish_timeout_s: float = 60.0, health: Health | None = None) -> None:
+                 publish_timeout_s: float = 60.0, register_skew_ms: int = REGISTER_SKEW_MS,
+                 health: Health | None = None) -> None:
         self.bootstrap, self._partitions, self._replication = bootstrap, partitions, replication
         self._client_id, self._process_groups = client_id, process_groups
         self.instance = instance or uuid.uuid4().hex[:12]
-        self._publish_timeout_s = publish_timeout_s
+        self._publish_timeout_s, self._register_skew_ms = publish_timeout_s, register_skew_ms
         self._health = health or Health()
         self._registered: dict[tuple[str, str], int] = {}  # (topic, group id) -> wall-clock ms of register()
         self._producer: AIOKafkaProducer | None = None
@@ -208,6 +209,20 @@ class KafkaBus:
         finally:
             await subscription.stop()
 
+    def producer_state(self) -> dict[str, Any]:
+        """How the current producer is set up and whether the broker gave it a producer id (inspection, tests)."""
+        p = self._producer
+        txn = getattr(p, "_txn_manager", None)  # aiokafka keeps the idempotence state there
+        acks = getattr(getattr(p, "_sender", None), "_acks", None)
+        return {"acks": "all" if acks == -1 else acks,
+                "idempotent": txn is not None, "has_producer_id": bool(txn and txn.producer_id >= 0)}
+
+    def assigned(self, topic: str, group: str) -> set[int]:
+        """Partitions of `topic` this process's consumers of `group` hold now (inspection, tests)."""
+        gid = self.group_id(group)
+        return {tp.partition for sub in self._subscriptions if sub.topic == topic and sub.gid == gid
+                and sub.consumer is not None for tp in sub.consumer.assignment()}
+
     def _consumer(self, gid: str, **options: Any) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self._client_id, group_id=gid,
                                 enable_auto_commit=False, **options)
@@ -224,7 +239,7 @@ class KafkaBus:
                 return
             # End offsets first: a message appended after this read came after register(), so it is kept.
             ends = await consumer.end_offsets(missing)
-            found = await consumer.offsets_for_times({tp: max(0, since_ms - REGISTER_SKEW_MS) for tp in missing})
+            found = await consumer.offsets_for_times({tp: max(0, since_ms - self._register_skew_ms) for tp in missing})
             start = {tp: OffsetAndMetadata(min(ends[tp], found[tp].offset if found.get(tp) else ends[tp]), "")
                      for tp in missing}
             try:
