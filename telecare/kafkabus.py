@@ -45,6 +45,8 @@ CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
 }
 REGISTER_SKEW_MS = 1000
 COMMIT_EVERY_S = 1.0
+COMMIT_TIMEOUT_S = 2.0
+CLOSE_TIMEOUT_S = 10.0
 PROBE_EVERY_S = 2.0
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.1, 5.0
 
@@ -255,8 +257,11 @@ class KafkaBus:
         for subscription in list(self._subscriptions):
             await subscription.stop()  # commits what its subscriber processed
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            producer, self._producer = self._producer, None
+            try:  # stop() flushes what is still queued; a dead broker must not hold the shutdown
+                await asyncio.wait_for(producer.stop(), CLOSE_TIMEOUT_S)
+            except (KafkaError, asyncio.TimeoutError) as err:
+                log.warning("%s", self._fail("producer flush on close", err))
         groups = sorted(self._ephemeral)
         if groups:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self._client_id)
@@ -398,8 +403,10 @@ class _Subscription:
         if not offsets or self.consumer is None:
             return
         try:
-            await self.consumer.commit(offsets)
-        except KafkaError as err:
+            # Bounded: aiokafka retries a commit until the coordinator answers, which would stall the loop
+            # (and its outage report) for as long as the broker is down. Uncommitted offsets wait for the next try.
+            await asyncio.wait_for(self.consumer.commit(offsets), COMMIT_TIMEOUT_S)
+        except (KafkaError, asyncio.TimeoutError) as err:
             log.warning("%s", self.bus._fail(f"commit of group {self.gid}", err))
             return
         for tp, offset in offsets.items():
