@@ -112,9 +112,9 @@ class KafkaBus:
     def _fail(self, what: str, err: BaseException) -> BusError:
         return BusError(f"Kafka at {self.bootstrap}: {what} failed ({type(err).__name__})")
 
-    async def start(self) -> None:
-        """Create the topics (idempotent) and the producer, retrying with back-off until the broker answers."""
-        attempt = 0
+    async def start(self, timeout_s: float | None = None) -> None:
+        """Create the topics (idempotent) and the producer, retrying with back-off (BusError after timeout_s)."""
+        attempt, deadline = 0, None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             try:
                 async with self._lock:
@@ -125,7 +125,7 @@ class KafkaBus:
                         self._producer = await self._new_producer()
                 return
             except (KafkaError, OSError) as err:
-                if self._closed:
+                if self._closed or (deadline is not None and time.monotonic() >= deadline):
                     raise self._fail("start", err) from err
                 log.warning("%s; retry %d in %.1fs", self._fail("start", err), attempt + 1, _backoff(attempt))
                 self._health.report("bus:kafka", PartState.RECONNECTING, f"start failed: {type(err).__name__}")
@@ -134,8 +134,8 @@ class KafkaBus:
 
     async def _create_topics(self) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self._client_id)
-        await admin.start()
         try:
+            await admin.start()
             existing = set(await admin.list_topics())
             new = [NewTopic(t, self._partitions, self._replication) for t in CODECS if t not in existing]
             if new:
@@ -169,7 +169,7 @@ class KafkaBus:
         deadline, attempt = time.monotonic() + self._publish_timeout_s, 0
         while True:
             if self._producer is None:
-                await self.start()
+                await self.start(max(0.0, deadline - time.monotonic()))
             producer = self._producer
             try:
                 await producer.send_and_wait(topic, payload, key=raw_key)

@@ -250,3 +250,20 @@ async def test_the_rules_runner_on_kafka_raises_an_alert_for_a_help_press(kafka_
     assert [(r["type"], r["status"]) for r in rows] == [(AlertType.HELP_BUTTON.value, AlertStatus.OPEN.value)]
     mine = [m.value for m in changes if m.key == rid]
     assert mine[0].kind is AlertChangeKind.RAISED and mine[0].alert.type is AlertType.HELP_BUTTON
+
+
+async def test_an_unreachable_broker_is_a_bus_error_naming_the_broker_not_the_message():
+    from demo.broker import free_port
+    from telecare.errors import BusError
+
+    bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
+    bus = KafkaBus(bootstrap, publish_timeout_s=1.0)
+    try:
+        await bus.publish(EVENTS, "r-secret", ev("r-secret", "m-secret"))
+    except BusError as err:
+        message = str(err)
+    else:
+        raise AssertionError("publish to a dead broker returned")
+    finally:
+        await bus.close()
+    assert bootstrap in message and "secret" not in message
