@@ -51,6 +51,31 @@ PROBE_EVERY_S = 2.0
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.1, 5.0
 
 
+class _Throttle(logging.Filter):
+    """Lets each aiokafka message template through once per `every_s`: an outage would log it every 100 ms."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        super().__init__()
+        self._every_s, self._last: dict[str, float] = every_s, {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now, key = time.monotonic(), f"{record.name}:{record.msg}"
+        if now - self._last.get(key, -self._every_s) < self._every_s:
+            return False
+        self._last[key] = now
+        return True
+
+
+def _throttle_aiokafka_logs() -> None:
+    # A logger's filters see only its own records (not its children's): name every module that logs.
+    for name in ("aiokafka", "aiokafka.client", "aiokafka.conn", "aiokafka.cluster", "aiokafka.admin.client",
+                 "aiokafka.consumer.consumer", "aiokafka.consumer.fetcher", "aiokafka.consumer.group_coordinator",
+                 "aiokafka.producer.producer", "aiokafka.producer.sender"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _Throttle) for f in target.filters):
+            target.addFilter(_Throttle())
+
+
 def _backoff(attempt: int) -> float:
     return min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** attempt)
 
@@ -94,6 +119,7 @@ class KafkaBus:
         self._subscriptions: set[_Subscription] = set()
         self._ephemeral: set[str] = set()  # per-process groups used, deleted on close
         self._closed = False
+        _throttle_aiokafka_logs()
 
     def group_id(self, group: str) -> str:
         """The Kafka consumer group for a bus group: per process for `process_groups`."""
