@@ -41,6 +41,7 @@ def test_make_bus_builds_the_kafka_bus_with_per_process_web_groups(monkeypatch):
     assert type(bus).__name__ == "KafkaBus" and bus.keeps_from_register
     assert bus._partitions == 12  # noqa: SLF001
     assert "web" in PER_PROCESS_GROUPS
-    web, rules = bus.group_id("web"), bus.group_id("rules")
-    assert web.startswith("web-") and web != make_bus(load_settings(kafka_bootstrap="127.0.0.1:9092"), db=None).group_id("web")
-    assert rules == "rules"  # shared: the rules processes split the partitions
+    web, rules = bus.group_id("alerts", "web"), bus.group_id("events", "rules")
+    other = make_bus(load_settings(kafka_bootstrap="127.0.0.1:9092"), db=None)
+    assert web.startswith("alerts.web-") and web != other.group_id("alerts", "web")
+    assert rules == other.group_id("events", "rules") == "events.rules"  # shared: rules processes split partitions
