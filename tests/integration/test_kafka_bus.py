@@ -267,3 +267,19 @@ async def test_an_unreachable_broker_is_a_bus_error_naming_the_broker_not_the_me
     finally:
         await bus.close()
     assert bootstrap in message and "secret" not in message
+
+
+async def test_publish_many_delivers_every_message_in_order_per_resident(kafka_bootstrap):
+    bus, grp = new_bus(kafka_bootstrap), group()
+    bus.register(EVENTS, grp)
+    items = [(f"r-many-{i % 5}", ev(f"r-many-{i % 5}", f"many-{i:04d}")) for i in range(500)]
+    await bus.publish_many(EVENTS, items)
+    got = []
+    try:
+        async with reading(bus, EVENTS, grp, got):
+            await eventually(lambda: len(got) >= 500, timeout=30)
+    finally:
+        await bus.close()
+    assert Counter(m.value.msg_id for m in got) == Counter(e.msg_id for _, e in items)
+    for rid in {k for k, _ in items}:
+        assert [m.value.msg_id for m in got if m.key == rid] == [e.msg_id for k, e in items if k == rid]
