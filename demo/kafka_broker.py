@@ -6,6 +6,7 @@ once per version; Java 17 runs them. Nothing here is product code: production ru
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import fcntl
 import logging
@@ -185,6 +186,9 @@ class EmbeddedKafka:
         self._proc = subprocess.Popen(self._java(libs, "kafka.Kafka", str(props)), stdout=out,
                                       stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
+        # The JVM is in its own session (a Ctrl-C must not kill it before a controlled stop), so it would outlive
+        # an interpreter that exits without stop(): stop it at exit (idempotent).
+        atexit.register(self.stop)
         try:
             self._wait_ready()
         except BaseException:
@@ -209,6 +213,7 @@ class EmbeddedKafka:
 
     def stop(self) -> None:
         """Controlled shutdown (SIGTERM), killed if it takes longer than STOP_TIMEOUT_S."""
+        atexit.unregister(self.stop)
         if self._proc is None:
             return
         self._proc.terminate()

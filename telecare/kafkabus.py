@@ -282,6 +282,7 @@ class KafkaBus:
     async def close(self) -> None:
         """Stop the producer and every consumer; per-process groups are deleted (nobody resumes them)."""
         self._closed = True
+        self._health.forget("bus:kafka")
         for subscription in list(self._subscriptions):
             await subscription.stop()  # commits what its subscriber processed
         if self._producer is not None:
