@@ -116,12 +116,12 @@ class Subscription:
             try:
                 batch = await consumer.getmany(timeout_ms=500)
             except OffsetOutOfRangeError as err:
-                for gap in self._jump(err.args[0] if err.args else {}):
+                for gap in await self._jump(err.args[0] if err.args else {}):
                     if gaps:
                         yield Message(self.topic, "", gap)
                 continue
             except NoOffsetForPartitionError as err:  # a partition added after anchoring: it starts empty
-                consumer.seek_to_beginning(*[a for a in err.args if isinstance(a, TopicPartition)])
+                await consumer.seek_to_beginning(*[a for a in err.args if isinstance(a, TopicPartition)])
                 continue
             except KafkaError as err:
                 if self.bus._closed:
@@ -148,11 +148,11 @@ class Subscription:
             if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
                 await self.commit()
 
-    def _jump(self, offsets: dict[TopicPartition, int]) -> list[FeedGap]:
+    async def _jump(self, offsets: dict[TopicPartition, int]) -> list[FeedGap]:
         """Unread messages were deleted (retention): restart from the oldest kept; tell the subscriber."""
         assert self.consumer is not None
         tps = [tp for tp in offsets if isinstance(tp, TopicPartition)] or list(self.consumer.assignment())
-        self.consumer.seek_to_beginning(*tps)
+        await self.consumer.seek_to_beginning(*tps)
         now = datetime.now(UTC)
         detail = f"offsets out of range on {len(tps)} partition(s): messages were deleted before they were read"
         log.error("consumer %s on %s: %s", self.gid, self.topic, detail)

@@ -283,3 +283,38 @@ async def test_publish_many_delivers_every_message_in_order_per_resident(kafka_b
     assert Counter(m.value.msg_id for m in got) == Counter(e.msg_id for _, e in items)
     for rid in {k for k, _ in items}:
         assert [m.value.msg_id for m in got if m.key == rid] == [e.msg_id for k, e in items if k == rid]
+
+
+async def test_unread_messages_deleted_by_retention_are_reported_as_a_gap(kafka_bootstrap):
+    """Offsets out of range: the consumer jumps to the oldest kept message and says messages were missed."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+
+    bus, grp, rid = new_bus(kafka_bootstrap), group(), "r-retention"
+    bus.register(EVENTS, grp)
+    got: list = []
+    try:
+        async with reading(bus, EVENTS, grp, got, gaps=True):
+            await bus.publish(EVENTS, rid, ev(rid, "read"))
+            await eventually(lambda: len(got) >= 1, timeout=30)
+        # The group committed past "read" and is not consuming; two more arrive and are deleted unread.
+        for msg_id in ("deleted-1", "deleted-2"):
+            await bus.publish(EVENTS, rid, ev(rid, msg_id))
+        probe = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)  # what retention would do, now
+        await probe.start()
+        ends = await probe.end_offsets([TopicPartition(EVENTS, p) for p in range(6)])
+        await probe.stop()
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_records({tp: RecordsToDelete(end) for tp, end in ends.items() if end})
+        finally:
+            await admin.close()
+        await bus.publish(EVENTS, rid, ev(rid, "after"))
+        async with reading(bus, EVENTS, grp, got, gaps=True):
+            await eventually(lambda: any(getattr(m.value, "msg_id", None) == "after" for m in got), timeout=30)
+    finally:
+        await bus.close()
+    ids = [m.value.msg_id for m in got if not isinstance(m.value, FeedGap)]
+    assert ids == ["read", "after"]
+    assert [(g.state, g.missed) for g in gaps_of(got)][-2:] == [(FeedState.LOST, True), (FeedState.RESUMED, True)]
