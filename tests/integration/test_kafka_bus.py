@@ -7,6 +7,8 @@ from collections import Counter
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
+import pytest
+
 from telecare.alerts import Alert, AlertChange, AlertChangeKind, AlertStatus, AlertType, Severity
 from telecare.bus import ALERTS, EVENTS, FeedGap, FeedState
 from telecare.events import Event, EventType
@@ -167,7 +169,9 @@ def gaps_of(messages: list) -> list[FeedGap]:
     return [m.value for m in messages if isinstance(m.value, FeedGap)]
 
 
-async def test_a_broker_restart_loses_nothing(tmp_root):
+@pytest.mark.parametrize("how", ["stop", "kill"])
+async def test_a_broker_restart_loses_nothing(tmp_root, how):
+    """Controlled shutdown, or SIGKILL (acknowledged writes are in the OS page cache: a process crash keeps them)."""
     from tests.conftest import start_kafka
 
     broker = start_kafka(tmp_root / f"kafka-restart-{uuid.uuid4().hex[:6]}")
@@ -190,7 +194,7 @@ async def test_a_broker_restart_loses_nothing(tmp_root):
     try:
         async with reading(bus, EVENTS, grp, got, gaps=True):
             await eventually(lambda: len(got) >= restart_at, timeout=60)
-            await asyncio.to_thread(broker.stop)  # controlled shutdown while both keep going
+            await asyncio.to_thread(broker.stop if how == "stop" else broker.kill)  # while both keep going
             # The subscriber is told its feed is lost (a screen must not say "Live" now)...
             await eventually(lambda: any(g.state is FeedState.LOST for g in gaps_of(got)), timeout=30)
             await asyncio.to_thread(broker.start)  # same data dir and ports
@@ -206,7 +210,7 @@ async def test_a_broker_restart_loses_nothing(tmp_root):
     counts = Counter(ids())
     lost = set(sent) - set(counts)
     duplicated = sum(n - 1 for n in counts.values())
-    print(f"broker restart: sent {len(sent)} received {sum(counts.values())} lost {len(lost)} duplicated {duplicated}"
+    print(f"broker {how} + start: sent {len(sent)} received {sum(counts.values())} lost {len(lost)} duplicated {duplicated}"
           f" gaps {[(g.state.value, g.missed) for g in gaps_of(got)]}")
     assert not lost
     assert len(sent) > restart_at + 100  # publishing went on through and after the restart
