@@ -158,7 +158,9 @@ class EmbeddedKafka:
         return self._proc is not None and self._proc.poll() is None
 
     def _java(self, libs: Path, main: str, *args: str) -> list[str]:
-        java, _ = java_and_maven()
+        java = shutil.which("java")  # Maven is needed only to fetch the jars
+        if java is None:
+            raise BusError("the embedded Kafka broker needs java (17+) on PATH")
         return [java, f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
                 f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.xml'}", "-cp", f"{libs}/*", main, *args]
 
