@@ -93,15 +93,26 @@ async def start_broker(core: Core) -> str:
     return url
 
 
+# Bus groups every process needs its own copy of: each web process serves browsers that must see every change.
+PER_PROCESS_GROUPS = frozenset({"web"})
+
+
 def make_bus(settings: Settings, db: Database, health: Health | None = None) -> Bus:
-    """The bus the settings ask for; its listeners report to `health`."""
-    if settings.bus in (None, "inprocess"):
+    """The bus the settings ask for (TELECARE_KAFKA_BOOTSTRAP alone means Kafka); its consumers report to `health`."""
+    kind = settings.bus or ("kafka" if settings.kafka_bootstrap else "inprocess")
+    if kind == "inprocess":
         return InProcessBus()
-    if settings.bus == "postgres":
+    if kind == "postgres":
         from telecare.pgbus import PostgresBus
 
         return PostgresBus(db, health)
-    raise ConfigError("TELECARE_BUS=kafka is not available in this build; use inprocess or postgres")
+    if not settings.kafka_bootstrap:
+        raise ConfigError("TELECARE_BUS=kafka needs TELECARE_KAFKA_BOOTSTRAP (host:port of the Kafka brokers)")
+    from telecare.kafkabus import KafkaBus
+
+    return KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions,
+                    replication=settings.kafka_replication, client_id=settings.kafka_client_id,
+                    process_groups=PER_PROCESS_GROUPS, health=health)
 
 
 async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | None = None, *,

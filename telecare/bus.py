@@ -39,6 +39,9 @@ class FeedGap:
     state: FeedState
     lost_at: datetime
     detail: str = ""  # operator-safe: no personal data
+    # On RESUMED: False when the bus knows nothing was skipped (Kafka kept its position through a broker
+    # outage); the subscriber may then skip its catch-up. True (the default) when messages may be missing.
+    missed: bool = True
 
 
 class Bus(Protocol):

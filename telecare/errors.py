@@ -31,3 +31,7 @@ class BrokerError(TelecareError):
 
 class TelephonyError(TelecareError):
     """The telephony provider failed a request."""
+
+
+class BusError(TelecareError):
+    """The message bus (Kafka) could not be reached or refused a message; says which broker, never the content."""

@@ -57,7 +57,11 @@ class Settings(BaseSettings):
 
     # None: in-process when every part shares one process (demo, `run all`), PostgreSQL for a part run alone.
     bus: Literal["inprocess", "postgres", "kafka"] | None = None
+    # Kafka (docs/kafka.md): TELECARE_KAFKA_BOOTSTRAP (host:port[,host:port...]) set means the Kafka bus.
     kafka_bootstrap: str | None = None
+    kafka_partitions: int = Field(6, ge=1, le=10_000)  # for topics the bus creates; existing ones keep theirs
+    kafka_replication: int = Field(1, ge=1, le=7)  # 3 on a production cluster
+    kafka_client_id: str = Field("telecare", min_length=1, max_length=100)
     db_pool_size: int = Field(10, ge=1, le=200)
     ingest_batch_size: int = Field(500, ge=1, le=50_000)
     ingest_batch_ms: int = Field(50, ge=1, le=10_000)
@@ -121,6 +125,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return v or None
 
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _check_kafka_bootstrap(cls, v: str | None) -> str | None:
+        if not v or not v.strip():
+            return None
+        for server in v.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("must be host:port[,host:port...]")
+        return v.strip()
+
     @field_validator("mqtt_url")
     @classmethod
     def _check_mqtt_url(cls, v: str | None) -> str | None:
@@ -154,6 +169,10 @@ def load_settings(**overrides: object) -> Settings:
 
 def bus_for(settings: Settings, part: str) -> str:
     """The bus a process running `part` ("all" = every part together) uses; refuse one that cannot reach the others."""
+    if settings.bus == "kafka" and not settings.kafka_bootstrap:
+        raise ConfigError("TELECARE_BUS=kafka needs TELECARE_KAFKA_BOOTSTRAP (host:port of the Kafka brokers)")
+    if settings.bus is None and settings.kafka_bootstrap:
+        return "kafka"
     if settings.bus is None:
         return "inprocess" if part == "all" else "postgres"
     if settings.bus == "inprocess" and part != "all":

@@ -1,6 +1,7 @@
 """Real services for tests: embedded PostgreSQL and MQTT broker unless URLs are given.
 
-TELECARE_TEST_DATABASE_URL / TELECARE_TEST_MQTT_URL point the suite at existing servers.
+TELECARE_TEST_DATABASE_URL / TELECARE_TEST_MQTT_URL / TELECARE_TEST_KAFKA_BOOTSTRAP point the suite at existing
+servers.
 With CI=true a test that would skip for a missing service fails instead.
 """
 from __future__ import annotations
@@ -108,6 +109,30 @@ def mqtt_url(tmp_root: Path) -> Iterator[str]:
     except Exception as err:  # noqa: BLE001
         unavailable(f"embedded MQTT broker failed to start: {err}")
     yield url
+    broker.stop()
+
+
+def start_kafka(data_dir: Path, port: int = 0):
+    """An EmbeddedKafka started in `data_dir` (jars fetched on first use); skip locally / fail in CI if it cannot."""
+    from demo.kafka_broker import EmbeddedKafka
+
+    broker = EmbeddedKafka(data_dir, port)
+    try:
+        broker.start()
+    except Exception as err:  # noqa: BLE001 - no Java/Maven, no Maven Central, or the broker died
+        unavailable(f"embedded Kafka broker failed to start: {err}")
+    return broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_root: Path) -> Iterator[str]:
+    """host:port of a real Kafka broker: one embedded KRaft node per session unless TELECARE_TEST_KAFKA_BOOTSTRAP."""
+    bootstrap = os.environ.get("TELECARE_TEST_KAFKA_BOOTSTRAP")
+    if bootstrap:
+        yield bootstrap
+        return
+    broker = start_kafka(tmp_root / "kafka")
+    yield broker.bootstrap
     broker.stop()
 
 

@@ -17,6 +17,7 @@ VENDOR_OWNERS = {
     "apscheduler": {"outreach/scheduler.py"},
     "twilio": {"outreach/twilio_telephony.py"},
     "argon2": {"identity/passwords.py"},
+    "aiokafka": {"telecare/kafkabus.py", "telecare/kafkafeed.py"},
 }
 WEB_LIBRARIES = ("fastapi", "starlette", "uvicorn")
 

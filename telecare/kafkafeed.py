@@ -1,0 +1,215 @@
+"""The consuming side of the Kafka bus: one consumer-group member per subscription (see telecare/kafkabus.py).
+
+Fetch, decode, yield; commit what the subscriber came back for; drop prefetched records when a rebalance
+moves partitions; probe the broker so an outage becomes a FeedGap. aiokafka is owned by the two kafka*
+modules of the kernel and imported nowhere else.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
+
+from telecare.bus import FeedGap, FeedState, Message
+from telecare.health import PartState
+
+if TYPE_CHECKING:
+    from telecare.kafkabus import KafkaBus
+
+log = logging.getLogger(__name__)
+
+COMMIT_EVERY_S = 1.0
+COMMIT_TIMEOUT_S = 2.0
+PROBE_EVERY_S = 2.0
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.1, 5.0
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number `attempt` (0-based): 0.1 s doubling to 5 s."""
+    return min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** attempt)
+
+
+class _Throttle(logging.Filter):
+    """Lets each aiokafka message template through once per `every_s`: an outage would log it every 100 ms."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        super().__init__()
+        self._every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now, key = time.monotonic(), f"{record.name}:{record.msg}"
+        if now - self._last.get(key, -self._every_s) < self._every_s:
+            return False
+        self._last[key] = now
+        return True
+
+
+def throttle_aiokafka_logs() -> None:
+    """Install the _Throttle on every aiokafka logger (idempotent)."""
+    # A logger's filters see only its own records (not its children's): name every module that logs.
+    for name in ("aiokafka", "aiokafka.client", "aiokafka.conn", "aiokafka.cluster", "aiokafka.admin.client",
+                 "aiokafka.consumer.consumer", "aiokafka.consumer.fetcher", "aiokafka.consumer.group_coordinator",
+                 "aiokafka.producer.producer", "aiokafka.producer.sender"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _Throttle) for f in target.filters):
+            target.addFilter(_Throttle())
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Commits what was processed before partitions move; bumps a generation so prefetched records are dropped."""
+
+    def __init__(self, sub: Subscription) -> None:
+        self._sub = sub
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self._sub.generation += 1
+        await self._sub.commit(set(revoked))
+        for tp in revoked:  # no longer ours: whatever did not commit is the next owner's to redo
+            self._sub.processed.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._sub.generation += 1
+
+
+class Subscription:
+    """One consumer-group member: fetch, decode, yield, commit; reports to Health as `part`."""
+
+    def __init__(self, bus: KafkaBus, topic: str, gid: str, decode: Callable[[bytes], Any], part: str) -> None:
+        self.bus, self.topic, self.gid, self.decode, self.part = bus, topic, gid, decode, part
+        self.generation = 0
+        self.processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
+        self.consumer: AIOKafkaConsumer | None = None
+        self.lost_at: datetime | None = None
+        self._last_commit = self._last_probe = time.monotonic()
+
+    async def _start(self, since_ms: int) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self.bus._anchor(self.topic, self.gid, since_ms)
+                consumer = self.bus._consumer(self.gid, auto_offset_reset="none", max_poll_records=500)
+                consumer.subscribe([self.topic], listener=_Rebalance(self))
+                await consumer.start()
+                self.consumer = consumer
+                self.bus._subscriptions.add(self)
+                self.bus._health.report(self.part, PartState.OK, "consuming")
+                return
+            except (KafkaError, OSError) as err:
+                self.bus._health.report(self.part, PartState.RECONNECTING, type(err).__name__)
+                log.warning("%s; retry %d", self.bus._fail(f"consumer {self.gid} start", err), attempt + 1)
+                await asyncio.sleep(backoff(attempt))
+                attempt += 1
+
+    async def run(self, since_ms: int, gaps: bool) -> AsyncIterator[Message]:
+        self.bus._health.report(self.part, PartState.STARTING, "connecting")
+        await self._start(since_ms)
+        consumer = self.consumer
+        assert consumer is not None
+        while not self.bus._closed:
+            try:
+                batch = await consumer.getmany(timeout_ms=500)
+            except OffsetOutOfRangeError as err:
+                for gap in await self._jump(err.args[0] if err.args else {}):
+                    if gaps:
+                        yield Message(self.topic, "", gap)
+                continue
+            except NoOffsetForPartitionError as err:  # a partition added after anchoring: it starts empty
+                await consumer.seek_to_beginning(*[a for a in err.args if isinstance(a, TopicPartition)])
+                continue
+            except KafkaError as err:
+                if self.bus._closed:
+                    break
+                batch = {}
+                log.warning("%s", self.bus._fail(f"consumer {self.gid} fetch", err))
+            gap = await self._probe(bool(batch))
+            if gap is not None and gaps:
+                yield Message(self.topic, "", gap)
+            generation = self.generation
+            for tp, records in batch.items():
+                for record in records:
+                    if self.generation != generation:
+                        break  # a rebalance reset the positions: these records come again from the commit point
+                    try:
+                        value = self.decode(record.value)
+                    except Exception as err:  # noqa: BLE001 - one bad record must not end the subscription
+                        log.warning("undecodable message on %s partition %d offset %d: %s; skipped",
+                                    self.topic, tp.partition, record.offset, type(err).__name__)
+                    else:
+                        yield Message(self.topic, record.key.decode() if record.key else "", value)
+                    if self.generation == generation:
+                        self.processed[tp] = record.offset + 1
+            if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+                await self.commit()
+
+    async def _jump(self, offsets: dict[TopicPartition, int]) -> list[FeedGap]:
+        """Unread messages were deleted (retention): restart from the oldest kept; tell the subscriber."""
+        assert self.consumer is not None
+        tps = [tp for tp in offsets if isinstance(tp, TopicPartition)] or list(self.consumer.assignment())
+        await self.consumer.seek_to_beginning(*tps)
+        now = datetime.now(UTC)
+        detail = f"offsets out of range on {len(tps)} partition(s): messages were deleted before they were read"
+        log.error("consumer %s on %s: %s", self.gid, self.topic, detail)
+        return [FeedGap(FeedState.LOST, now, detail), FeedGap(FeedState.RESUMED, now, detail, missed=True)]
+
+    async def _probe(self, received: bool) -> FeedGap | None:
+        """Is the broker answering? LOST once when it stops, RESUMED(missed=False) when it is back."""
+        now = time.monotonic()
+        if not received and now - self._last_probe < PROBE_EVERY_S:
+            return None
+        self._last_probe = now
+        ok = received
+        if not ok:
+            assert self.consumer is not None
+            try:
+                await asyncio.wait_for(self.consumer.end_offsets([TopicPartition(self.topic, 0)]), PROBE_EVERY_S)
+                ok = True
+            except (KafkaError, OSError, asyncio.TimeoutError):
+                ok = False
+        if ok and self.lost_at is not None:
+            lost_at, self.lost_at = self.lost_at, None
+            self.bus._health.report(self.part, PartState.OK, "consuming")
+            log.info("consumer %s on %s: the broker answers again", self.gid, self.topic)
+            return FeedGap(FeedState.RESUMED, lost_at, "the broker answers again; position kept", missed=False)
+        if not ok and self.lost_at is None:
+            self.lost_at = datetime.now(UTC)
+            self.bus._health.report(self.part, PartState.RECONNECTING, "the broker does not answer")
+            log.warning("consumer %s on %s: the broker does not answer", self.gid, self.topic)
+            return FeedGap(FeedState.LOST, self.lost_at, "the Kafka broker does not answer")
+        return None
+
+    async def commit(self, only: set[TopicPartition] | None = None) -> None:
+        """Commit processed offsets (of `only`, when given); a failure keeps them for the next try."""
+        self._last_commit = time.monotonic()
+        offsets = {tp: o for tp, o in self.processed.items() if only is None or tp in only}
+        if not offsets or self.consumer is None:
+            return
+        try:
+            # Bounded: aiokafka retries a commit until the coordinator answers, which would stall the loop
+            # (and its outage report) for as long as the broker is down. Uncommitted offsets wait for the next try.
+            await asyncio.wait_for(self.consumer.commit(offsets), COMMIT_TIMEOUT_S)
+        except (KafkaError, asyncio.TimeoutError) as err:
+            log.warning("%s", self.bus._fail(f"commit of group {self.gid}", err))
+            return
+        for tp, offset in offsets.items():
+            if self.processed.get(tp) == offset:
+                del self.processed[tp]
+
+    async def stop(self) -> None:
+        """Commit what was processed and leave the group."""
+        if self.consumer is None:
+            return
+        consumer = self.consumer
+        try:
+            await self.commit()
+        finally:
+            self.consumer = None
+            self.bus._subscriptions.discard(self)
+            await consumer.stop()
+            self.bus._health.forget(self.part)
