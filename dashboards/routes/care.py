@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from dashboards.routes.common import Name, PathRowId, RowId, ShortText, Text
+from dashboards.routes.common import MAX_ROW_ID, Name, PathRowId, RowId, ShortText, Text
 
 from outreach import campaigns
 from outreach.call_log import CallFilter, CallLog, csv_text
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 PAGES = {"worklist": "worklist.html", "calls": "calls.html", "campaigns": "campaigns.html",
          "campaign": "campaign.html"}
 ASSETS = {"care.js": "application/javascript", "care.css": "text/css"}
+# A row id in a query string: outside 1..2^63-1 it cannot name a row (PostgreSQL would refuse it: a 503).
+QueryRowId = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 # The weather route reads its body raw (XML); described here so the docs and the fuzz test know it.
 CAP_BODY = {"requestBody": {"required": False, "content": {"application/xml": {"schema": {"type": "string"}}}}}
 
@@ -183,7 +185,7 @@ def router(deps: CareDeps) -> APIRouter:
     @r.get("/api/calls")
     async def calls(request: Request, resident_id: str | None = None,
                     from_: str | None = Query(None, alias="from"), to: str | None = None,
-                    purpose: str | None = None, outcome: str | None = None, campaign_id: int | None = None,
+                    purpose: str | None = None, outcome: str | None = None, campaign_id: QueryRowId = None,
                     limit: int = Query(500, ge=1, le=10_000)) -> Any:
         """Call attempts, newest first, with each resident's name (an audited read; team roles: own teams)."""
         f = _filter(resident_id, from_, to, purpose, outcome, campaign_id, limit)
@@ -196,7 +198,7 @@ def router(deps: CareDeps) -> APIRouter:
     @r.get("/api/calls.csv")
     async def calls_csv(request: Request, resident_id: str | None = None,
                         from_: str | None = Query(None, alias="from"), to: str | None = None,
-                        purpose: str | None = None, outcome: str | None = None, campaign_id: int | None = None,
+                        purpose: str | None = None, outcome: str | None = None, campaign_id: QueryRowId = None,
                         limit: int = Query(100_000, ge=1, le=100_000)) -> Any:
         f = _filter(resident_id, from_, to, purpose, outcome, campaign_id, limit)
         found = await only_visible(request, await deps.call_log.query_named(f), lambda x: x[0].resident_id)

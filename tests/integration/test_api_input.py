@@ -62,6 +62,14 @@ async def test_bad_bodies_get_422_naming_the_field(client, path, body, where) ->
     assert where in response.json()["detail"]
 
 
+async def test_row_ids_out_of_range_in_a_query_get_422_not_a_database_error(client) -> None:
+    # Found by the schemathesis run: -3e22 and 2**70 used to reach PostgreSQL and come back as a 503.
+    for url in ("/api/calls?campaign_id=-3", "/api/calls?campaign_id=99999999999999999999",
+                "/api/calls.csv?campaign_id=0"):
+        response = await client.get(url)
+        assert response.status_code == 422 and "campaign_id" in response.json()["detail"], (url, response.text)
+
+
 async def test_control_characters_in_urls_get_400(client) -> None:
     for url in ("/api/alerts?resident_id=r%00", "/api/devices?resident_id=%01", "/api/calls?purpose=a%00b",
                 "/api/campaigns/weather?sample=true&by=A%00"):
