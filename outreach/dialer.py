@@ -193,6 +193,9 @@ class Dialer:
                 await coro
             except TelecareError as err:
                 log.error("background call step failed: %s", err)
+            except Exception as err:  # noqa: BLE001 - one call's bug must not vanish: logged by type, counted
+                OUTREACH_BAD_UPDATES.labels("internal_error").inc()
+                log.error("background call step crashed: %s", type(err).__name__)
 
         job = asyncio.get_running_loop().create_task(run())
         self._background.add(job)

@@ -175,11 +175,18 @@ class Escalator:
             record = await self._log.finish(call_id, outcome, now)
             if record is not None:
                 # The result comes straight back: the next key-holder after the lock is released.
-                job = asyncio.get_running_loop().create_task(self.on_call_result(record))
+                job = asyncio.get_running_loop().create_task(self._next_key_holder(record))
                 self._pending.add(job)  # keep a reference until it ran
                 job.add_done_callback(self._pending.discard)
             return
         await self._log.set_provider_id(call_id, handle.provider_call_id)
+
+    async def _next_key_holder(self, record: CallRecord) -> None:
+        """on_call_result for a call that failed to start; on failure the tick takes the step when it is due."""
+        try:
+            await self.on_call_result(record)
+        except Exception as err:  # noqa: BLE001 - a background step: logged, and the ticker retries it
+            log.error("alert %s: moving to the next key-holder failed: %s", record.alert_id, type(err).__name__)
 
     async def _load(self, alert_id: int) -> EscalationState | None:
         row = await self._db.fetchrow(f"SELECT {_STATE_COLS} FROM escalations WHERE alert_id = %s", (alert_id,))
@@ -225,9 +232,10 @@ class Escalator:
             self._health.report(PART, state, detail)
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
-        # Both loops catch per-item failures; one that still ends is a bug: say so (health fails, process exits).
-        if not task.cancelled() and task.exception() is not None:
-            name = type(task.exception()).__name__
+        # Both loops catch per-item failures and run until stop() cancels them: any other end (an error, or
+        # the subscription simply ending) leaves alarms unescalated: say so (health fails, the process exits).
+        if not task.cancelled():
+            name = type(task.exception()).__name__ if task.exception() is not None else "ended"
             log.error("escalation loop %s died: %s", task.get_name(), name)
             self._report(PartState.FAILED, f"{task.get_name()} died: {name}")
 
@@ -238,6 +246,7 @@ class Escalator:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        await asyncio.gather(*self._pending, return_exceptions=True)
         if self._health is not None:
             self._health.forget(PART)
 

@@ -71,7 +71,9 @@ class Replayer:
         """Once the subscription is surely live, evaluate events stored since start that the bus missed."""
         await asyncio.sleep(self._catch_up_after_s)
         if self._since_start is not None and self._catch_up_from is not None:
-            count = await self._evaluate_missing(self._catch_up_from, tracker.already_done, evaluate)
+            done: set[UUID] = set()  # evaluated by this pass, kept across its retries
+            count = await self._until_read(self._catch_up_from, lambda e: tracker.already_done(e) or e.id in done,
+                                           evaluate, done, "start-up catch-up")
             if count:
                 log.warning("caught up %d stored events the bus did not deliver at start", count)
         self._since_start = None
@@ -90,22 +92,25 @@ class Replayer:
             return 0
         recent = current.recent_ids if current is not None else frozenset()
         done: set[UUID] = set()  # evaluated by this pass, kept across its retries
-        delay = RETRY_MIN_S
-        while True:
-            try:
-                count = await self._evaluate_missing(
-                    since, lambda e: tracker.already_done(e) or str(e.id) in recent or e.id in done, evaluate, done)
-                break
-            except StoreError as err:
-                RULES_ERRORS.labels("catch_up").inc()
-                log.error("catch-up after a bus gap could not read the events table (%s); retrying", err)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+        count = await self._until_read(since, lambda e: tracker.already_done(e) or str(e.id) in recent or e.id in done,
+                                       evaluate, done, "catch-up after a bus gap")
         # Their bus copies (committed after the reconnect, queued behind this pass) are skipped meanwhile.
         asyncio.get_running_loop().call_later(self._catch_up_after_s, self._from_table.difference_update, done)
         if count:
             log.warning("caught up %d stored events the bus did not deliver during a gap", count)
         return count
+
+    async def _until_read(self, since: datetime, skip: Skip, evaluate: Evaluate, done: set[UUID], what: str) -> int:
+        """_evaluate_missing, retried with back-off until the table answers (a lost alert is worse than a late one)."""
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                return await self._evaluate_missing(since, skip, evaluate, done)
+            except StoreError as err:
+                RULES_ERRORS.labels("catch_up").inc()
+                log.error("%s could not read the events table (%s); retry in %.1fs", what, err, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
 
     async def _evaluate_missing(self, since: datetime, skip: Skip, evaluate: Evaluate,
                                 into: set[UUID] | None = None) -> int:

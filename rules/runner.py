@@ -75,6 +75,8 @@ class RulesRunner:
         ticker = asyncio.create_task(self._tick_loop(), name="rules-ticker")
         catch_up = asyncio.create_task(self._replayer.catch_up(self._saver.progress, self._evaluate),
                                        name="rules-catch-up")
+        for helper in (ticker, catch_up):
+            helper.add_done_callback(self._helper_ended)
         try:
             async for message in self._bus.subscribe(EVENTS, GROUP, gaps=True):
                 if isinstance(message.value, FeedGap):
@@ -84,6 +86,7 @@ class RulesRunner:
                 await self.process(message.value)
                 if self._saver.pending >= self._save_every:
                     await self.flush()
+            raise RuntimeError("the events subscription ended")  # only cancellation may stop the rules
         except asyncio.CancelledError:
             if self._health is not None:
                 self._health.forget(PART)  # stopped on purpose
@@ -113,6 +116,11 @@ class RulesRunner:
     def _report(self, state: PartState, detail: str = "") -> None:
         if self._health is not None:
             self._health.report(PART, state, detail)
+
+    def _helper_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:  # each catches what it can: this is a bug
+            log.error("%s died: %s", task.get_name(), type(task.exception()).__name__)
+            self._report(PartState.FAILED, f"{task.get_name()} died: {type(task.exception()).__name__}")
 
     async def _evaluate(self, event: Event) -> list[AlertTrigger]:
         """One event (from the bus or the table), isolated: its failure is counted and logged by id."""

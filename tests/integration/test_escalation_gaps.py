@@ -69,3 +69,23 @@ async def test_a_dead_escalation_loop_is_reported_failed(db) -> None:
     finally:
         await esc.stop()
         await sim.close()
+
+
+async def test_an_alerts_subscription_that_simply_ends_is_reported_failed_too(db) -> None:
+    clock, health = FakeClock(T0), Health()
+
+    class EndingBus(InProcessBus):
+        async def subscribe(self, topic, group, *, gaps=False):
+            return
+            yield  # pragma: no cover - makes this an async generator
+
+    bus = EndingBus()
+    sim = SimulatedTelephony(clock)
+    esc = Escalator(db, bus, AlertStore(db, bus), sim, Registry(db), clock, call_log=CallLog(db), health=health)
+    await esc.start()
+    try:
+        await eventually(lambda: health.failed())
+        assert "escalation-consume died: ended" in health.failed()[0].detail
+    finally:
+        await esc.stop()
+        await sim.close()
