@@ -110,12 +110,13 @@ def after_call(state: EscalationState, accepted: bool, now: datetime) -> Escalat
 
 
 def rearm(state: EscalationState, now: datetime, policy: EscalationPolicy) -> EscalationState:
-    """A new event on the alert: an exhausted escalation starts over as a new round; a pending step is never
+    """A new event on the alert: an exhausted escalation repeats the key-holder round now, exactly as the timed
+    repeat does (a second help press must hasten the calls, never delay them); a pending step is never
     postponed (pure)."""
     if state.state != Phase.EXHAUSTED:
         return state
-    return replace(state, tier=1, contact_index=0, state=Phase.ARMED, round=state.round + 1,
-                   next_at=now + timedelta(seconds=policy.second_tier_after_s), updated_at=now)
+    return replace(state, tier=3, contact_index=0, state=Phase.ARMED, round=state.round + 1, next_at=now,
+                   updated_at=now)
 
 
 def nobody_reached(state: EscalationState | None) -> bool:

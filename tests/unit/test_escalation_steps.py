@@ -81,10 +81,11 @@ def test_a_key_holder_accepting_in_a_repeated_round_ends_it():
     assert (accepted.state, accepted.round) == ("accepted", 2) and not nobody_reached(accepted)
 
 
-def test_a_new_event_on_an_exhausted_alert_is_a_new_round_from_tier_one():
+def test_a_new_event_on_an_exhausted_alert_repeats_the_key_holder_round_now():
+    # Like the timed repeat: a second help press must hasten the key-holder calls, never put them 180 s off.
     exhausted, now = _walk_to_exhausted(1)
     again = rearm(exhausted.state, now, POLICY)
-    assert (again.state, again.tier, again.round, again.next_at) == ("armed", 1, 2, now + timedelta(seconds=60))
+    assert (again.state, again.tier, again.round, again.next_at, again.contact_index) == ("armed", 3, 2, now, 0)
     assert nobody_reached(again)
 
 
