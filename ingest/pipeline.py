@@ -62,17 +62,27 @@ class BatchPipeline:
         return await self._sink.store(*_split(r for _, r in results))
 
     async def store_one_by_one(self, results: list[tuple[RawMessage, Event | Rejected]],
-                                new: list[Event]) -> StoreResult:
-        """Each event alone: one the database refuses, or whose store raises, is dead-lettered; the rest stored."""
-        rejects = [r for _, r in results if isinstance(r, Rejected)]
-        if rejects:
-            await self._dead_letter(rejects)
+                                new: list[Event], parked: dict[int, Rejected]) -> StoreResult:
+        """Each event alone: one the database refuses, or whose store raises, is dead-lettered; the rest stored.
+
+        `new` and `parked` (indices into the batch) are the caller's, kept across an outage's retries, so
+        nothing committed before the outage is stored or dead-lettered twice.
+        """
+        rejects: list[Rejected] = []
+        initial = [(i, r) for i, (_, r) in enumerate(results) if isinstance(r, Rejected)]
+        if fresh := [r for i, r in initial if i not in parked]:
+            await self._dead_letter(fresh)
+        parked.update(initial)
+        rejects.extend(r for _, r in initial)
         duplicates = 0
-        for raw, event in results:
+        for index, (raw, event) in enumerate(results):
             if isinstance(event, Rejected):
                 continue
             if event in new:
                 continue  # committed before a retry
+            if index in parked:  # dead-lettered before a retry
+                rejects.append(parked[index])
+                continue
             try:
                 one = await self._sink.store([event], [])
             except StoreError as err:
@@ -90,6 +100,7 @@ class BatchPipeline:
                       reason)
             bad = Rejected(raw.topic, raw.payload, reason, raw.received_at, event.gateway_id, event.device_id)
             await self._dead_letter([bad])
+            parked[index] = bad
             rejects.append(bad)
         return StoreResult(tuple(new), duplicates, tuple(rejects))
 

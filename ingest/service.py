@@ -15,7 +15,7 @@ from telecare import metrics
 from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
 from telecare.errors import StoreError
-from telecare.events import Event, RawMessage
+from telecare.events import Event, RawMessage, Rejected
 from telecare.health import Health, PartState
 from telecare.mqtt import MqttSubscriber
 from telecare.mqtt_sessions import MqttSessions
@@ -193,13 +193,14 @@ class IngestService:
         failures = 0
         one_by_one = False
         stored: list[Event] = []  # new events already committed in one-by-one mode, kept across retries
+        parked: dict[int, Rejected] = {}  # batch index -> its dead letter, already written in one-by-one mode, kept across retries
         while True:
             started = time.perf_counter()
             try:
                 if results is None:
                     results = await self._pipeline.normalize(batch)
                 if one_by_one:
-                    result = await self._pipeline.store_one_by_one(results, stored)
+                    result = await self._pipeline.store_one_by_one(results, stored, parked)
                 else:
                     result = await self._pipeline.store(results)
                 break

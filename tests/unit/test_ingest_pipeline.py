@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ingest.pipeline import BatchPipeline
 from ingest.sink import StoreResult
 from ingest.topics import device_topic
@@ -57,7 +59,7 @@ async def test_a_store_bug_for_one_event_dead_letters_it_and_stores_the_rest() -
     sink = FakeSink()
     pipeline = BatchPipeline(sink, FakeLookup())
     results = await pipeline.normalize([raw("a"), raw("poison"), raw("b"), RawMessage("junk", b"", NOW)])
-    result = await pipeline.store_one_by_one(results, [])
+    result = await pipeline.store_one_by_one(results, [], {})
     assert [e.msg_id for e in result.new] == ["a", "b"] == [e.msg_id for e in sink.events]
     assert sorted(r.reason for r in sink.dead) == ["bad_topic", "internal_error:TypeError"]
     assert len(result.rejected) == 2
@@ -67,5 +69,33 @@ async def test_a_dead_letter_that_cannot_be_written_does_not_stop_the_others() -
     sink = FakeSink(unwritable_reason="bad_topic")
     pipeline = BatchPipeline(sink, FakeLookup())
     results = await pipeline.normalize([RawMessage("junk", b"", NOW), raw("x", device="nobody"), raw("a")])
-    result = await pipeline.store_one_by_one(results, [])
+    result = await pipeline.store_one_by_one(results, [], {})
     assert [r.reason for r in sink.dead] == ["unknown_device"] and [e.msg_id for e in result.new] == ["a"]
+
+
+async def test_an_outage_in_the_middle_of_one_by_one_mode_writes_nothing_twice_on_the_retry() -> None:
+    from telecare.errors import StoreError
+
+    class OutageOnce(FakeSink):
+        """The database goes away while storing "b" (once): the caller retries the whole batch."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = True
+
+        async def store(self, events, rejects) -> StoreResult:
+            if self.down and any(e.msg_id == "b" for e in events):
+                self.down = False
+                raise StoreError("database unavailable")
+            return await super().store(events, rejects)
+
+    sink = OutageOnce()
+    pipeline = BatchPipeline(sink, FakeLookup())
+    results = await pipeline.normalize([RawMessage("junk", b"", NOW), raw("a"), raw("poison"), raw("b")])
+    new, parked = [], {}
+    with pytest.raises(StoreError):  # the outage reaches the caller, which retries
+        await pipeline.store_one_by_one(results, new, parked)
+    result = await pipeline.store_one_by_one(results, new, parked)  # the retry, with the caller's memory
+    assert [e.msg_id for e in sink.events] == ["a", "b"] and [e.msg_id for e in result.new] == ["a", "b"]
+    assert sorted(r.reason for r in sink.dead) == ["bad_topic", "internal_error:TypeError"]  # each once
+    assert sorted(r.reason for r in result.rejected) == ["bad_topic", "internal_error:TypeError"]
