@@ -225,6 +225,7 @@ async def test_the_rules_runner_on_kafka_raises_an_alert_for_a_help_press(kafka_
     from alerts.store import AlertStore
     from devices.registry import Registry
     from rules.runner import RulesRunner
+    from rules.stores import pg_rule_stores
     from telecare.clock import FakeClock
     from telecare.events import DeviceType
     from telecare.people import Device, Resident
@@ -236,7 +237,7 @@ async def test_the_rules_runner_on_kafka_raises_an_alert_for_a_help_press(kafka_
                                 Device(f"{rid}-pendant", DeviceType.PENDANT, f"{rid}-gw", rid)])
     bus, clock, web = new_bus(kafka_bootstrap), FakeClock(NOW), group()
     bus.register(ALERTS, web)
-    runner = RulesRunner(db, bus, registry, AlertStore(db, bus), clock, tick_seconds=0.05)
+    runner = RulesRunner(pg_rule_stores(db), bus, registry, AlertStore(db, bus), clock, tick_seconds=0.05)
     assert runner is not None and bus.keeps_from_register  # no replay from the table: the group keeps it
     press = ev(rid, "press-1", EventType.HELP_BUTTON)
     await bus.publish(EVENTS, rid, press)  # before the runner subscribes: the registered group keeps it
