@@ -35,8 +35,9 @@ def audit_append(db: Database) -> AuditAppend:
 
     audit = AuditLog(db)
 
-    async def append(actor: str, action: GdprAction, subject: str, at: datetime, detail: dict[str, Any]) -> int:
-        who = Actor(actor, "system" if actor.startswith("cli:") else "session")  # the CLI runs as the system
+    async def append(actor: Any, action: GdprAction, subject: str, at: datetime, detail: dict[str, Any]) -> int:
+        # The web edge passes its authenticated Actor (name, kind, address, user agent); the CLI a name.
+        who = actor if isinstance(actor, Actor) else Actor(str(actor), "system")
         return await audit.record(who, action, [subject], at, detail)  # type: ignore[arg-type] - a StrEnum too
 
     return append

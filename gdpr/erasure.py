@@ -97,7 +97,7 @@ class Erasure:
             raise ValueError(f"no eraser registered for: {', '.join(missing)}")
         self._db, self._erasers, self._audit, self._clock = db, erasers, audit, clock
 
-    async def run(self, resident_id: str, actor: str, *, dry_run: bool = False) -> ErasureReport:
+    async def run(self, resident_id: str, actor: Any, *, dry_run: bool = False) -> ErasureReport:
         """Erase (or plan to erase) one resident; NotFound when unknown."""
         now = self._clock.now()
         try:

@@ -38,5 +38,7 @@ class Eraser(Protocol):
 class AuditAppend(Protocol):
     """Appends one audit row (dashboards/audit.py is the audit log's writer; the composition root adapts it)."""
 
-    async def __call__(self, actor: str, action: GdprAction, subject: str, at: datetime,
+    async def __call__(self, actor: Any, action: GdprAction, subject: str, at: datetime,
                       detail: dict[str, Any]) -> Any: ...
+    # `actor`: who acted, as the edge knows them (the web edge's authenticated actor with its address and
+    # user agent, or the CLI's "cli:<os user>"); gdpr/ only passes it on to the audit log.

@@ -1,6 +1,8 @@
 """The GDPR capability as the edges use it: export a resident's data, erase it, both audited."""
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 from collections.abc import Mapping
 
@@ -21,7 +23,7 @@ class Gdpr:
         self._db, self._audit, self._clock = db, audit, clock
         self._erasure = Erasure(db, erasers, audit, clock)
 
-    async def export_zip(self, resident_id: str, actor: str) -> bytes:
+    async def export_zip(self, resident_id: str, actor: Any) -> bytes:
         """The subject access archive; the export is audited before any data leaves (a failed audit raises)."""
         now = self._clock.now()
         if not await export_queries.resident_exists(self._db, resident_id):
@@ -31,6 +33,6 @@ class Gdpr:
         log.info("export of resident %s: %d sections", resident_id, len(data.sections))
         return archive.build_zip(data)
 
-    async def erase(self, resident_id: str, actor: str, *, dry_run: bool = False) -> ErasureReport:
+    async def erase(self, resident_id: str, actor: Any, *, dry_run: bool = False) -> ErasureReport:
         """Erase one resident (or, with dry_run, report what would go and what would stay)."""
         return await self._erasure.run(resident_id, actor, dry_run=dry_run)

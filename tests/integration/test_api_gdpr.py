@@ -41,8 +41,11 @@ async def test_export_and_erase_over_http(db):
         done = await client.post(f"{url}/erase", headers=tokens["ada"])
         assert done.status_code == 200 and done.json()["dry_run"] is False
         assert await db.fetchval("SELECT name FROM residents WHERE id = %s", (RID,)) != NAME
-    actors = {(r["actor"], r["action"]) for r in await db.fetch("SELECT actor, action FROM audit_log")}
-    assert {("aud", "resident.data.export"), ("ada", "resident.data.erase")} <= actors
+    rows = await db.fetch("SELECT actor, actor_kind, action, client_addr FROM audit_log WHERE action LIKE 'resident.data.%'")
+    # Who, as authenticated (a bearer token here), and from where: the web edge's actor, not just a name.
+    assert {(r["actor"], r["actor_kind"], r["action"]) for r in rows} >= {
+        ("aud", "token", "resident.data.export"), ("ada", "token", "resident.data.erase")}
+    assert all(r["client_addr"] for r in rows)
 
 
 async def test_admins_and_auditors_see_the_retention_in_force(db):
