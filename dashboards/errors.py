@@ -47,7 +47,9 @@ def error_response(request: Request | None, status: int, detail: Any,
     if status < 500:
         HTTP_ERRORS.labels(str(status)).inc()
     elif request is not None:
-        log.warning("%s %s -> %s", request.method, request.url.path, status)
+        # The route's template, not the URL: paths such as /api/users/{name} would put people's names in logs.
+        route = request.scope.get("route")
+        log.warning("%s %s -> %s", request.method, getattr(route, "path", "(no route)"), status)
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from telecare.events import MAX_PAYLOAD_BYTES, Event, EventType, Rejected
 from telecare.store import Database
@@ -118,10 +118,6 @@ class EventSink:
         """Store rejects alone (used when a message cannot be stored as an event)."""
         async with self._db.transaction() as tx:
             await tx.copy_rows("dead_letters", DEAD_LETTER_COLUMNS, [_dead_row(r) for r in rejects])
-
-    async def prune_dead_letters(self, now: datetime, keep_days: int) -> int:
-        """Delete dead letters older than keep_days, counting them per day and reason; return how many."""
-        return await self.prune_dead_letters_before(now - timedelta(days=keep_days))
 
     async def prune_dead_letters_before(self, cutoff: datetime) -> int:
         """Delete dead letters received before `cutoff`, counting them per day and reason; return how many."""

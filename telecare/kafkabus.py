@@ -17,6 +17,7 @@ Semantics (docs/kafka.md has the reasoning):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -260,8 +261,8 @@ class KafkaBus:
     async def _anchor(self, topic: str, gid: str, since_ms: int) -> None:
         """Give a group without committed offsets its starting point: the first message at/after since_ms."""
         consumer = self._consumer(gid)
-        await consumer.start()
         try:
+            await consumer.start()  # inside the try: a failed start must still free the client (finally)
             tps = [TopicPartition(topic, p) for p in range(self._partition_counts[topic])]
             consumer.assign(tps)
             missing = [tp for tp in tps if await consumer.committed(tp) is None]
@@ -277,7 +278,8 @@ class KafkaBus:
             except KafkaError as err:  # the group became active meanwhile: its members hold positions
                 log.info("anchoring group %s on %s skipped (%s)", gid, topic, type(err).__name__)
         finally:
-            await consumer.stop()
+            with contextlib.suppress(KafkaError, OSError):  # never mask why anchoring failed
+                await consumer.stop()
 
     async def close(self) -> None:
         """Stop the producer and every consumer; per-process groups are deleted (nobody resumes them)."""

@@ -7,6 +7,7 @@ modules of the kernel and imported nowhere else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -92,6 +93,7 @@ class Subscription:
     async def _start(self, since_ms: int) -> None:
         attempt = 0
         while True:
+            consumer = None
             try:
                 await self.bus._anchor(self.topic, self.gid, since_ms)
                 consumer = self.bus._consumer(self.gid, auto_offset_reset="none", max_poll_records=500)
@@ -102,6 +104,9 @@ class Subscription:
                 self.bus._health.report(self.part, PartState.OK, "consuming")
                 return
             except (KafkaError, OSError) as err:
+                if consumer is not None:  # a consumer that failed to start still holds its client: free it
+                    with contextlib.suppress(Exception):
+                        await consumer.stop()
                 self.bus._health.report(self.part, PartState.RECONNECTING, type(err).__name__)
                 log.warning("%s; retry %d", self.bus._fail(f"consumer {self.gid} start", err), attempt + 1)
                 await asyncio.sleep(backoff(attempt))

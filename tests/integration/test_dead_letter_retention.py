@@ -35,17 +35,17 @@ async def test_prune_keeps_the_retention_window_and_counts_what_it_removed(db: D
     await sink.dead_letter([reject(START + timedelta(hours=1), "bad_topic")])
 
     clock.advance(timedelta(days=30, minutes=31))  # every day-1 letter is now over 30 days old, day 2's not
-    assert await sink.prune_dead_letters(clock.now() - timedelta(hours=2), 30) == 0  # nothing old enough yet
-    assert await sink.prune_dead_letters(clock.now(), 30) == 4
+    assert await sink.prune_dead_letters_before(clock.now() - timedelta(days=30, hours=2)) == 0  # none old enough
+    assert await sink.prune_dead_letters_before(clock.now() - timedelta(days=30)) == 4
     assert await db.fetchval("SELECT count(*) FROM dead_letters") == 1
     assert await counts(db) == {("2026-03-01", "bad_topic"): 3, ("2026-03-01", "invalid_json"): 1}
 
     clock.advance(timedelta(days=1))
-    assert await sink.prune_dead_letters(clock.now(), 30) == 1
+    assert await sink.prune_dead_letters_before(clock.now() - timedelta(days=30)) == 1
     assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
     assert await counts(db) == {("2026-03-01", "bad_topic"): 3, ("2026-03-01", "invalid_json"): 1,
                                 ("2026-03-02", "bad_topic"): 1}
-    assert await sink.prune_dead_letters(clock.now(), 30) == 0  # idempotent: counts are not doubled
+    assert await sink.prune_dead_letters_before(clock.now() - timedelta(days=30)) == 0  # idempotent: counts are not doubled
     assert sum((await counts(db)).values()) == 5
 
 
@@ -53,7 +53,7 @@ async def test_prune_works_through_a_backlog_in_batches(db: Database, monkeypatc
     monkeypatch.setattr(sink_module, "PRUNE_BATCH", 7)
     sink = EventSink(db)
     await sink.dead_letter([reject(START + timedelta(seconds=i), "oversized") for i in range(30)])
-    assert await sink.prune_dead_letters(START + timedelta(days=31), 30) == 30
+    assert await sink.prune_dead_letters_before(START + timedelta(days=31) - timedelta(days=30)) == 30
     assert await counts(db) == {("2026-03-01", "oversized"): 30}
 
 
