@@ -80,6 +80,12 @@ class Access:
             # An unknown resident is refused the same way: the answer does not reveal who exists elsewhere.
             await self.deny(request, principal, "this resident is not in your team", [resident_id])
 
+    def teams_in_scope(self, request: Request) -> tuple[str, ...] | None:
+        """The care teams whose residents this request may see (for queries to filter before their LIMIT);
+        None when the principal sees every resident."""
+        principal, rule = principal_of(request), request.state.rule
+        return None if rule.unbound(principal) else tuple(sorted(principal.teams))
+
     async def visible(self, request: Request, resident_ids: Iterable[str]) -> set[str] | None:
         """The residents among these the principal may see; None when they see every resident."""
         principal, rule = principal_of(request), request.state.rule

@@ -132,9 +132,12 @@ class CallLog:
                   AND (%(purpose)s::text IS NULL OR purpose = %(purpose)s)
                   AND (%(outcome)s::text IS NULL OR outcome = %(outcome)s)
                   AND (%(campaign)s::bigint IS NULL OR campaign_id = %(campaign)s)
+                  AND (%(teams)s::jsonb IS NULL OR resident_id IN (
+                        SELECT id FROM residents WHERE care_plan->>'team' IN (SELECT jsonb_array_elements_text(%(teams)s))))
                 ORDER BY started_at DESC, id DESC LIMIT %(limit)s""",
             {"resident": f.resident_id, "start": f.start, "end": f.end, "purpose": f.purpose,
-             "outcome": f.outcome, "campaign": f.campaign_id, "limit": max(1, min(f.limit, 100_000))})
+             "outcome": f.outcome, "campaign": f.campaign_id, "limit": max(1, min(f.limit, 100_000)),
+             "teams": list(f.teams) if f.teams is not None else None})
         out = []
         for r in rows:
             resident_name = r.pop("resident_name")

@@ -58,6 +58,7 @@ class CallFilter:
     outcome: CallOutcome | str | None = None
     campaign_id: int | None = None
     limit: int = 1000
+    teams: tuple[str, ...] | None = None  # only residents of these care teams (None: every resident)
 
 
 def csv_text(rows: list[tuple[CallRecord, str | None]], *, with_names: bool) -> str:

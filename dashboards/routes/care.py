@@ -177,10 +177,11 @@ def router(deps: CareDeps) -> APIRouter:
                                                                                "outcome": body.outcome})
         return record.to_dict()
 
-    def _filter(resident_id: str | None, from_: str | None, to: str | None, purpose: str | None,
+    def _filter(request: Request, resident_id: str | None, from_: str | None, to: str | None, purpose: str | None,
                 outcome: str | None, campaign_id: int | None, limit: int) -> CallFilter:
+        # Team roles: their teams' residents only, in the query itself, so the LIMIT counts their rows.
         return CallFilter(resident_id or None, _day_bound(from_, False, zone), _day_bound(to, True, zone),
-                          purpose or None, outcome or None, campaign_id, limit)
+                          purpose or None, outcome or None, campaign_id, limit, access(request).teams_in_scope(request))
 
     @r.get("/api/calls")
     async def calls(request: Request, resident_id: str | None = None,
@@ -188,7 +189,7 @@ def router(deps: CareDeps) -> APIRouter:
                     purpose: str | None = None, outcome: str | None = None, campaign_id: QueryRowId = None,
                     limit: int = Query(500, ge=1, le=10_000)) -> Any:
         """Call attempts, newest first, with each resident's name (an audited read; team roles: own teams)."""
-        f = _filter(resident_id, from_, to, purpose, outcome, campaign_id, limit)
+        f = _filter(request, resident_id, from_, to, purpose, outcome, campaign_id, limit)
         found = await only_visible(request, await deps.call_log.query_named(f), lambda x: x[0].resident_id)
         # Audited before answering: no row, no names.
         await audited(request, AuditAction.CALL_LOG_NAMES_READ, (c.resident_id for c, _ in found),
@@ -200,7 +201,7 @@ def router(deps: CareDeps) -> APIRouter:
                         from_: str | None = Query(None, alias="from"), to: str | None = None,
                         purpose: str | None = None, outcome: str | None = None, campaign_id: QueryRowId = None,
                         limit: int = Query(100_000, ge=1, le=100_000)) -> Any:
-        f = _filter(resident_id, from_, to, purpose, outcome, campaign_id, limit)
+        f = _filter(request, resident_id, from_, to, purpose, outcome, campaign_id, limit)
         found = await only_visible(request, await deps.call_log.query_named(f), lambda x: x[0].resident_id)
         await audited(request, AuditAction.CALL_LOG_NAMES_READ, (c.resident_id for c, _ in found),
                       {"view": "call_log.csv"})

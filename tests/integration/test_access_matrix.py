@@ -30,7 +30,7 @@ from outreach.twilio_telephony import TwilioTelephony
 from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
-from tests.web_helpers import issue_token
+from tests.web_helpers import api_client, issue_token
 from dashboards.routes.quality import router as quality_router
 from entrypoints.gdpr_wiring import gdpr_router
 from telecare.settings import load_settings
@@ -181,3 +181,15 @@ def test_every_policy_row_names_known_roles_and_no_public_route_holds_personal_d
     public = sorted(p for (m, p), rule in POLICY.items() if rule.public)
     assert all(not p.startswith(("/api/residents", "/api/alerts", "/api/calls", "/api/worklist")) for p in public)
     assert json.dumps(public)  # printed by -v runs: what anyone can reach
+
+
+async def test_a_care_teams_call_log_counts_only_its_rows_against_the_limit(db):
+    app, _ = await build(db)
+    core = SimpleNamespace(db=db)
+    for _ in range(3):  # newer calls of team B's resident would fill a LIMIT taken before the team filter
+        await care_call(core, "rb")
+    async with app.router.lifespan_context(app):
+        token = await issue_token(app, "carer-a2", Role.CARE_TEAM, ["A"])
+        async with api_client(app, anonymous=True) as client:
+            got = await client.get("/api/calls?limit=2", headers={"authorization": f"Bearer {token}"})
+    assert got.status_code == 200 and {c["resident_id"] for c in got.json()} == {"ra"}
