@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import uvicorn
@@ -15,7 +16,10 @@ async def serve_web(app: Any, host: str, port: int, started: asyncio.Event | Non
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # the CLI owns Ctrl-C
+    # The CLI owns Ctrl-C and SIGTERM: uvicorn (since 0.29) swaps in its own handlers with signal.signal
+    # while it serves, which stopped the web server on its own, before the rest of the process, and cut its
+    # lifespan short (a CancelledError traceback, the live hub never stopped). Keep them out.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
 
     async def serve() -> None:
         try:

@@ -153,7 +153,12 @@ class EmbeddedBroker:
         self.kind = "mosquitto"
         conf = self.data_dir / "mosquitto.conf"
         conf.write_text(mosquitto_conf(self.port, self.data_dir, self.auth))
-        self._proc = subprocess.Popen([exe, "-c", str(conf)], stderr=subprocess.PIPE)
+        # Its log goes to a file: an unread pipe fills up and then blocks the broker. Its own session: Ctrl-C in
+        # a terminal reaches the whole process group, and the broker must outlive the platform's orderly stop
+        # (ingest disconnects first) instead of dying under it.
+        with (self.data_dir / "mosquitto.log").open("ab") as log_file:
+            self._proc = subprocess.Popen([exe, "-c", str(conf)], stderr=log_file, stdout=log_file,
+                                          start_new_session=True)
         _wait_for_port(self.port)
         # mosquitto installs its signal handlers right after opening its listeners; the first signal
         # comes SAVE_EVERY_S later (a SIGUSR1 before that would end it).
@@ -172,7 +177,7 @@ class EmbeddedBroker:
                         "gateway (install mosquitto for per-gateway access control)")
         log_file = (self.data_dir / "amqtt.log").open("ab")
         self._proc = subprocess.Popen([sys.executable, "-m", "demo.amqtt_broker", str(self.port)],
-                                      stderr=log_file, stdout=log_file)
+                                      stderr=log_file, stdout=log_file, start_new_session=True)
         log_file.close()
         _wait_for_port(self.port)
         log.warning("mosquitto not found: embedded amqtt broker on %s (MQTT 3.1.1, no shared subscriptions, "

@@ -94,7 +94,7 @@ class _Connection:
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         self.connected = False
-        if rc.value != 0:
+        if rc.value != 0 and not getattr(self, "_closing", False):  # our own disconnect() is no loss
             log.warning("MQTT connection lost (%s); paho reconnects", rc)
 
     async def connect(self) -> None:
@@ -121,6 +121,7 @@ class _Connection:
 
     async def disconnect(self) -> None:
         """Clean DISCONNECT (the will is discarded) and stop the network thread."""
+        self._closing = True
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
 
