@@ -33,10 +33,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace, stop: asyncio.Ev
         running = await bootstrap.start_parts(core, parts, mqtt_url)
         if "web" in parts:
             log.info("web on http://%s:%d/", settings.http_host, settings.http_port)
-        try:
-            await running.wait(stop)
-        finally:
-            await running.stop()
+        await running.run_until(stop)
     return 0
 
 
@@ -174,10 +171,7 @@ async def cmd_simulate(settings: Settings, args: argparse.Namespace, stop: async
 
     logins = load_credentials(args.credentials) if args.credentials else None
     running = bootstrap.Running([asyncio.create_task(simulate(args.mqtt, args.residents, args.seed, logins))])
-    try:
-        await running.wait(stop)
-    finally:
-        await running.stop()
+    await running.run_until(stop)
     return 0
 
 

@@ -109,9 +109,5 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
-        try:
-            await running.wait(stop)
-        finally:
-            log.info("stopping")
-            await running.stop()
+        await running.run_until(stop)
     return 0

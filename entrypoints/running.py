@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,9 @@ class PartFailed(Exception):
     def __init__(self, part: str, detail: str) -> None:
         super().__init__(f"{part}: {detail}")
         self.part, self.detail = part, detail
+
+
+log = logging.getLogger("telecare")
 
 
 @dataclass
@@ -47,6 +51,14 @@ class Running:
         if isinstance(err, PartFailed):
             raise err
         raise PartFailed(task.get_name(), f"died: {type(err).__name__}" if err else "ended unexpectedly") from err
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """wait(stop), then stop() whatever ended the wait (Ctrl-C or a failed part, which is re-raised)."""
+        try:
+            await self.wait(stop)
+        finally:
+            log.info("stopping")
+            await self.stop()
 
     async def stop(self) -> None:
         """Cancel the tasks, then stop the services in reverse start order."""
