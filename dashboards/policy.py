@@ -85,6 +85,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     # A resident's card and recent events: operators, and the care team of the resident's own team.
     ("GET", "/api/residents/{resident_id}"): allow(OPERATOR, *CARE, scope=Scope.RESIDENT),
     ("GET", "/api/residents/{resident_id}/events"): allow(OPERATOR, *CARE, scope=Scope.RESIDENT),
+    # -- issue 8, residents: directory, resident page, timeline, series, visits, notes, care plan (helper "resident")
+    # -- end residents
     # Care teams: worklist, calls, call log, campaigns (their own teams' residents).
     ("GET", "/care"): allow(*CARE),
     ("GET", "/care/worklist"): allow(*CARE),
@@ -107,6 +109,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/devices"): allow(INSTALLER, ADMIN),
     ("POST", "/api/devices/{device_id}/pair"): allow(INSTALLER, ADMIN),
     ("POST", "/api/residents"): allow(COORDINATOR, ADMIN, scope=Scope.LOOKUP),
+    # -- issue 8, installers: gateways, commissioning, fleet (helper "installer")
+    # -- end installers
     # The demo's phone simulator (residents' phones ringing in the browser: names and numbers on screen).
     ("GET", "/phones"): allow(OPERATOR, *CARE, ADMIN),
     ("GET", "/api/phones"): allow(OPERATOR, *CARE, ADMIN),
@@ -116,6 +120,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     # The service measuring itself: figures of every team (operator names, ids of unreached residents), so
     # not for team-bound roles until the board filters by team.
     ("GET", "/api/quality"): allow(ADMIN, AUDITOR),
+    # -- issue 8, quality board page and languages (helpers "installer", "i18n")
+    # -- end quality and languages
     # GDPR: subject access exports for admins and auditors; erasure for admins only.
     ("GET", "/api/residents/{resident_id}/export"): allow(ADMIN, AUDITOR),
     ("POST", "/api/residents/{resident_id}/erase"): allow(ADMIN),

@@ -5,7 +5,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from telecare.alerts import AlertClear, AlertSink, AlertTrigger
+from telecare.alerts import AlertClear, AlertTrigger, VerdictSink
 from telecare.errors import StoreError
 from telecare.metrics import RULES_ERRORS
 
@@ -13,9 +13,9 @@ log = logging.getLogger(__name__)
 
 
 class AlertOutbox:
-    """Sends verdicts to the AlertSink; what it refuses waits for `retry()` (never lose an alert)."""
+    """Sends verdicts to the VerdictSink (the alert store, or the alert-triggers topic); what it refuses waits for `retry()` (never lose an alert)."""
 
-    def __init__(self, sink: AlertSink) -> None:
+    def __init__(self, sink: VerdictSink) -> None:
         self._sink = sink
         self._retry: list[AlertTrigger | AlertClear] = []
 

@@ -209,6 +209,40 @@ def decode_alert_change(raw: bytes) -> AlertChange:
     return AlertChange(AlertChangeKind(data["kind"]), alert_from_row(a))
 
 
+def encode_verdict(verdict: AlertTrigger | AlertClear) -> bytes:
+    """A rules verdict on the wire (topic `alert-triggers`): {"verdict": "trigger"|"clear", ...fields}."""
+    body = {k: v for k, v in asdict(verdict).items() if v is not None}
+    body["at"] = verdict.at.isoformat()
+    if isinstance(verdict, AlertTrigger) and verdict.event_id is not None:
+        body["event_id"] = str(verdict.event_id)
+    body["verdict"] = "clear" if isinstance(verdict, AlertClear) else "trigger"
+    return json.dumps(body, separators=(",", ":"), default=str).encode()
+
+
+def decode_verdict(raw: bytes) -> AlertTrigger | AlertClear:
+    """The inverse of encode_verdict; ValueError/KeyError on a malformed record."""
+    data = json.loads(raw)
+    kind = data.pop("verdict")
+    data["type"] = AlertType(data["type"])
+    data["at"] = datetime.fromisoformat(data["at"])
+    if kind == "clear":
+        return AlertClear(**data)
+    if kind != "trigger":
+        raise ValueError(f"unknown verdict {kind!r}")
+    data["severity"] = Severity(data["severity"])
+    if data.get("event_id"):
+        data["event_id"] = UUID(data["event_id"])
+    return AlertTrigger(**data)
+
+
+class VerdictSink(Protocol):
+    """Where rules (and outreach) send verdicts: the alert store itself, or a bus topic in front of it."""
+
+    async def raise_or_attach(self, trigger: AlertTrigger, now: datetime) -> Any: ...
+
+    async def clear(self, clear: AlertClear, now: datetime) -> Any: ...
+
+
 class AlertSink(Protocol):
     """The one way components raise and change alerts; `alerts.store.AlertStore` is the real one."""
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 # Topic names, declared once.
 EVENTS = "events"  # telecare.events.Event, keyed by resident_id
 ALERTS = "alerts"  # telecare.alerts.AlertChange, keyed by resident_id
+ALERT_TRIGGERS = "alert-triggers"  # telecare.alerts.AlertTrigger | AlertClear (the rules' verdicts), keyed by resident_id
 
 
 @dataclass(frozen=True, slots=True)

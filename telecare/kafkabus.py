@@ -29,8 +29,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
-from telecare.alerts import decode_alert_change, encode_alert_change
-from telecare.bus import ALERTS, EVENTS, Message
+from telecare.alerts import decode_alert_change, decode_verdict, encode_alert_change, encode_verdict
+from telecare.bus import ALERT_TRIGGERS, ALERTS, EVENTS, Message
 from telecare.errors import BusError
 from telecare.events import decode_event, encode_event
 from telecare.health import Health, PartState
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     EVENTS: (encode_event, decode_event),
     ALERTS: (encode_alert_change, decode_alert_change),
+    ALERT_TRIGGERS: (encode_verdict, decode_verdict),
 }
 REGISTER_SKEW_MS = 1000
 CLOSE_TIMEOUT_S = 10.0

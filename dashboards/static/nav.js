@@ -6,10 +6,13 @@
   "use strict";
   const LINKS = [
     ["/", "Operator queue", ["operator"]],
+    ["/residents", "Residents", ["operator", "care_team", "coordinator"]],
     ["/care/worklist", "Worklist", ["care_team", "coordinator"]],
     ["/care/calls", "Call log", ["care_team", "coordinator"]],
     ["/care/campaigns", "Campaigns", ["care_team", "coordinator"]],
     ["/devices", "Devices", ["installer", "admin"]],
+    ["/fleet", "Fleet", ["installer", "admin"]],
+    ["/quality", "Service quality", ["admin", "auditor", "coordinator"]],
     ["/phones", "Phone simulator", ["operator", "care_team", "coordinator", "admin"]],
     ["/audit", "Audit", ["admin", "auditor"]],
     ["/docs", "API", null],

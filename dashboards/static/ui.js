@@ -109,5 +109,16 @@
     return Math.abs(at - now()) < 6 * 86400000 ? formats.dayTime.format(at) : formats.dateTime.format(at);
   }
 
-  window.telecareUI = { $, el, cell, emptyRow, toast, api, csrfToken, ready, time, dayTime, dateTime, zone: () => zone };
+  // ---- words ------------------------------------------------------------------------------------
+  // t("Open alerts for {name}", {name}) is the one way a page writes a sentence: the English text is the
+  // message id of the gettext catalogue (dashboards/locale), placeholders in braces. HTML marks its static
+  // text with data-i18n (the element's English text is the id). The catalogue loader replaces `words`.
+  let words = {};
+  function t(msgid, params = {}) {
+    const text = Object.prototype.hasOwnProperty.call(words, msgid) && words[msgid] ? words[msgid] : msgid;
+    return text.replace(/\{(\w+)\}/g, (whole, key) => (key in params ? String(params[key]) : whole));
+  }
+
+  window.telecareUI = { $, el, cell, emptyRow, toast, api, csrfToken, ready, time, dayTime, dateTime, t,
+                        zone: () => zone };
 })();
