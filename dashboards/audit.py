@@ -32,6 +32,8 @@ class AuditAction(StrEnum):
     RESIDENT_UPSERT = "resident.upsert"
     DEVICE_REGISTER = "device.register"
     DEVICE_PAIR = "device.pair"
+    INSTALL_ADDRESS_READ = "resident.address.read"  # a gateway page, the fleet or its visit list (installers)
+    COMMISSIONING = "gateway.commissioning"         # a commissioning session started or finished
     CALL_START = "call.start"
     CALL_OUTCOME = "call.outcome"
     CAMPAIGN_START = "campaign.start"

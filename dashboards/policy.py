@@ -110,6 +110,19 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/devices/{device_id}/pair"): allow(INSTALLER, ADMIN),
     ("POST", "/api/residents"): allow(COORDINATOR, ADMIN, scope=Scope.LOOKUP),
     # -- issue 8, installers: gateways, commissioning, fleet (helper "installer")
+    # Ids, serials, rooms, technical state and the installation address (audited reads): never names,
+    # phones, notes or health events.
+    ("GET", "/commission"): allow(INSTALLER, ADMIN),
+    ("POST", "/api/gateways"): allow(INSTALLER, ADMIN),
+    ("POST", "/api/gateways/{gateway_id}/sensors"): allow(INSTALLER, ADMIN),
+    ("GET", "/api/gateways/{gateway_id}"): allow(INSTALLER, ADMIN),
+    ("POST", "/api/gateways/{gateway_id}/commissioning"): allow(INSTALLER, ADMIN),
+    ("GET", "/api/gateways/{gateway_id}/commissioning/{session_id}"): allow(INSTALLER, ADMIN),
+    ("GET", "/api/gateways/{gateway_id}/commissioning/{session_id}/stream"): allow(INSTALLER, ADMIN),
+    ("POST", "/api/gateways/{gateway_id}/commissioning/{session_id}/finish"): allow(INSTALLER, ADMIN),
+    ("GET", "/fleet"): allow(INSTALLER, ADMIN),
+    ("GET", "/api/fleet"): allow(INSTALLER, ADMIN),
+    ("GET", "/api/fleet.csv"): allow(INSTALLER, ADMIN),
     # -- end installers
     # The demo's phone simulator (residents' phones ringing in the browser: names and numbers on screen).
     ("GET", "/phones"): allow(OPERATOR, *CARE, ADMIN),
@@ -117,10 +130,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/phones/stream"): allow(OPERATOR, *CARE, ADMIN),
     ("POST", "/api/phones/{call_id}/press"): allow(OPERATOR, *CARE, ADMIN),
     ("POST", "/api/phones/{call_id}/{action}"): allow(OPERATOR, *CARE, ADMIN),
-    # The service measuring itself: figures of every team (operator names, ids of unreached residents), so
-    # not for team-bound roles until the board filters by team.
-    ("GET", "/api/quality"): allow(ADMIN, AUDITOR),
     # -- issue 8, quality board page and languages (helpers "installer", "i18n")
+    # The service measuring itself (operator names, ids of unreached residents): coordinators see the board
+    # of their own teams' residents only (filtered in the queries).
+    ("GET", "/quality"): allow(ADMIN, AUDITOR, COORDINATOR),
+    ("GET", "/api/quality"): allow(ADMIN, AUDITOR, COORDINATOR, scope=Scope.FILTER),
     # -- end quality and languages
     # GDPR: subject access exports for admins and auditors; erasure for admins only.
     ("GET", "/api/residents/{resident_id}/export"): allow(ADMIN, AUDITOR),

@@ -230,7 +230,9 @@ def build_web(core: Core, routers: list[Any]):
     """The FastAPI app with every component's routes."""
     from dashboards.app import WebDeps, create_app
     from dashboards.routes.auth import WebAuth
+    from dashboards.routes.commissioning import router as commissioning_router
     from dashboards.routes.devices import router as devices_router
+    from dashboards.routes.fleet import router as fleet_router
     from dashboards.routes.quality import router as quality_router
     from entrypoints.gdpr_wiring import gdpr_router
     from identity.service import Identity, IdentityConfig
@@ -240,6 +242,8 @@ def build_web(core: Core, routers: list[Any]):
     deps = WebDeps(db=core.db, bus=core.bus, alerts=core.alerts, clock=core.clock, health=core.health,
                    service_timezone=s.service_timezone, auth=auth, hsts=s.cookies_secure,
                    extra_routers=tuple([devices_router(core.registry, core.clock),
+                                        commissioning_router(core.db, core.alerts, core.clock),
+                                        fleet_router(core.db, core.clock),
                                         gdpr_router(core.db, core.clock, s),
                                         quality_router(core.db, core.clock, s.service_timezone), *routers]))
     return create_app(deps)  # every route behind dashboards/policy.py, security headers on every answer

@@ -34,6 +34,9 @@ class AlertType(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     LOW_BATTERY = "low_battery"
     WELFARE_CHECK = "welfare_check"
+    # Raised when an installer finishes commissioning a home (technical severity: never escalated, not an
+    # alarm for the answer-time targets); the operator closes it in one click.
+    INSTALLATION_TEST = "installation_test"
 
 
 class AlertStatus(StrEnum):
