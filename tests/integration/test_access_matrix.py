@@ -19,7 +19,9 @@ from fastapi import APIRouter
 from alerts.store import AlertStore
 from dashboards.app import WebDeps, create_app
 from dashboards.policy import POLICY, PolicyMissing, route_keys
+from dashboards.routes.commissioning import router as commissioning_router
 from dashboards.routes.devices import router as devices_router
+from dashboards.routes.fleet import router as fleet_router
 from dashboards.routes.phones import router as phones_router
 from dashboards.routes.twilio_webhooks import router as twilio_router
 from demo.simulated_telephony import SimulatedTelephony
@@ -37,7 +39,7 @@ from telecare.settings import load_settings
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 TWILIO_SIGNED = {"/twilio/status", "/twilio/gather"}  # public, but the route's own signature check says 403
-STREAMS = {"/api/alerts/stream", "/api/phones/stream"}
+STREAMS = {"/api/alerts/stream", "/api/phones/stream", "/api/gateways/gw-ra/commissioning/1/stream"}
 
 
 ERASE = ("POST", "/api/residents/{resident_id}/erase")
@@ -58,11 +60,12 @@ async def build(db: Any) -> tuple[Any, dict[str, Any]]:
     care = care_routers_without_outreach(core)[0]
     twilio = TwilioTelephony("AC" + "0" * 32, "secret", "+34930001122", "https://telecare.example", clock=clock)
     routers = (devices_router(registry, clock), care, phones_router(SimulatedTelephony(clock)), twilio_router(twilio),
-               gdpr_router(db, clock, load_settings(database_url=None)), quality_router(db, clock))
+               gdpr_router(db, clock, load_settings(database_url=None)), quality_router(db, clock),
+               commissioning_router(db, alerts, clock), fleet_router(db, clock))
     app = create_app(WebDeps(db=db, bus=bus, alerts=alerts, clock=clock, extra_routers=routers))
     call_id = await care_call(core, "ra")
     values = {"resident_id": "ra", "alert_id": str(alert.id), "call_id": str(call_id), "campaign_id": "1",
-              "device_id": "gw-ra", "name": "someone-else", "token_id": "999999", "action": "answer"}
+              "device_id": "gw-ra", "gateway_id": "gw-ra", "session_id": "1", "name": "someone-else", "token_id": "999999", "action": "answer"}
     return app, values
 
 

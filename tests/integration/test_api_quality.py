@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from alerts.store import AlertStore
-from dashboards.errors import install_error_handlers
+from tests.web_helpers import api_client, app_with
 from dashboards.routes.quality import router
 from insights.job import InsightsJob
 from telecare import metrics
@@ -81,12 +79,14 @@ async def seeded(db):
     return {"alarms": alarms, "tasks": task_ids}
 
 
+def _app(db):
+    bus = InProcessBus()
+    return app_with(db, bus, AlertStore(db, bus), FakeClock(NOW), [router(db, FakeClock(NOW), "Europe/Madrid")])
+
+
 @pytest.fixture
 async def client(db):
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router(db, FakeClock(NOW), "Europe/Madrid"))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with api_client(_app(db), role="admin") as c:
         yield c
 
 
@@ -129,6 +129,21 @@ async def test_alarms_outside_the_range_are_left_out_and_bad_ranges_are_400(clie
     r = await client.get("/api/quality", params={"from": "2026-01-13T00:00:00"})
     assert r.status_code == 400  # no offset: which day is meant is ambiguous
     assert (await client.get("/api/quality", params={"to": "yesterday"})).status_code == 422
+
+
+async def test_a_coordinator_sees_the_figures_of_their_own_teams_residents_only(db, seeded):
+    await db.execute("""UPDATE residents SET care_plan = care_plan || jsonb_build_object('team',
+                        CASE WHEN id IN ('r0', 'r1', 'c1') THEN 'A' ELSE 'B' END)""")
+    span = {"from": "2026-01-13T00:00:00+01:00", "to": "2026-01-15T00:00:00+01:00"}
+    async with api_client(_app(db), role="coordinator", teams=["A"]) as coordinator:
+        body = (await coordinator.get("/api/quality", params=span)).json()
+    team_a = [row for i, row in enumerate(seeded["alarms"]) if i % 5 in (0, 1)]
+    assert (body["alarms"], body["answered_within_60s"], body["answered_within_180s"]) == _expected(team_a)
+    assert body["teams"] == ["A"] and sum(o["alarms"] for o in body["per_operator"]) == len(team_a) == 16
+    assert (body["cadence"]["residents"], body["cadence"]["met"]) == (3, 1)  # r0, r1 never reached; c1 met
+    assert [u["resident_id"] for u in body["unreached_today"]] == ["c1"]
+    async with api_client(_app(db), role="admin") as admin:
+        assert (await admin.get("/api/quality", params=span)).json()["alarms"] == 40
 
 
 async def test_the_job_sets_the_gauges_from_the_same_figures(db, seeded):
