@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from devices.commissioning_plan import Check, InstalledDevice, checklist, missing, plain_reason, test_alert_reason
+from devices.commissioning_plan import Check, InstalledDevice, checklist, missing, plain_reason, installation_test_reason
 from telecare.alerts import AlertSink, AlertTrigger, AlertType, Severity
 from telecare.errors import ConflictError, NotFound
 from telecare.events import DeviceType, EventType
@@ -126,7 +126,7 @@ class Commissioning:
         checks = await self.checks(session)
         change = await self._alerts.raise_or_attach(AlertTrigger(
             session.resident_id, AlertType.INSTALLATION_TEST, Severity.TECHNICAL, now,
-            test_alert_reason(session.gateway_id, checks), device_id=session.gateway_id), now)
+            installation_test_reason(session.gateway_id, checks), device_id=session.gateway_id), now)
         async with self._db.transaction() as tx:
             done = await tx.execute(
                 "UPDATE commissioning_sessions SET finished_by = %s, finished_at = %s, test_alert_id = %s "

@@ -101,7 +101,7 @@ def missing(checks: Iterable[Check]) -> list[Check]:
     return [c for c in checks if c.reported_at is None]
 
 
-def test_alert_reason(gateway_id: str, checks: list[Check]) -> str:
+def installation_test_reason(gateway_id: str, checks: list[Check]) -> str:
     """The operator's one line for the installation test alert (ids only, no health detail)."""
     absent = missing(checks)
     tail = "every device reported" if not absent else "not reported: " + ", ".join(c.device_id for c in absent)

@@ -8,7 +8,7 @@
   const TYPE_LABELS = {
     help_button: "Help button", fall: "Fall", bed_exit_no_return: "Out of bed, not back",
     medication_missed: "Medication missed", inactivity: "No activity", device_offline: "Device offline",
-    low_battery: "Low battery", welfare_check: "Welfare check",
+    low_battery: "Low battery", welfare_check: "Welfare check", installation_test: "Installation test",
   };
   const OUTCOMES = [
     ["resolved_by_phone", "Resolved by phone"], ["contact_attended", "Contact / key-holder attended"],
@@ -113,7 +113,10 @@
                           class: `sev-row-${a.severity}${a.nobody_reached ? " row-nobody" : ""}` });
     if (a.escalation) tr.dataset.escalationState = a.escalation.state;
     if (a.delayed) tr.dataset.delayed = "true";
-    tr.append(cell(el("span", { class: `badge sev-${a.severity}` }, cap(a.severity))));
+    const test = a.type === "installation_test"; // an installer's commissioning test: not an alarm
+    if (test) tr.dataset.test = "true";
+    tr.append(cell(test ? el("span", { class: "badge muted test", "data-test-badge": "" }, window.telecareUI.t("Test"))
+                        : el("span", { class: `badge sev-${a.severity}` }, cap(a.severity))));
 
     const what = el("td", { class: "alert-type" });
     const title = el("strong", {}, label(a.type));
@@ -146,6 +149,15 @@
     hist.addEventListener("click", () => openHistory(a));
     box.append(hist);
     if (a.status === "resolved") {
+      actions.append(box);
+      tr.append(actions);
+      return tr;
+    }
+    if (test) { // closed in one click: nothing to acknowledge, no outcome to choose
+      const close = el("button", { type: "button", class: "btn small", "data-action": "close-test" },
+                       window.telecareUI.t("Close test"));
+      close.addEventListener("click", () => closeTest(a.id, close));
+      box.append(close);
       actions.append(box);
       tr.append(actions);
       return tr;
@@ -301,6 +313,17 @@
     button.disabled = true;
     try {
       put(await api("POST", `/api/alerts/${id}/acknowledge`, {}));
+      render();
+    } catch (err) {
+      toast(err.message, true);
+      button.disabled = false;
+    }
+  }
+
+  async function closeTest(id, button) {
+    button.disabled = true;
+    try {
+      put(await api("POST", `/api/alerts/${id}/resolve`, { outcome: "technical_fixed", note: "" }));
       render();
     } catch (err) {
       toast(err.message, true);
