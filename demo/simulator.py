@@ -236,6 +236,24 @@ class Simulator:
             gw.buffer.clear()
         elif kind == "demo-more":
             self._schedule_demo(at)
+        elif kind == "raw":
+            gw = self.gateways.get(item[1])
+            if gw is not None and gw.online:
+                gw.queue.put_nowait((item[2], item[3]))
+
+    def installer_visit(self, gateway_id: str, tests: list[tuple[str, EventType]], *,
+                        after: timedelta = timedelta(seconds=3), every: timedelta = timedelta(seconds=2)) -> None:
+        """A simulated installer at a commissioning visit: one garbled message from the first sensor (a loose
+        battery), then each (device, event type) test `every` apart, starting `after` from now."""
+        if gateway_id not in self._gw_zone:
+            return
+        at = self.sim_now() + after
+        if len(tests) > 1:
+            topic = f"telecare/v1/{gateway_id}/{tests[1][0]}/{tests[1][1].value}"
+            self._push(at, ("raw", gateway_id, topic, b'{"msg_id": "garbled", "ts": '))
+        for i, (device_id, kind) in enumerate(tests):
+            self._push(at + every * (i + 1), ("demo", gateway_id, SimEvent(at + every * (i + 1), gateway_id,
+                                                                             device_id, kind)))
 
     async def run(self) -> None:
         """Connect every gateway, then publish what falls due; cancel to stop (clean disconnects)."""

@@ -91,6 +91,10 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
             sim = Simulator(mqtt_url, await core.registry.all_residents(), await core.registry.all_devices(),
                             core.clock, seed=DEMO_SEED, credentials=gateway_logins)
             running.tasks.append(asyncio.create_task(sim.run()))
+            from demo.installer_visit import answer_commissioning
+
+            # The installer's commissioning screen works on any demo gateway: the simulated home answers.
+            running.tasks.append(asyncio.create_task(answer_commissioning(core.db, sim, core.clock)))
 
         base = f"http://{settings.http_host}:{settings.http_port}"
         print(
@@ -105,7 +109,8 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
             f"  Data directory       : {settings.data_dir.resolve()}\n"
             f"{logins}\n"
             "  After sign-in each lands on its own page: operator /, care-team and coordinator /care,\n"
-            "  installer /devices, admin and auditor /audit.\n"
+            "  installer /devices (Commission on any gateway: the simulated home answers), admin and auditor\n"
+            "  /audit.\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
