@@ -31,6 +31,11 @@ SECTIONS: tuple[Section, ...] = (
     Section("profile", "residents", "id = %(rid)s"),
     Section("devices", "devices", "resident_id = %(rid)s", "id"),
     Section("events", "events", "resident_id = %(rid)s", "ts, id"),
+    # What the installer recorded at the home (issue 8): the installation address, rooms, serials, commissioning.
+    Section("installation", "gateway_sites", f"gateway_id IN {_DEVICES}", "gateway_id"),
+    Section("device_installs", "device_installs", f"device_id IN {_DEVICES}", "device_id"),
+    Section("commissioning", "commissioning_sessions", f"gateway_id IN {_DEVICES}", "started_at, id"),
+    Section("commissioning_results", "commissioning_results", f"device_id IN {_DEVICES}", "session_id, device_id"),
     Section("dead_letters", "dead_letters",
             f"device_id IN {_DEVICES} OR gateway_id IN {_DEVICES}", "received_at, id"),
     Section("alerts", "alerts", "resident_id = %(rid)s", "raised_at, id"),
