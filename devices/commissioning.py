@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from devices.commissioning_plan import Check, InstalledDevice, checklist, missing, plain_reason, installation_test_reason
+from devices.commissioning_plan import (Check, InstalledDevice, checklist, installation_test_reason, missing,
+                                        plain_reason)
 from telecare.alerts import AlertSink, AlertTrigger, AlertType, Severity
 from telecare.errors import ConflictError, NotFound
 from telecare.events import DeviceType, EventType
