@@ -70,13 +70,14 @@
 
   function render(state) {
     session = state.session;
+    const over = Boolean(session.finished_at);
     const items = state.checks.map((c) => {
       const li = el("li", { "data-device-id": c.device_id, "data-type": c.type, "data-reported": String(c.reported) });
       li.append(el("span", { class: "tick", "aria-hidden": "true" }, c.reported ? "✓" : ""),
                 el("span", { class: "prompt" }, t(c.prompt)),
                 el("span", { class: "muted" }, `${typeName(c.type)} ${c.device_id}${c.room ? " · " + c.room : ""}`),
                 el("span", { class: "when" }, c.reported ? t("reported at {time}", { time: dayTime(c.reported_at) })
-                                                         : t("waiting…")));
+                                                         : (over ? t("never reported") : t("waiting…"))));
       return li;
     });
     $("checklist").replaceChildren(...items);

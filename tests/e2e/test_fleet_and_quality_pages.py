@@ -64,6 +64,12 @@ async def test_the_quality_board_shows_the_seeded_histories_percentages_against_
         await expect(page.locator("#figure-180 .value")).to_have_text("100.0 %")
         await expect(page.locator("#per-day tbody tr[data-day]")).to_have_count(2)
         await expect(page.locator("#per-operator tbody tr[data-operator]")).to_have_count(2)
+        # The bars are drawn (CSP allows no inline style attribute: widths go through the CSSOM).
+        fill = page.locator('#per-day tr[data-day="2026-01-14"] .bar .fill').first
+        assert await fill.evaluate("n => n.style.width") == "95%"  # 19 of 20 within 60 s on the 14th
+        assert await fill.evaluate("n => n.getBoundingClientRect().width > 0")
+        hours = await page.locator("#per-hour tbody tr").evaluate_all("rows => rows.map(r => Number(r.dataset.hour))")
+        assert hours == sorted(hours)
         # A coordinator of team A sees their residents' 16 alarms only.
         await sign_in_browser(page, base, app, ["coordinator"], teams=["A"], name="cora-coordinator")
         await page.goto(base + "/quality")
