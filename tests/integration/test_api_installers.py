@@ -168,6 +168,12 @@ async def test_fleet_filters_pages_and_the_visit_list_has_the_address_but_no_pho
         assert visits.status_code == 200 and visits.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(visits.text)))
         assert {r["device_id"] for r in rows} == {"gw-9", "dr-9", "mo-9"} and {r["address"] for r in rows} == {HOME}
+        # An address typed as a formula is quoted: a spreadsheet opening the visit list must not run it.
+        await client.post("/api/gateways", json={**GATEWAY, "id": "gw-10", "serial": "SN-10",
+                                                 "address": "=HYPERLINK(\"http://x\")", "rooms": []})
+        rows = list(csv.DictReader(io.StringIO((await client.get("/api/fleet.csv",
+                                                                 params={"status": "all"})).text)))
+        assert {r["device_id"]: r["address"] for r in rows}["gw-10"] == "'=HYPERLINK(\"http://x\")"
         bodies = [visits.text, (await client.get("/api/fleet")).text, (await client.get("/api/gateways/gw-9")).text]
     for body in bodies:
         for secret in (PHONE, NAME, "phones", "contacts", "note", "help_button", "key_safe"):
