@@ -121,6 +121,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     # not for team-bound roles until the board filters by team.
     ("GET", "/api/quality"): allow(ADMIN, AUDITOR),
     # -- issue 8, quality board page and languages (helpers "installer", "i18n")
+    ("GET", "/i18n/{language}.json"): PUBLIC,  # the pages' words, read by ui.js on every page (login included)
+    ("PUT", "/api/session/language"): SIGNED_IN,  # a user's own language for the pages
     # -- end quality and languages
     # GDPR: subject access exports for admins and auditors; erasure for admins only.
     ("GET", "/api/residents/{resident_id}/export"): allow(ADMIN, AUDITOR),

@@ -1,7 +1,7 @@
 // Audit page: searches GET /api/audit by resident, user, action and time; newest first.
 (() => {
   "use strict";
-  const { $, el, emptyRow, api, ready, dateTime } = window.telecareUI;
+  const { $, el, emptyRow, api, ready, dateTime, t } = window.telecareUI;
 
   async function search(event) {
     if (event) event.preventDefault();
@@ -16,7 +16,7 @@
       const rows = await api("GET", `/api/audit?${q}`);
       $("audit-error").hidden = true;
       body.replaceChildren();
-      if (!rows.length) body.append(emptyRow(6, "No audit rows match."));
+      if (!rows.length) body.append(emptyRow(6, t("No audit rows match.")));
       for (const r of rows) {
         const tr = el("tr", { "data-audit-id": String(r.id), "data-outcome": r.outcome });
         tr.append(el("td", {}, dateTime(r.at)), el("td", {}, `${r.actor} (${r.actor_kind})`),
@@ -48,7 +48,7 @@
   async function erase(dryRun) {
     const id = residentId();
     if (!id) return;
-    if (!dryRun && !window.confirm(`Erase resident ${id}? This cannot be undone.`)) return;
+    if (!dryRun && !window.confirm(t("Erase resident {id}? This cannot be undone.", { id }))) return;
     try {
       const report = await api("POST", `/api/residents/${encodeURIComponent(id)}/erase?dry_run=${dryRun}`);
       showError(null);
@@ -67,9 +67,9 @@
     try {
       const r = await api("GET", "/api/admin/retention");
       $("retention-rows").replaceChildren(...Object.entries(r.days).map(([kind, days]) =>
-        el("tr", {}, el("th", {}, kind.replace("_", " ")), el("td", {}, `${days} days`),
+        el("tr", {}, el("th", {}, kind.replace("_", " ")), el("td", {}, t("{days} days", { days })),
            el("td", { class: "muted" }, r.settings[kind]))));
-      $("retention-features").replaceChildren(el("li", {}, `Enforced by ${r.enforced_by}.`),
+      $("retention-features").replaceChildren(el("li", {}, t("Enforced by {how}.", { how: r.enforced_by })),
                                              ...r.features.map((line) => el("li", {}, line)));
     } catch (err) {
       $("retention-features").replaceChildren(el("li", { class: "error" }, err.message));

@@ -1,7 +1,7 @@
 // Devices page (installers): every gateway and its sensors from GET /api/devices, grouped by gateway.
 (() => {
   "use strict";
-  const { $, el, emptyRow, api } = window.telecareUI;
+  const { $, el, emptyRow, api, ready, t, term } = window.telecareUI;
 
   async function load() {
     try {
@@ -10,20 +10,20 @@
                               || a.id.localeCompare(b.id));
       const body = $("device-rows");
       body.replaceChildren();
-      if (!devices.length) body.append(emptyRow(4, "No devices registered yet."));
+      if (!devices.length) body.append(emptyRow(4, t("No devices registered yet.")));
       for (const d of devices) {
         const tr = el("tr", { "data-device-id": d.id, "data-type": d.type });
-        tr.append(el("td", {}, d.gateway_id), el("td", {}, d.id), el("td", {}, d.type.replace(/_/g, " ")),
+        tr.append(el("td", {}, d.gateway_id), el("td", {}, d.id), el("td", {}, term(d.type)),
                   el("td", {}, d.resident_id));
         body.append(tr);
       }
       const gateways = devices.filter((d) => d.type === "gateway").length;
-      $("devices-count").textContent = `${gateways} gateways, ${devices.length - gateways} sensors`;
+      $("devices-count").textContent = t("{gateways} gateways, {sensors} sensors", { gateways, sensors: devices.length - gateways });
     } catch (err) {
       $("devices-error").textContent = err.message;
       $("devices-error").hidden = false;
     }
   }
 
-  document.addEventListener("DOMContentLoaded", load);
+  document.addEventListener("DOMContentLoaded", () => ready.catch(() => null).finally(load));
 })();
