@@ -210,8 +210,9 @@
     async function created(promise) {
       try {
         const s = await promise;
+        const why = s.note || t("this warning was already ingested");
         $("done").textContent = s.created ? t("Campaign “{title}” created with {count} calls.", { title: s.title, count: s.tasks })
-                                          : t("Nothing new: {why}.", { why: s.note || t("this warning was already ingested") });
+                                          : t("Nothing new: {why}.", { why });
         showError("");
         await load();
         if (s.created && s.campaign_id) location.href = `/care/campaigns/${s.campaign_id}`;
