@@ -65,10 +65,11 @@ def placeholder_mismatch(msgid: str, msgstr: str) -> set[str]:
 
 
 @lru_cache(maxsize=32)
-def translations(locale_dir: Path, language: Language, domain: str) -> gettext.NullTranslations:
-    """Python gettext translations of a domain, compiled in memory from its .po (English: the msgids)."""
+def translations(locale_dir: Path, language: str, domain: str) -> gettext.NullTranslations:
+    """Python gettext translations of a domain ("ca", "es", ...), compiled in memory from its .po; English,
+    or a language without a catalogue, is the msgids themselves."""
     path = catalogue_path(locale_dir, language, domain)
-    if language is Language.EN or not path.exists():
+    if language == Language.EN.value or not path.exists():
         return gettext.NullTranslations()
     buffer = io.BytesIO()
     write_mo(buffer, read_catalogue(path), use_fuzzy=False)
