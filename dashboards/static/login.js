@@ -84,6 +84,8 @@
 
   document.addEventListener("DOMContentLoaded", async () => {
     await window.telecareUI.words; // the form's words in the page's language first
+    $("login-language").value = window.telecareUI.language();
+    $("login-language").addEventListener("change", (e) => window.telecareUI.setLanguage(e.target.value));
     $("login-form").addEventListener("submit", signIn);
     $("logout").addEventListener("click", signOut);
     try {

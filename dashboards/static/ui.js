@@ -122,11 +122,11 @@
     }
   }
 
-  // A user's own choice (GET /api/session .language), else the browser's last choice (the sign-in page),
-  // else the service's (TELECARE_SERVICE_LANGUAGE via /api/config).
+  // A user's own choice (GET /api/session .language), else this browser's last choice (the sign-in page's
+  // selector), else the service's (TELECARE_SERVICE_LANGUAGE via /api/config).
   function pick(me, cfg) {
     const stored = (() => { try { return localStorage.getItem("telecare.language"); } catch (_) { return null; } })();
-    const wanted = (me && me.language) || (!me && stored) || (cfg && cfg.service_language) || "en";
+    const wanted = (me && me.language) || stored || (cfg && cfg.service_language) || "en";
     return wanted in LANGUAGES ? wanted : "en";
   }
 
