@@ -27,7 +27,7 @@
     $("signin").hidden = true;
     $("signed-in").hidden = false;
     $("signed-in-name").textContent = principal.display_name || principal.name;
-    $("signed-in-roles").textContent = principal.roles.join(", ");
+    $("signed-in-roles").textContent = principal.roles.map((r) => window.telecareUI.term(r)).join(", ");
     $("continue").href = nextPath(principal.landing);
   }
 

@@ -103,6 +103,10 @@
     lives_alone: N_("Lives alone"), heat_vulnerable: N_("Heat vulnerable"), cold_vulnerable: N_("Cold vulnerable"),
     dementia: N_("Dementia"), hearing_impaired: N_("Hearing impaired"), reduced_mobility: N_("Reduced mobility"),
     recent_discharge: N_("Recently discharged"),
+    allowed: N_("Allowed"), denied: N_("Denied"), events: N_("Events"), dead_letters: N_("Rejected messages"),
+    audit: N_("Audit log"),
+    operator: N_("Operator"), care_team: N_("Care team"), coordinator: N_("Coordinator"), installer: N_("Installer"),
+    admin: N_("Administrator"), auditor: N_("Auditor"),
   };
   // A vocabulary value in the page's language ("low_battery" -> "Bateria baixa"); unknown values readable as is.
   const term = (value) => (value in TERMS ? t(TERMS[value]) : String(value || "").replace(/_/g, " "));

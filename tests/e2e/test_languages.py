@@ -74,3 +74,21 @@ async def test_the_default_language_follows_the_setting(db):
         await expect(page.locator("#queue-title")).to_have_text("Cua d'alertes")
         await expect(page.locator("#queue-body [data-action=acknowledge]")).to_have_text("Atendre")
         await expect(page.locator("[data-sign-out]")).to_have_text("Tancar la sessió")
+
+
+async def test_the_sign_in_page_follows_the_setting_and_its_own_selector(db):
+    app = await _app(db, Language.CA)
+    async with serve(app) as base, browser_page() as page:
+        from playwright.async_api import expect
+
+        await page.goto(base + "/login")
+        await expect(page.locator("#signin-title")).to_have_text("Iniciar la sessió")
+        await expect(page.locator("label[for=login-name]")).to_have_text("Nom d'usuari")
+        await page.select_option("#login-language", "es")  # this browser's choice, until the user has their own
+        await expect(page.locator("#signin-title")).to_have_text("Iniciar sesión")
+        await expect(page.locator("html")).to_have_attribute("lang", "es")
+        await page.click("#login-submit")
+        await expect(page.locator("#login-error")).to_have_text("Introduzca el nombre de usuario y la contraseña.")
+        await sign_in_browser(page, base, app, ["operator"], name="pau")
+        await page.goto(base + "/")
+        await expect(page.locator("#queue-title")).to_have_text("Cola de alertas")  # no choice of his own yet
