@@ -100,3 +100,18 @@ def test_a_placeholder_lost_in_translation_is_found():
                                            (None, Language.CA)])
 def test_language_tags(tag, expected):
     assert parse_language(tag) is expected
+
+
+# t("… {a} …", { a, b: x }): the object literal right after the message id (one level of braces).
+CALL_WITH_PARAMS = re.compile(r"""(?<![\w$])t\(\s*"((?:[^"\\]|\\.)*)"\s*(?:,\s*\{([^{}]*)\})?\s*\)""")
+
+
+def test_every_placeholder_of_a_call_gets_a_value():
+    unfilled = []
+    for path in sorted(STATIC.rglob("*.js")):
+        for m in CALL_WITH_PARAMS.finditer(path.read_text()):
+            given = {k for k, _ in re.findall(r"(\w+)\s*(:|,|$)", m.group(2) or "")}
+            wanted = set(re.findall(r"\{(\w+)\}", m.group(1)))
+            if wanted - given:
+                unfilled.append(f"{path.name}: t({m.group(1)!r}) without {sorted(wanted - given)}")
+    assert not unfilled, unfilled
