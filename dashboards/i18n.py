@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from telecare.i18n import Language, messages
@@ -29,6 +30,8 @@ def compile_language(language: Language, locale_dir: Path = LOCALE_DIR) -> Compi
     return CompiledCatalogue(language, body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
+@lru_cache(maxsize=4)
 def compile_all(locale_dir: Path = LOCALE_DIR) -> dict[Language, CompiledCatalogue]:
-    """Every language's catalogue, read from the .po files at app start (a malformed .po refuses to start)."""
+    """Every language's catalogue, read from the .po files once per process at app start (a malformed .po
+    refuses to start the app)."""
     return {language: compile_language(language, locale_dir) for language in Language}
