@@ -14,6 +14,7 @@ from telecare.alerts import AlertSink
 from telecare.bus import Bus
 from telecare.clock import Clock
 from telecare.health import Health
+from telecare.i18n import Language
 from telecare.people import ResidentLookup
 from telecare.settings import DEFAULT_SERVICE_TIMEZONE, load_settings
 from telecare.store import Database
@@ -32,6 +33,7 @@ from dashboards.live import LiveHub
 from dashboards.queries import AlertQueries, ResidentQueries
 from dashboards.routes import alerts as alert_routes
 from dashboards.routes import config as config_routes
+from dashboards.routes import i18n as i18n_routes
 from dashboards.routes import residents as resident_routes
 from dashboards.routes import system as system_routes
 from outreach.cap import MAX_BYTES as MAX_CAP_BYTES
@@ -53,6 +55,7 @@ class WebDeps:
     residents: ResidentLookup | None = None
     health: Health = field(default_factory=Health)
     service_timezone: str = DEFAULT_SERVICE_TIMEZONE  # TELECARE_SERVICE_TIMEZONE: every page's times
+    service_language: Language | None = None  # None: TELECARE_SERVICE_LANGUAGE (pages until a user chooses)
     max_body_bytes: int | None = None  # None: TELECARE_MAX_BODY_BYTES (default 1 MiB)
     # Who is calling (sessions, tokens). None: an Identity over `db` with the settings' cookie and session rules.
     auth: auth_routes.WebAuth | None = None
@@ -106,7 +109,9 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.include_router(alert_routes.router(deps, queries, hub, audit))
     app.include_router(resident_routes.router(deps, queries, audit))
     app.include_router(system_routes.router(queries, hub, deps.health))
-    app.include_router(config_routes.router(deps.service_timezone, deps.clock))
+    language = deps.service_language or load_settings().service_language
+    app.include_router(config_routes.router(deps.service_timezone, deps.clock, language))
+    app.include_router(i18n_routes.router(auth.identity, language))
     for extra in deps.extra_routers:
         app.include_router(extra)
     if not any(getattr(r, "path", None) == "/api/escalations" for r in app.routes):

@@ -135,6 +135,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     # of their own teams' residents only (filtered in the queries).
     ("GET", "/quality"): allow(ADMIN, AUDITOR, COORDINATOR),
     ("GET", "/api/quality"): allow(ADMIN, AUDITOR, COORDINATOR, scope=Scope.FILTER),
+    ("GET", "/i18n/{language}.json"): PUBLIC,  # the pages' words, read by ui.js on every page (login included)
+    ("PUT", "/api/session/language"): SIGNED_IN,  # a user's own language for the pages
     # -- end quality and languages
     # GDPR: subject access exports for admins and auditors; erasure for admins only.
     ("GET", "/api/residents/{resident_id}/export"): allow(ADMIN, AUDITOR),

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from telecare.clock import Clock
+from telecare.i18n import Language
 from telecare.metrics import LOGINS
 from telecare.settings import Settings
 from telecare.store import Database
@@ -89,6 +90,14 @@ class Identity:
         """A new API token for an existing user, with one of their roles."""
         user = await self.users.get(name)
         return await self.tokens.issue(user, role, days, token_name, self.clock.now())
+
+    async def language(self, name: str) -> Language | None:
+        """The user's own language for the pages, or None (the service's)."""
+        return await self.users.language(name)
+
+    async def set_language(self, name: str, language: Language | None) -> None:
+        """Record the user's language for the pages (None: follow the service's)."""
+        await self.users.set_language(name, language, self.clock.now())
 
     async def disable(self, name: str) -> None:
         """Disable a user: sessions end now, tokens stop working."""

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from telecare.errors import ConflictError, InvalidInput, NotFound
+from telecare.i18n import Language
 from telecare.store import Database, Tx
 
 from identity.model import TEAM_ROLES, Role, User, user_name
@@ -92,6 +93,18 @@ class UserStore:
         """Replace a user's password hash (NotFound for an unknown user)."""
         n = await self._db.execute("UPDATE users SET password_hash = %s, updated_at = %s WHERE name = %s",
                                    (password_hash, now, name))
+        if not n:
+            raise NotFound(f"user {name} does not exist")
+
+    async def language(self, name: str) -> Language | None:
+        """The language a user chose for the pages; None when they never chose (the service's applies)."""
+        value = await self._db.fetchval("SELECT language FROM users WHERE name = %s", (name,))
+        return Language(value) if value else None
+
+    async def set_language(self, name: str, language: Language | None, now: datetime) -> None:
+        """Record a user's language (None: back to the service's); NotFound for an unknown user."""
+        n = await self._db.execute("UPDATE users SET language = %s, updated_at = %s WHERE name = %s",
+                                   (language.value if language else None, now, name))
         if not n:
             raise NotFound(f"user {name} does not exist")
 

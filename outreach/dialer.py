@@ -13,6 +13,7 @@ from outreach.pacing import PaceLimits
 from outreach.slots import Sleep, StartSlots
 from outreach.telephony import FINAL_STATUSES, CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
 from outreach.task_records import welfare_trigger
+from outreach.voice_prompts import prompts_for
 from telecare.alerts import AlertSink
 from telecare.clock import Clock
 from telecare.errors import NotFound, TelecareError, TelephonyError
@@ -115,7 +116,7 @@ class Dialer:
     async def _message(self, task: Any, language: str) -> str:
         """The spoken text: the campaign's message in the resident's language, else the task's reason (reminders)."""
         if task.campaign_id is None:
-            return task.reason or "Us truquem del servei de teleassistència."
+            return task.reason or prompts_for(language).default_message
         if task.campaign_id not in self._campaigns:
             self._campaigns[task.campaign_id] = await self._tasks.get_campaign(task.campaign_id)
         return self._campaigns[task.campaign_id].message_for(language)

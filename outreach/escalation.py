@@ -13,6 +13,7 @@ from outreach.call_vocabulary import CallMode, CallOutcome, CallPurpose
 from outreach.escalation_steps import (EscalationPolicy, EscalationState, Step, StepKind, after_call, arm,  # noqa: F401
                                        next_escalation_step, rearm)
 from outreach.telephony import CallRejected, CallRequest, Telephony
+from outreach.voice_prompts import call_language, prompts_for
 from telecare.alerts import AlertSink, Alert, AlertChange, AlertChangeKind, AlertStatus, Severity, alert_from_row
 from telecare.bus import ALERTS, Bus, FeedGap, FeedState
 from telecare.clock import Clock
@@ -26,11 +27,6 @@ log = logging.getLogger(__name__)
 PART = "escalation"  # this part's name in the Health registry
 # Only alerts about a person escalate: a low battery never wakes a neighbour.
 ESCALATE = frozenset({Severity.CRITICAL, Severity.HIGH})
-KEY_HOLDER_MESSAGE = {
-    "ca": "Servei de teleassistència. Una persona de qui teniu les claus necessita ajuda. Premeu 1 si hi podeu anar ara.",
-    "es": "Servicio de teleasistencia. Una persona de la que tiene las llaves necesita ayuda. Pulse 1 si puede ir ahora.",
-    "en": "Telecare service. Someone whose keys you hold needs help. Press 1 if you can go there now.",
-}
 
 
 _STATE_COLS = "alert_id, tier, next_at, contact_index, state, updated_at, round"
@@ -160,12 +156,12 @@ class Escalator:
         return holders[index] if index < len(holders) else None
 
     async def _call(self, alert: Alert, resident: Any, holder: Any, now: datetime) -> None:
-        language = resident.language.split("-")[0] if resident else "ca"
+        language = call_language(resident.language if resident else None)  # the key-holder hears the resident's
         call_id = await self._log.start_attempt(
             resident_id=alert.resident_id, purpose=CallPurpose.ESCALATION, caller="automated", mode=CallMode.AUTOMATED,
             phone=holder.phone, started_at=now, alert_id=alert.id)
         request = CallRequest(str(call_id), holder.phone, language,
-                              message=KEY_HOLDER_MESSAGE.get(language, KEY_HOLDER_MESSAGE["ca"]), gather_digits=True,
+                              message=prompts_for(language).key_holder, gather_digits=True,
                               key_prompt="")  # the message asks its own question
         try:
             handle = await self._tel.place_call(request)

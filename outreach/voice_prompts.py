@@ -1,7 +1,32 @@
-"""What an automated call says, per language: data shared by the Twilio adapter and the simulator."""
+"""What an automated call says, per language: the gettext domain "calls" (outreach/locale), shared by the
+Twilio adapter and the simulator. The English texts are the message ids; translators edit calls.po."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from telecare.i18n import translations
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "calls"
+# The resident's language (primary subtag) -> Twilio's <Say language=...>; a language missing here is Catalan.
+VOICES = {"ca": "ca-ES", "es": "es-ES", "en": "en-GB", "fr": "fr-FR"}
+DEFAULT_LANGUAGE = "ca"
+
+
+def N_(msgid: str) -> str:
+    """Marks a message id for `pybabel extract -k N_` (docs/i18n.md); translated where it is spoken."""
+    return msgid
+
+
+PRESS = N_("Press 1 if you are fine. Press 2 to talk to someone.")
+THANKS = N_("Thank you. Have a good day.")
+CONNECTING = N_("All right. Someone from the service will call you shortly.")
+NO_INPUT = N_("We did not hear a key. Someone from the service will call you.")
+BRIDGING = N_("Connecting you to the resident.")
+KEY_HOLDER = N_("Telecare service. Someone whose keys you hold needs help. Press 1 if you can go there now.")
+DEFAULT_MESSAGE = N_("We are calling from the telecare service.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,50 +39,26 @@ class Prompts:
     connecting: str
     no_input: str
     bridging: str
+    key_holder: str
+    default_message: str
 
 
-# Keyed by the primary language subtag; the resident's language "ca-ES" or "ca" both find "ca".
-PROMPTS: dict[str, Prompts] = {
-    "ca": Prompts(
-        voice="ca-ES",
-        press="Premeu 1 si esteu bé. Premeu 2 per parlar amb algú.",
-        thanks="Gràcies. Que tingueu un bon dia.",
-        connecting="D'acord. Una persona del servei us trucarà de seguida.",
-        no_input="No hem rebut cap resposta. Una persona del servei us trucarà.",
-        bridging="Us connectem amb la persona usuària.",
-    ),
-    "es": Prompts(
-        voice="es-ES",
-        press="Pulse 1 si se encuentra bien. Pulse 2 para hablar con alguien.",
-        thanks="Gracias. Que tenga un buen día.",
-        connecting="De acuerdo. Una persona del servicio le llamará enseguida.",
-        no_input="No hemos recibido respuesta. Una persona del servicio le llamará.",
-        bridging="Le conectamos con la persona usuaria.",
-    ),
-    "en": Prompts(
-        voice="en-GB",
-        press="Press 1 if you are fine. Press 2 to talk to someone.",
-        thanks="Thank you. Have a good day.",
-        connecting="All right. Someone from the service will call you shortly.",
-        no_input="We did not hear a key. Someone from the service will call you.",
-        bridging="Connecting you to the resident.",
-    ),
-    "fr": Prompts(
-        voice="fr-FR",
-        press="Appuyez sur 1 si tout va bien. Appuyez sur 2 pour parler à quelqu'un.",
-        thanks="Merci. Bonne journée.",
-        connecting="D'accord. Une personne du service va vous rappeler.",
-        no_input="Nous n'avons reçu aucune réponse. Une personne du service va vous rappeler.",
-        bridging="Nous vous mettons en relation avec la personne.",
-    ),
-}
-DEFAULT_LANGUAGE = "ca"
+def call_language(language: str | None) -> str:
+    """The primary subtag of "es", "es-ES" or "ca_ES" when calls are spoken in it; Catalan otherwise."""
+    key = (language or DEFAULT_LANGUAGE).replace("_", "-").split("-")[0].strip().lower()
+    return key if key in VOICES else DEFAULT_LANGUAGE
+
+
+@lru_cache(maxsize=16)
+def _prompts(key: str) -> Prompts:
+    say = translations(LOCALE_DIR, key, DOMAIN).gettext
+    return Prompts(VOICES[key], say(PRESS), say(THANKS), say(CONNECTING), say(NO_INPUT), say(BRIDGING),
+                   say(KEY_HOLDER), say(DEFAULT_MESSAGE))
 
 
 def prompts_for(language: str | None) -> Prompts:
     """The prompts for a language tag such as "es", "es-ES" or "ca_ES"; Catalan when unknown."""
-    key = (language or DEFAULT_LANGUAGE).replace("_", "-").split("-")[0].lower()
-    return PROMPTS.get(key, PROMPTS[DEFAULT_LANGUAGE])
+    return _prompts(call_language(language))
 
 
 def spoken_text(message: str | None, language: str | None, gather_digits: bool,

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from telecare.errors import ConfigError
+from telecare.i18n import DEFAULT_LANGUAGE, Language
 
 DEFAULT_SERVICE_TIMEZONE = "Europe/Madrid"
 
@@ -86,6 +87,11 @@ class Settings(BaseSettings):
     escalation_repeat_s: int = Field(600, ge=30, le=86_400)
     # The zone every screen shows times in and every text is written in (IANA name).
     service_timezone: str = DEFAULT_SERVICE_TIMEZONE
+    # TimescaleDB for the events table: auto (when the server offers it; a server where it is installed but not in
+    # shared_preload_libraries is refused with what to set), or off (plain PostgreSQL monthly partitions).
+    timescale: Literal["auto", "off"] = "auto"  # telecare.store.timescale.TimescaleMode
+    # The language of every page until a user picks their own (the top bar's selector): ca, es or en.
+    service_language: Language = DEFAULT_LANGUAGE
 
     @field_validator("service_timezone")
     @classmethod

@@ -7,6 +7,7 @@ With CI=true a test that would skip for a missing service fails instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
@@ -21,6 +22,9 @@ from telecare.store import Database
 from telecare.store.migrate import upgrade
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The tests written before the pages spoke Catalan read English words; a test of the languages passes
+# WebDeps(service_language=...) or sets its own (the service's default stays "ca": telecare/settings.py).
+os.environ.setdefault("TELECARE_SERVICE_LANGUAGE", "en")
 
 
 def unavailable(reason: str) -> None:
@@ -70,9 +74,60 @@ async def pg_template(pg_server_url: str) -> str:
     await admin.execute(f'CREATE DATABASE "{name}"')
     db = await Database.connect(_with_database(pg_server_url, name), min_size=1, max_size=2)
     await upgrade(db)
+    timescale = await db.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+    if timescale:
+        await _stop_timescale_workers(db)
     await db.close()
+    if timescale:
+        await _close_template(admin, name)
     await admin.close()
     return name
+
+
+async def _stop_timescale_workers(db: Database) -> None:
+    """Stop TimescaleDB's background scheduler of this database (it connects to it and would block every
+    CREATE DATABASE … TEMPLATE). The function moved schemas in TimescaleDB 2.12."""
+    from telecare.errors import StoreError
+
+    for schema in ("_timescaledb_functions", "_timescaledb_internal"):
+        try:
+            await db.fetchval(f"SELECT {schema}.stop_background_workers()")
+            return
+        except StoreError:
+            continue
+
+
+async def _close_template(admin: Database, name: str) -> None:
+    """Make the template a template that takes no connections: TimescaleDB (2.19+) starts no scheduler for such
+    a database, so none reconnects to it between clones; any backend still there is ended."""
+    await admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false')
+    await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+
+
+def _template_busy(err: BaseException) -> bool:
+    """CREATE DATABASE … TEMPLATE refused because another session is connected to the template (55006)."""
+    return getattr(err.__cause__, "sqlstate", None) == "55006"
+
+
+async def _clone(admin: Database, name: str, template: str, deadline_s: float = 30.0) -> None:
+    """CREATE DATABASE … TEMPLATE, retried while a background worker briefly holds the template (TimescaleDB's
+    scheduler); any other failure, or a template still busy at the deadline, raises."""
+    from telecare.errors import StoreError
+
+    end, pause = time.monotonic() + deadline_s, 0.05
+    while True:
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            return
+        except StoreError as err:
+            if not _template_busy(err) or time.monotonic() > end:
+                raise
+        with contextlib.suppress(StoreError):  # needs pg_signal_backend; the retry says whether it mattered
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = %s AND pid <> pg_backend_pid()", (template,))
+        await asyncio.sleep(pause)  # back-off between retries of a refused statement, bounded by the deadline
+        pause = min(pause * 2, 1.0)
 
 
 @pytest.fixture
@@ -80,7 +135,7 @@ async def db_url(pg_server_url: str, pg_template: str) -> AsyncIterator[str]:
     """URL of a fresh, migrated, empty database for one test."""
     admin = await Database.connect(pg_server_url, min_size=1, max_size=1)
     name = f"t_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    await _clone(admin, name, pg_template)
     yield _with_database(pg_server_url, name)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()

@@ -125,7 +125,8 @@ def router(auth: WebAuth) -> APIRouter:
     @api.get("/api/session", summary="The signed-in principal, and the page they start on")
     async def who_am_i(request: Request) -> dict[str, object]:
         principal = await _principal(request)
-        return {**principal.view(), "landing": landing(principal)}
+        chosen = await auth.identity.language(principal.name)  # None: the page uses the service's language
+        return {**principal.view(), "landing": landing(principal), "language": chosen.value if chosen else None}
 
     @api.delete("/api/session", summary="Sign out: the session is deleted on the server")
     async def sign_out(request: Request, response: Response) -> dict[str, bool]:

@@ -1,7 +1,8 @@
 // Audit page: searches GET /api/audit by resident, user, action and time; newest first.
 (() => {
   "use strict";
-  const { $, el, emptyRow, api, ready, dateTime } = window.telecareUI;
+  const { $, el, emptyRow, api, ready, dateTime, t, term } = window.telecareUI;
+  const row = (...cells) => { const tr = el("tr"); tr.append(...cells); return tr; };
 
   async function search(event) {
     if (event) event.preventDefault();
@@ -16,11 +17,11 @@
       const rows = await api("GET", `/api/audit?${q}`);
       $("audit-error").hidden = true;
       body.replaceChildren();
-      if (!rows.length) body.append(emptyRow(6, "No audit rows match."));
+      if (!rows.length) body.append(emptyRow(6, t("No audit rows match.")));
       for (const r of rows) {
         const tr = el("tr", { "data-audit-id": String(r.id), "data-outcome": r.outcome });
         tr.append(el("td", {}, dateTime(r.at)), el("td", {}, `${r.actor} (${r.actor_kind})`),
-                  el("td", {}, r.action), el("td", {}, r.residents.join(", ")), el("td", {}, r.outcome),
+                  el("td", {}, r.action), el("td", {}, r.residents.join(", ")), el("td", {}, term(r.outcome)),
                   el("td", { title: r.user_agent }, r.client_addr));
         body.append(tr);
       }
@@ -48,12 +49,12 @@
   async function erase(dryRun) {
     const id = residentId();
     if (!id) return;
-    if (!dryRun && !window.confirm(`Erase resident ${id}? This cannot be undone.`)) return;
+    if (!dryRun && !window.confirm(t("Erase resident {id}? This cannot be undone.", { id }))) return;
     try {
       const report = await api("POST", `/api/residents/${encodeURIComponent(id)}/erase?dry_run=${dryRun}`);
       showError(null);
-      $("gdpr-rows").replaceChildren(...report.tables.map((t) =>
-        el("tr", {}, el("td", {}, t.table), el("td", {}, t.action), el("td", {}, String(t.rows)))));
+      $("gdpr-rows").replaceChildren(...report.tables.map((x) =>
+        row(el("td", {}, x.table), el("td", {}, x.action), el("td", {}, String(x.rows)))));
       $("gdpr-report").hidden = false;
       dryRunFor = dryRun ? id : null;
       $("g-erase").disabled = !dryRun;
@@ -67,9 +68,9 @@
     try {
       const r = await api("GET", "/api/admin/retention");
       $("retention-rows").replaceChildren(...Object.entries(r.days).map(([kind, days]) =>
-        el("tr", {}, el("th", {}, kind.replace("_", " ")), el("td", {}, `${days} days`),
-           el("td", { class: "muted" }, r.settings[kind]))));
-      $("retention-features").replaceChildren(el("li", {}, `Enforced by ${r.enforced_by}.`),
+        row(el("th", {}, term(kind)), el("td", {}, t("{days} days", { days })),
+            el("td", { class: "muted" }, r.settings[kind]))));
+      $("retention-features").replaceChildren(el("li", {}, t("Enforced by {how}.", { how: r.enforced_by })),
                                              ...r.features.map((line) => el("li", {}, line)));
     } catch (err) {
       $("retention-features").replaceChildren(el("li", { class: "error" }, err.message));

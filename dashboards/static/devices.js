@@ -2,10 +2,7 @@
 // sensors from GET /api/devices, grouped by gateway, each gateway linking to its commissioning screen.
 (() => {
   "use strict";
-  const { $, el, emptyRow, api, t } = window.telecareUI;
-  const TYPES = { gateway: "Gateway", pendant: "Pendant", fall_sensor: "Fall sensor", bed_sensor: "Bed sensor",
-                  medication_dispenser: "Medication dispenser", motion_sensor: "Motion sensor", door_sensor: "Door sensor" };
-  const typeName = (type) => t(TYPES[type] || type);
+  const { $, el, emptyRow, api, ready, t, term } = window.telecareUI;
   const commissionUrl = (id) => `/commission?gateway=${encodeURIComponent(id)}`;
 
   async function load() {
@@ -20,7 +17,7 @@
         const tr = el("tr", { "data-device-id": d.id, "data-type": d.type });
         const link = el("td");
         if (d.type === "gateway") link.append(el("a", { class: "btn small", href: commissionUrl(d.id) }, t("Commission")));
-        tr.append(el("td", {}, d.gateway_id), el("td", {}, d.id), el("td", {}, typeName(d.type)),
+        tr.append(el("td", {}, d.gateway_id), el("td", {}, d.id), el("td", {}, term(d.type)),
                   el("td", {}, d.resident_id), link);
         body.append(tr);
       }
@@ -33,34 +30,8 @@
     }
   }
 
-  async function register(event) {
-    event.preventDefault();
-    const value = (id) => $(id).value.trim();
-    const rooms = value("gw-rooms").split(",").map((r) => r.trim()).filter(Boolean);
-    const body = { id: value("gw-id"), serial: value("gw-serial"), resident_id: value("gw-resident"),
-                   address: value("gw-address"), rooms };
-    $("register-error").hidden = true;
-    try {
-      const done = await api("POST", "/api/gateways", body);
-      $("mqtt-login").hidden = !done.mqtt;
-      if (done.mqtt) {
-        $("mqtt-username").textContent = done.mqtt.username;
-        $("mqtt-password").textContent = done.mqtt.password;
-        $("mqtt-next").href = commissionUrl(done.id);
-      } else {
-        location.assign(commissionUrl(done.id)); // already registered: its login was shown when it was new
-        return;
-      }
-      $("register-form").reset();
-      await load();
-    } catch (err) {
-      $("register-error").textContent = err.message;
-      $("register-error").hidden = false;
-    }
-  }
-
   document.addEventListener("DOMContentLoaded", () => {
     $("register-form").addEventListener("submit", register);
-    load();
+    ready.catch(() => null).finally(load);
   });
 })();

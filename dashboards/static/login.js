@@ -3,6 +3,7 @@
 
 (function () {
   const $ = (id) => document.getElementById(id);
+  const t = (msgid, params) => window.telecareUI.t(msgid, params); // ui.js: the page's language
 
   // Where to go after sign-in: ?next= when given (a local path only), else the user's own start page.
   function nextPath(landing) {
@@ -26,16 +27,16 @@
     $("signin").hidden = true;
     $("signed-in").hidden = false;
     $("signed-in-name").textContent = principal.display_name || principal.name;
-    $("signed-in-roles").textContent = principal.roles.join(", ");
+    $("signed-in-roles").textContent = principal.roles.map((r) => window.telecareUI.term(r)).join(", ");
     $("continue").href = nextPath(principal.landing);
   }
 
   async function detail(response) {
     try {
       const body = await response.json();
-      return typeof body.detail === "string" ? body.detail : "the request was refused";
+      return typeof body.detail === "string" ? body.detail : t("The request was refused.");
     } catch (_) {
-      return "the server answered " + response.status;
+      return t("The server answered {status}.", { status: response.status });
     }
   }
 
@@ -44,7 +45,7 @@
     const name = $("login-name").value.trim();
     const password = $("login-password").value;
     if (!name || !password) {
-      showError($("login-error"), "Enter your user name and password.");
+      showError($("login-error"), t("Enter your user name and password."));
       return;
     }
     $("login-submit").disabled = true;
@@ -60,9 +61,9 @@
         return;
       }
       $("login-password").value = "";
-      showError($("login-error"), response.status === 401 ? "Wrong name or password." : await detail(response));
+      showError($("login-error"), response.status === 401 ? t("Wrong name or password.") : await detail(response));
     } catch (_) {
-      showError($("login-error"), "The server cannot be reached. Try again.");
+      showError($("login-error"), t("The server cannot be reached. Try again."));
     } finally {
       $("login-submit").disabled = false;
     }
@@ -82,6 +83,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
+    await window.telecareUI.words; // the form's words in the page's language first
+    $("login-language").value = window.telecareUI.language();
+    $("login-language").addEventListener("change", (e) => window.telecareUI.setLanguage(e.target.value));
     $("login-form").addEventListener("submit", signIn);
     $("logout").addEventListener("click", signOut);
     try {

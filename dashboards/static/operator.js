@@ -5,17 +5,15 @@
   const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, technical: 3 };
   const AMBER_AFTER = 45; // seconds; the answer target is 60 s
   const RED_AFTER = 60;
-  const TYPE_LABELS = {
-    help_button: "Help button", fall: "Fall", bed_exit_no_return: "Out of bed, not back",
-    medication_missed: "Medication missed", inactivity: "No activity", device_offline: "Device offline",
-    low_battery: "Low battery", welfare_check: "Welfare check", installation_test: "Installation test",
-  };
+  const { $, el, cell, emptyRow, toast, api, dayTime, t, N_, term, ready } = window.telecareUI;
+  // The alert types the filter offers (labels: telecareUI.term, in the page's language).
+  const ALERT_TYPES = ["help_button", "fall", "bed_exit_no_return", "medication_missed", "inactivity",
+                       "device_offline", "low_battery", "welfare_check", "installation_test"];
   const OUTCOMES = [
-    ["resolved_by_phone", "Resolved by phone"], ["contact_attended", "Contact / key-holder attended"],
-    ["mobile_unit_sent", "Mobile unit sent"], ["emergency_services", "Emergency services"],
-    ["false_alarm", "False alarm"], ["technical_fixed", "Technical issue fixed"], ["other", "Other"],
+    ["resolved_by_phone", N_("Resolved by phone")], ["contact_attended", N_("Contact / key-holder attended")],
+    ["mobile_unit_sent", N_("Mobile unit sent")], ["emergency_services", N_("Emergency services")],
+    ["false_alarm", N_("False alarm")], ["technical_fixed", N_("Technical issue fixed")], ["other", N_("Other")],
   ];
-  const { $, el, cell, emptyRow, toast, api, dayTime } = window.telecareUI;
   const alerts = new Map(); // id -> {a: alert view, base: waiting seconds when received, at: performance.now()}
   let source = null;
   let audio = null;
@@ -23,8 +21,7 @@
   let historyOf = null; // the alert whose history dialog is open
   let resolvedRows = null; // the resolved view's rows (null while the live queue is shown)
 
-  const label = (type) => TYPE_LABELS[type] || type.replace(/_/g, " ");
-  const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+  const label = (type) => term(type);
 
   // ---- waiting clocks -------------------------------------------------------------------------
   function waiting(entry) {
@@ -88,20 +85,19 @@
   function escalationBadge(a) {
     const esc = a.escalation;
     if (a.nobody_reached) {
-      const round = esc && esc.round > 1 ? ` · round ${esc.round}` : "";
       return el("span", { class: "badge nobody", "data-escalation": "nobody",
-                          title: "Every key-holder was tried and nobody accepted: send the mobile unit or call 112" },
-                `Nobody reached${round}`);
+                          title: t("Every key-holder was tried and nobody accepted: send the mobile unit or call 112") },
+                esc && esc.round > 1 ? t("Nobody reached · round {round}", { round: esc.round }) : t("Nobody reached"));
     }
     if (!esc || a.status !== "open") return null;
     if (esc.state === "accepted") {
-      return el("span", { class: "badge escalated", "data-escalation": "accepted", title: "A key-holder accepted and is on the way" }, "Key-holder going");
+      return el("span", { class: "badge escalated", "data-escalation": "accepted", title: t("A key-holder accepted and is on the way") }, t("Key-holder going"));
     }
     if (esc.tier >= 3) {
-      return el("span", { class: "badge escalated", "data-escalation": "key_holders", title: "Not acknowledged in time: key-holders are being called" }, "Key-holders called");
+      return el("span", { class: "badge escalated", "data-escalation": "key_holders", title: t("Not acknowledged in time: key-holders are being called") }, t("Key-holders called"));
     }
     if (esc.tier === 2) {
-      return el("span", { class: "badge escalated", "data-escalation": "second_tier", title: "Not acknowledged in time: the second tier has been alerted" }, "Second tier");
+      return el("span", { class: "badge escalated", "data-escalation": "second_tier", title: t("Not acknowledged in time: the second tier has been alerted") }, t("Second tier"));
     }
     return null;
   }
@@ -115,15 +111,15 @@
     if (a.delayed) tr.dataset.delayed = "true";
     const test = a.type === "installation_test"; // an installer's commissioning test: not an alarm
     if (test) tr.dataset.test = "true";
-    tr.append(cell(test ? el("span", { class: "badge muted test", "data-test-badge": "" }, window.telecareUI.t("Test"))
-                        : el("span", { class: `badge sev-${a.severity}` }, cap(a.severity))));
+    tr.append(cell(test ? el("span", { class: "badge muted test", "data-test-badge": "" }, t("Test"))
+                        : el("span", { class: `badge sev-${a.severity}` }, term(a.severity))));
 
     const what = el("td", { class: "alert-type" });
     const title = el("strong", {}, label(a.type));
     if (a.count > 1) title.append(` ×${a.count}`);
     what.append(title);
     if (a.delayed) {
-      what.append(el("span", { class: "badge delayed", title: "The event reached us late: the incident may not be happening now" }, "Delayed"));
+      what.append(el("span", { class: "badge delayed", title: t("The event reached us late: the incident may not be happening now") }, t("Delayed")));
     }
     const badge = escalationBadge(a);
     if (badge) what.append(badge);
@@ -137,7 +133,7 @@
     who.append(open);
     tr.append(who);
 
-    const clock = el("span", { class: "wait", "data-wait": a.id, role: "timer", "aria-label": "waiting time" });
+    const clock = el("span", { class: "wait", "data-wait": a.id, role: "timer", "aria-label": t("waiting time") });
     paintClock(clock, entry);
     tr.append(cell(clock));
 
@@ -145,7 +141,7 @@
 
     const actions = el("td");
     const box = el("div", { class: "actions" });
-    const hist = el("button", { type: "button", class: "btn small ghost", "data-action": "history" }, "History");
+    const hist = el("button", { type: "button", class: "btn small ghost", "data-action": "history" }, t("History"));
     hist.addEventListener("click", () => openHistory(a));
     box.append(hist);
     if (a.status === "resolved") {
@@ -155,7 +151,7 @@
     }
     if (test) { // closed in one click: nothing to acknowledge, no outcome to choose
       const close = el("button", { type: "button", class: "btn small", "data-action": "close-test" },
-                       window.telecareUI.t("Close test"));
+                       t("Close test"));
       close.addEventListener("click", () => closeTest(a.id, close));
       box.append(close);
       actions.append(box);
@@ -163,11 +159,11 @@
       return tr;
     }
     if (a.status === "open") {
-      const ack = el("button", { type: "button", class: "btn primary small", "data-action": "acknowledge" }, "Acknowledge");
+      const ack = el("button", { type: "button", class: "btn primary small", "data-action": "acknowledge" }, t("Acknowledge"));
       ack.addEventListener("click", () => acknowledge(a.id, ack));
       box.append(ack);
     }
-    const resolve = el("button", { type: "button", class: "btn small", "data-action": "resolve" }, "Resolve");
+    const resolve = el("button", { type: "button", class: "btn small", "data-action": "resolve" }, t("Resolve"));
     resolve.addEventListener("click", () => openResolve(a.id));
     box.append(resolve);
     actions.append(box);
@@ -176,10 +172,11 @@
   }
 
   function statusText(a) {
-    if (a.status === "open") return "Open";
-    if (a.status === "acknowledged") return `Taken by ${a.acknowledged_by || "?"}`;
-    const outcome = (OUTCOMES.find(([v]) => v === a.outcome) || [null, a.outcome === "condition_cleared" ? "Condition cleared" : a.outcome])[1];
-    return `Resolved: ${outcome}`;
+    if (a.status === "open") return t("Open");
+    if (a.status === "acknowledged") return t("Taken by {name}", { name: a.acknowledged_by || "?" });
+    const known = OUTCOMES.find(([v]) => v === a.outcome);
+    const outcome = known ? t(known[1]) : a.outcome === "condition_cleared" ? t("Condition cleared") : a.outcome;
+    return t("Resolved: {outcome}", { outcome });
   }
 
   // The loudest thing on the screen, shown until every such alarm is acknowledged (filters do not hide it).
@@ -196,15 +193,15 @@
     if (resolvedRows) {
       const entries = resolvedRows.map((a) => ({ a, base: a.waiting_seconds || 0, at: performance.now() }));
       body.replaceChildren(...entries.map(row));
-      if (!entries.length) body.append(emptyRow(6, "No resolved alerts in this period."));
-      $("counts").textContent = `${entries.length} resolved`;
+      if (!entries.length) body.append(emptyRow(6, t("No resolved alerts in this period.")));
+      $("counts").textContent = t("{count} resolved", { count: entries.length });
       return;
     }
     const entries = ordered();
     body.replaceChildren(...entries.map(row));
-    if (!entries.length) body.append(emptyRow(6, alerts.size ? "No active alerts match the filters." : "No active alerts."));
+    if (!entries.length) body.append(emptyRow(6, alerts.size ? t("No active alerts match the filters.") : t("No active alerts.")));
     const open = entries.filter((e) => e.a.status === "open").length;
-    $("counts").textContent = `${open} open · ${entries.length - open} in progress`;
+    $("counts").textContent = t("{open} open · {taken} in progress", { open, taken: entries.length - open });
   }
 
   // The resolved views come from the API (the live stream carries the active queue only).
@@ -255,7 +252,7 @@
     }
   }
 
-  function announceCritical(a, text = "New critical alert") {
+  function announceCritical(a, text = t("New critical alert")) {
     beep();
     const banner = $("banner");
     banner.textContent = `${text}: ${label(a.type)} — ${a.resident_name || a.resident_id}`;
@@ -274,15 +271,15 @@
   }
 
   function showStream(live) {
-    if (live) setLive("on", "Live");
-    else setLive("off", "Not receiving…");
+    if (live) setLive("on", t("Live"));
+    else setLive("off", t("Not receiving…"));
   }
 
   function connect() {
     if (source) source.close();
     source = new EventSource("/api/alerts/stream");
     // "Live" only once the server says its stream is receiving (snapshot.live / status frames).
-    source.addEventListener("open", () => setLive("connecting", "Connecting…"));
+    source.addEventListener("open", () => setLive("connecting", t("Connecting…")));
     source.addEventListener("snapshot", (e) => {
       const data = JSON.parse(e.data);
       alerts.clear();
@@ -297,12 +294,12 @@
       render();
       if (kind === "raised" && alert.severity === "critical") announceCritical(alert);
       // Nobody reached (again): re-alert with sound and flash every time the escalation says so.
-      if (kind === "escalated" && alert.nobody_reached) announceCritical(alert, "Nobody reached");
+      if (kind === "escalated" && alert.nobody_reached) announceCritical(alert, t("Nobody reached"));
     });
     // The server dropped us (we fell behind, or it restarts): start again from a fresh snapshot.
-    source.addEventListener("reload", () => { setLive("off", "Reloading…"); setTimeout(connect, 500); });
+    source.addEventListener("reload", () => { setLive("off", t("Reloading…")); setTimeout(connect, 500); });
     source.addEventListener("error", () => {
-      setLive("off", "Reconnecting…");
+      setLive("off", t("Reconnecting…"));
       // EventSource retries by itself unless the server refused outright; then we retry.
       if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
     });
@@ -349,7 +346,7 @@
       put(await api("POST", `/api/alerts/${resolving}/resolve`, body));
       render();
       $("resolve-dialog").close();
-      toast("Alert resolved.");
+      toast(t("Alert resolved."));
     } catch (err) {
       $("resolve-error").textContent = err.message;
     }
@@ -361,7 +358,7 @@
     $("history-summary").textContent = `${label(a.type)} — ${a.resident_name || a.resident_id}`;
     $("note-error").textContent = "";
     $("note-text").value = "";
-    $("history-list").replaceChildren(el("li", { class: "muted" }, "Loading…"));
+    $("history-list").replaceChildren(el("li", { class: "muted" }, t("Loading…")));
     if (!$("history-dialog").open) $("history-dialog").showModal();
     await loadHistory();
   }
@@ -375,7 +372,7 @@
                   el("span", { class: "who" }, h.actor));
         return li;
       }));
-      if (!entries.length) $("history-list").append(el("li", { class: "muted" }, "Nothing recorded yet."));
+      if (!entries.length) $("history-list").append(el("li", { class: "muted" }, t("Nothing recorded yet.")));
     } catch (err) {
       $("history-list").replaceChildren(el("li", { class: "error" }, err.message));
     }
@@ -402,14 +399,17 @@
   }
 
   function init() {
-    for (const [value, text] of OUTCOMES) $("resolve-outcome").append(el("option", { value }, text));
-    window.telecare.session.then(showApp);
+    // Nothing is written before the words are in (telecareUI.ready: the language and the service zone).
+    ready.catch(() => null).finally(() => {
+      for (const [value, text] of OUTCOMES) $("resolve-outcome").append(el("option", { value }, t(text)));
+      for (const type of ALERT_TYPES) $("filter-type").append(el("option", { value: type }, term(type)));
+      window.telecare.session.then(showApp);
+    });
     document.addEventListener("click", ensureAudio, { once: true });
     $("resolve-form").addEventListener("submit", submitResolve);
     $("resolve-cancel").addEventListener("click", () => $("resolve-dialog").close());
     $("note-form").addEventListener("submit", submitNote);
     $("history-close").addEventListener("click", () => $("history-dialog").close());
-    for (const [value, text] of Object.entries(TYPE_LABELS)) $("filter-type").append(el("option", { value }, text));
     $("queue-filters").addEventListener("submit", (e) => e.preventDefault());
     for (const id of ["filter-view", "filter-severity", "filter-type"]) $(id).addEventListener("change", applyFilters);
     $("filter-search").addEventListener("input", () => {

@@ -2,7 +2,7 @@
 // counted per device), audited key-safe reveal. Times in the service zone (telecareUI.dayTime).
 (() => {
   "use strict";
-  const { $, el, emptyRow, toast, api, ready, dayTime } = window.telecareUI;
+  const { $, el, emptyRow, toast, api, ready, dayTime, t, term } = window.telecareUI;
   let residentShown = null;
   let hideCodeTimer = null;
 
@@ -22,23 +22,23 @@
       residentShown = id;
       hideCode();
       $("resident-name").textContent = card.name;
-      $("resident-age").textContent = card.age == null ? "unknown" : `${card.age}`;
+      $("resident-age").textContent = card.age == null ? t("unknown") : `${card.age}`;
       $("resident-address").textContent = card.address || "—";
       $("resident-phones").replaceChildren(...(card.phones.length ? card.phones.map((p) => {
         const a = el("a", { href: `tel:${p}` }, p);
         return a;
       }) : [document.createTextNode("—")]));
       [...$("resident-phones").children].slice(1).forEach((a) => a.before(", "));
-      $("resident-home").textContent = card.at_home ? "Yes" : "No (away)";
+      $("resident-home").textContent = card.at_home ? t("Yes") : t("No (away)");
       $("resident-flags").replaceChildren(...(card.risk_flags.length
-        ? card.risk_flags.map((f) => el("span", { class: "badge warn" }, f.replace(/_/g, " ")))
-        : [document.createTextNode("none")]));
+        ? card.risk_flags.map((f) => el("span", { class: "badge warn" }, term(f)))
+        : [document.createTextNode(t("none"))]));
       $("resident-contacts").replaceChildren(...(card.contacts.length ? card.contacts.map((c) => {
         const li = el("li", {}, `${c.priority}. ${c.name}${c.relation ? ` (${c.relation})` : ""} · `);
         li.append(el("a", { href: `tel:${c.phone}` }, c.phone));
-        if (c.key_holder) li.append(" ", el("span", { class: "badge ok" }, "key-holder"));
+        if (c.key_holder) li.append(" ", el("span", { class: "badge ok" }, t("key-holder")));
         return li;
-      }) : [el("li", { class: "muted" }, "No contacts on record")]));
+      }) : [el("li", { class: "muted" }, t("No contacts on record"))]));
       $("keysafe").hidden = !card.has_key_safe;
       renderDay(day);
       $("resident-panel").hidden = false;
@@ -51,7 +51,7 @@
 
   function eventRow(ev, alarm) {
     const tr = el("tr", alarm ? { class: "alarm", "data-alarm": ev.type } : {});
-    tr.append(el("td", {}, dayTime(ev.ts)), el("td", {}, ev.type.replace(/_/g, " ")),
+    tr.append(el("td", {}, dayTime(ev.ts)), el("td", {}, term(ev.type)),
               el("td", { class: "muted" }, ev.device_id));
     return tr;
   }
@@ -61,12 +61,13 @@
   function renderDay(day) {
     const rows = [...day.alarms.map((ev) => eventRow(ev, true)), ...day.activity.map((ev) => eventRow(ev, false))];
     if (day.activity_total > day.activity.length) {
-      rows.push(emptyRow(3, `… and ${day.activity_total - day.activity.length} earlier activity events`));
+      rows.push(emptyRow(3, t("… and {count} earlier activity events", { count: day.activity_total - day.activity.length })));
     }
-    $("resident-events").replaceChildren(...(rows.length ? rows : [emptyRow(3, "No alarms or activity in the last 24 hours.")]));
+    $("resident-events").replaceChildren(...(rows.length ? rows : [emptyRow(3, t("No alarms or activity in the last 24 hours."))]));
     $("resident-heartbeats").replaceChildren(...(day.heartbeats.length ? day.heartbeats.map((h) =>
-      el("li", { "data-heartbeats": h.device_id }, `${h.device_id}: ${h.count} heartbeat${h.count === 1 ? "" : "s"}, last ${dayTime(h.last_seen)}`))
-      : [el("li", { class: "muted" }, "No heartbeats in the last 24 hours")]));
+      el("li", { "data-heartbeats": h.device_id }, (h.count === 1 ? t("{device}: 1 heartbeat, last {time}", { device: h.device_id, time: dayTime(h.last_seen) })
+        : t("{device}: {count} heartbeats, last {time}", { device: h.device_id, count: h.count, time: dayTime(h.last_seen) }))))
+      : [el("li", { class: "muted" }, t("No heartbeats in the last 24 hours"))]));
   }
 
   function closeResident() {

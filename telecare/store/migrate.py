@@ -9,6 +9,7 @@ from typing import Any
 
 from telecare.errors import StoreError
 from telecare.store.db import Database
+from telecare.store.timescale import TimescaleMode, choose, probe
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,23 @@ def migration_files() -> list[tuple[str, str]]:
     return [(p.name.removesuffix(".sql"), p.read_text()) for p in files]
 
 
-async def upgrade(db: Database) -> list[str]:
-    """Apply pending migrations; return the versions applied now."""
+async def upgrade(db: Database, timescale: TimescaleMode | None = None) -> list[str]:
+    """Apply pending migrations; return the versions applied now. `timescale`: TELECARE_TIMESCALE when None.
+    A server with TimescaleDB packaged but not preloaded is refused with what to set (StoreError)."""
+    if timescale is None:
+        from telecare.settings import load_settings
+
+        timescale = TimescaleMode(load_settings().timescale)
+    choice = choose(await probe(db), timescale)
+    if choice.error:
+        raise StoreError(choice.error)
+    if choice.warning:
+        log.warning("%s", choice.warning)
     applied_now: list[str] = []
     async with db.transaction() as tx:
         await tx.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        # Read by 0001 (events: hypertable or monthly partitions); local to this transaction.
+        await tx.execute("SELECT set_config('telecare.timescale', %s, true)", ("on" if choice.use else "off",))
         await tx.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )

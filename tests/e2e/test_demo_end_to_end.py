@@ -203,7 +203,8 @@ async def test_unacknowledged_alert_escalates_and_the_operator_sees_it(demo):
         await page.goto(base + "/")
         badge = page.locator(f'tr[data-alert-id="{alert["id"]}"] .badge.escalated')
         await badge.wait_for(timeout=10_000)
-        assert await badge.inner_text() == "Second tier"
+        assert await badge.get_attribute("data-escalation") == "second_tier"
+        assert await badge.inner_text() == "Segon nivell"  # the demo speaks the service's default language, Catalan
     async with httpx.AsyncClient(base_url=base, **who(base)) as client:
         still = (await client.get("/api/alerts", params={"status": "open"})).json()
     assert any(a["id"] == alert["id"] for a in still), "escalation never acknowledges or closes an alert"

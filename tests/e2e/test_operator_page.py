@@ -84,7 +84,7 @@ async def test_operator_handles_a_live_alert_and_reads_the_resident_card(db):
         panel = page.locator("#resident-panel")
         await expect(panel.locator("#resident-name")).to_have_text("Montserrat Puig")
         await expect(panel.locator("#resident-contacts")).to_contain_text("Núria Puig")
-        await expect(panel.locator("#resident-events")).to_contain_text("motion")
+        await expect(panel.locator("#resident-events")).to_contain_text("Movement")  # the event type, in the page language (telecareUI.term)
         assert CODE not in await panel.inner_text()
         await page.fill("#reveal-reason", "ambulance at the door")
         await page.click("#reveal-button")

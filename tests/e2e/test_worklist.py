@@ -61,7 +61,7 @@ async def test_worklist_lists_the_due_call_one_click_starts_it_one_tap_records_i
         await page.wait_for_function("document.querySelectorAll('[data-task-id]').length === 1")
         assert await item.count() == 1  # Anna's call only, not Pere's
         assert "Montserrat Puig" in await item.first.inner_text()
-        assert "lives alone" in await item.first.inner_text()
+        assert "Lives alone" in await item.first.inner_text()
 
         await page.get_by_role("button", name="Call Montserrat Puig").click()  # one click
         await page.locator("#in-call").wait_for(state="visible")

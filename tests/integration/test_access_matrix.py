@@ -65,7 +65,8 @@ async def build(db: Any) -> tuple[Any, dict[str, Any]]:
     app = create_app(WebDeps(db=db, bus=bus, alerts=alerts, clock=clock, extra_routers=routers))
     call_id = await care_call(core, "ra")
     values = {"resident_id": "ra", "alert_id": str(alert.id), "call_id": str(call_id), "campaign_id": "1",
-              "device_id": "gw-ra", "gateway_id": "gw-ra", "session_id": "1", "name": "someone-else", "token_id": "999999", "action": "answer"}
+              "device_id": "gw-ra", "gateway_id": "gw-ra", "session_id": "1", "name": "someone-else",
+              "token_id": "999999", "action": "answer", "language": "ca"}
     return app, values
 
 

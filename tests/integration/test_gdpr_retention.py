@@ -1,4 +1,4 @@
-"""Retention on plain PostgreSQL with a fake clock: old partitions dropped, recent kept; dead letters; audit rows
+"""Retention with a fake clock: old partitions (TimescaleDB: chunks) dropped, recent kept; dead letters; audit rows
 only through the definer function, which the application role can call but cannot misuse."""
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ async def test_plain_postgresql_drops_whole_old_partitions_and_keeps_recent_ones
     settings = load_settings(retention_events_days=730)
     horizon = clock.now() - timedelta(days=730)
     old, edge, recent = horizon - timedelta(days=70), horizon + timedelta(hours=1), clock.now() - timedelta(days=3)
+    if (await features(db)).hypertable:  # a TimescaleDB server (TELECARE_TEST_DATABASE_URL): chunks, not partitions
+        await _timescale_retention(db, settings, clock, old, edge, recent)
+        return
     for ts in (old, edge, recent):
         await db.execute("SELECT telecare_ensure_event_partitions(%s, 0)", (ts,))  # this month and the one before
         await _event(db, ts)
@@ -55,6 +58,19 @@ async def test_plain_postgresql_drops_whole_old_partitions_and_keeps_recent_ones
     assert min(left) >= horizon and len(left) == 3  # edge, recent and the +40 days one; both old ones gone
     # A second run has nothing left to drop.
     assert (await run_retention(db, settings, clock.now())).dropped_partitions == []
+
+
+async def _timescale_retention(db, settings, clock, old, edge, recent) -> None:
+    """The same horizon on a hypertable: the licence's policy (0001 set it), or drop_chunks on an Apache build."""
+    for ts in (old, edge, recent):
+        await _event(db, ts)
+    result = await run_retention(db, settings, clock.now())
+    if result.mechanism is EventsMechanism.TIMESCALE_POLICY:  # Timescale's own job drops the chunks
+        assert (await features(db)).retention_policy_days == 730
+        return
+    assert result.mechanism is EventsMechanism.DROP_CHUNKS and result.dropped_chunks >= 1
+    left = {r["ts"] for r in await db.fetch("SELECT ts FROM events")}
+    assert old not in left and {edge, recent} <= left
 
 
 async def test_dead_letters_and_audit_rows_past_their_horizon_go(db):

@@ -10,7 +10,7 @@ from alerts.store import AlertStore
 from telecare.alerts import AlertChangeKind, AlertStatus, AlertTrigger, AlertType, Outcome, Severity
 from telecare.bus import ALERTS, InProcessBus
 from telecare.errors import ConflictError
-from telecare.store.migrate import maintain, upgrade
+from telecare.store.migrate import features, maintain, upgrade
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 
@@ -29,6 +29,12 @@ async def test_events_land_in_monthly_partitions_and_default_rows_move(db):
         "INSERT INTO events VALUES (gen_random_uuid(), %s, %s, 'g', 'd', 'r', 'motion', 'm1', NULL, NULL)",
         (NOW, NOW),
     )
+    if (await features(db)).hypertable:  # TimescaleDB: a chunk holds it; maintain() has no partitions to make
+        chunk = await db.fetchval("SELECT tableoid::regclass::text FROM events")
+        assert chunk.startswith("_timescaledb_internal.")
+        await maintain(db, NOW)
+        assert await db.fetchval("SELECT count(*) FROM events") == 1
+        return
     assert await db.fetchval("SELECT count(*) FROM events_default") == 1
     await maintain(db, NOW)
     where = await db.fetchval("SELECT tableoid::regclass::text FROM events")

@@ -18,6 +18,7 @@ VENDOR_OWNERS = {
     "twilio": {"outreach/twilio_telephony.py"},
     "argon2": {"identity/passwords.py"},
     "aiokafka": {"telecare/kafkabus.py", "telecare/kafkafeed.py"},
+    "babel": {"telecare/i18n.py"},
 }
 WEB_LIBRARIES = ("fastapi", "starlette", "uvicorn")
 

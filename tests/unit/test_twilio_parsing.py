@@ -7,7 +7,7 @@ import pytest
 
 from outreach.telephony import CallStatus
 from outreach.twilio_telephony import TwilioTelephony
-from outreach.voice_prompts import PROMPTS, prompts_for, spoken_text
+from outreach.voice_prompts import VOICES, prompts_for, spoken_text
 from dashboards.routes.twilio_webhooks import parse_gather, parse_status
 from telecare.clock import FakeClock
 from telecare.errors import InvalidInput
@@ -47,8 +47,10 @@ def test_gather_digits_validated() -> None:
 
 
 def test_prompts_resolve_language_tags_and_fall_back_to_catalan() -> None:
-    assert prompts_for("es-ES") is PROMPTS["es"] and prompts_for("en_GB") is PROMPTS["en"]
-    assert prompts_for("xx") is PROMPTS["ca"] and prompts_for(None) is PROMPTS["ca"]
+    assert prompts_for("es-ES") == prompts_for("es") and prompts_for("es").voice == "es-ES"
+    assert prompts_for("en_GB").voice == "en-GB" and prompts_for("ca").voice == "ca-ES"
+    assert prompts_for("xx") == prompts_for("ca") == prompts_for(None)
+    assert prompts_for("ca").press == "Premeu 1 si esteu bé. Premeu 2 per parlar amb algú."  # from calls.po
     assert spoken_text("Hello.", "en", True) == "Hello. Press 1 if you are fine. Press 2 to talk to someone."
     assert spoken_text("Hello.", "en", False) == "Hello."
     # A key-holder call asks its own question instead of "are you fine".
@@ -56,10 +58,13 @@ def test_prompts_resolve_language_tags_and_fall_back_to_catalan() -> None:
 
 
 def test_every_language_has_every_phrase_and_a_voice() -> None:
-    for prompts in PROMPTS.values():
-        assert all(prompts.__getattribute__(f) for f in ("voice", "press", "thanks", "connecting",
-                                                         "no_input", "bridging"))
-        assert "-" in prompts.voice
+    english = prompts_for("en")
+    for language in VOICES:
+        prompts = prompts_for(language)
+        fields = ("press", "thanks", "connecting", "no_input", "bridging", "key_holder", "default_message")
+        assert all(getattr(prompts, f) for f in fields) and "-" in prompts.voice
+        if language != "en":  # every phrase translated (calls.po), none left in English
+            assert all(getattr(prompts, f) != getattr(english, f) for f in fields), language
 
 
 def test_gather_reply_twiml() -> None:

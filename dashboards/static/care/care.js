@@ -3,6 +3,7 @@
 (() => {
   "use strict";
   const ui = window.telecareUI;
+  const { t, term } = ui; // every word through the catalogue (dashboards/locale)
   const $ = (id) => document.getElementById(id);
 
   function el(tag, attrs = {}, ...children) {
@@ -54,27 +55,28 @@
     function render(items) {
       const list = $("list");
       list.replaceChildren(...items.map((it) => {
-        const flags = it.risk_flags.map((f) => el("span", { class: "badge warn" }, f.replace(/_/g, " ")));
+        const flags = it.risk_flags.map((f) => el("span", { class: "badge warn" }, term(f)));
         const pending = it.status === "pending" && !current;
         const start = el("button", { class: "btn primary", "data-task": String(it.task_id),
-                                     disabled: !it.callable_now || !pending }, "Call");
-        start.setAttribute("aria-label", `Call ${it.name}`);
+                                     disabled: !it.callable_now || !pending }, t("Call"));
+        start.setAttribute("aria-label", t("Call {name}", { name: it.name }));
         start.addEventListener("click", () => startCall(it, false));
         const actions = el("div", { class: "actions" }, start);
         const details = el("div", {},
           el("div", { class: "who" }, it.name, " ", ...flags),
           el("div", { class: "meta" },
-            `${it.purpose.replace(/_/g, " ")} · ${it.reason || ""} · ${when(it.not_before)}–${time(it.not_after)}`
-            + ` · attempt ${it.attempts + 1} of ${it.max_attempts}` + (it.status === "dialing" ? " · in a call" : "")));
+            `${term(it.purpose)} · ${it.reason || ""} · ${when(it.not_before)}–${time(it.not_after)}`
+            + " · " + t("attempt {n} of {max}", { n: it.attempts + 1, max: it.max_attempts })
+            + (it.status === "dialing" ? " · " + t("in a call") : "")));
         if (it.waits_until && it.status === "pending") {
           // Say until when, not just a grey button: the caller can plan, or decide it cannot wait.
           details.append(el("div", { class: "waits", "data-waits-for": it.waits_for || "" },
-            it.waits_for === "calling_hours" ? `Waits for calling hours until ${when(it.waits_until)}`
-                                             : `Next try from ${when(it.waits_until)}`));
+            it.waits_for === "calling_hours" ? t("Waits for calling hours until {time}", { time: when(it.waits_until) })
+                                             : t("Next try from {time}", { time: when(it.waits_until) })));
           if (it.waits_for === "calling_hours") {
             const urgent = el("button", { class: "btn danger small", "data-urgent-task": String(it.task_id),
-                                          disabled: !pending }, "Urgent: call now");
-            urgent.setAttribute("aria-label", `Urgent call to ${it.name} outside calling hours`);
+                                          disabled: !pending }, t("Urgent: call now"));
+            urgent.setAttribute("aria-label", t("Urgent call to {name} outside calling hours", { name: it.name }));
             urgent.addEventListener("click", () => startCall(it, true));
             actions.append(urgent);
           }
@@ -94,9 +96,9 @@
       $("assignees").replaceChildren(...names.map((n) => el("option", { value: n })));
       const filtered = caller.value.trim() || team.value.trim();
       $("show-all").hidden = !(filtered && all.length);
-      $("empty-text").textContent = !all.length ? "No calls are due today."
-        : filtered ? `No calls due for ${filtered} today; ${all.length} are due for the service.`
-        : "No calls due today.";
+      $("empty-text").textContent = !all.length ? t("No calls are due today.")
+        : filtered ? t("No calls due for {who} today; {count} are due for the service.", { who: filtered, count: all.length })
+        : t("No calls due today.");
     }
 
     $("show-all").addEventListener("click", () => { caller.value = ""; team.value = ""; load(); });
@@ -110,7 +112,7 @@
         current = { ...started, name: item.name };
         $("in-call-name").textContent = item.name;
         $("in-call-phone").textContent = started.phone;
-        $("in-call-mode").textContent = started.click_to_call ? "(your phone rings first, then we connect you)" : "";
+        $("in-call-mode").textContent = started.click_to_call ? t("(your phone rings first, then we connect you)") : "";
         $("note").value = "";
         $("urgent").checked = false;
         $("in-call").hidden = false;
@@ -154,7 +156,7 @@
         const rows = await api("GET", `/api/calls?${q}`);
         $("rows").replaceChildren(...rows.map((c) => el("tr", { "data-call-id": String(c.id) },
           el("td", {}, fmt(c.started_at)), residentCell(c), purposeCell(c),
-          el("td", {}, c.caller), el("td", {}, String(c.attempt)), el("td", {}, c.outcome || (c.ended_at ? "" : "in progress")),
+          el("td", {}, c.caller), el("td", {}, String(c.attempt)), el("td", {}, c.outcome ? term(c.outcome) : (c.ended_at ? "" : t("in progress"))),
           el("td", {}, c.not_done_reason || ""), el("td", {}, c.digits || ""), el("td", {}, c.note || ""))));
         showError("");
       } catch (err) { showError(err.message); }
@@ -172,19 +174,19 @@
 
   // An escalation call belongs to an alert: show which one (its history opens from the operator queue).
   function purposeCell(c) {
-    const td = el("td", {}, c.purpose.replace(/_/g, " "));
+    const td = el("td", {}, term(c.purpose));
     if (c.alert_id != null) {
       td.append(" · ", el("a", { href: `/api/alerts/${c.alert_id}/history`, "data-alert-id": String(c.alert_id) },
-                         `alert #${c.alert_id}`));
+                         t("alert #{id}", { id: c.alert_id })));
     }
-    if (c.urgent) td.append(" ", el("span", { class: "badge warn", title: "Started outside calling hours" }, "urgent"));
+    if (c.urgent) td.append(" ", el("span", { class: "badge warn", title: t("Started outside calling hours") }, t("urgent")));
     return td;
   }
 
   // ---- campaigns --------------------------------------------------------------------------------
   function bar(p) {
     const total = Math.max(p.total, 1);
-    return el("div", { class: "progress", title: `${p.done}/${p.total} done` },
+    return el("div", { class: "progress", title: t("{done}/{total} done", { done: p.done, total: p.total }) },
       Object.assign(el("div", { class: "answered" }), { style: `width:${100 * p.answered / total}%` }),
       Object.assign(el("div", { class: "unreached" }), { style: `width:${100 * p.unreached / total}%` }));
   }
@@ -192,7 +194,7 @@
   // Calls that cannot be made yet (outside calling hours, or a retry later): say how many and until when.
   function waitingText(p) {
     if (!p.waiting || !p.waiting_until) return "";
-    return ` · ${p.waiting} waiting until ${when(p.waiting_until)}`;
+    return " · " + t("{count} waiting until {time}", { count: p.waiting, time: when(p.waiting_until) });
   }
 
   function campaignsPage() {
@@ -200,16 +202,17 @@
       try {
         const list = await api("GET", "/api/campaigns");
         $("rows").replaceChildren(...list.map((c) => el("tr", {},
-          el("td", {}, el("a", { href: `/care/campaigns/${c.id}` }, c.title)), el("td", {}, c.kind),
-          el("td", {}, c.status), el("td", {}, bar(c.progress), `${c.progress.done}/${c.progress.total}`, waitingText(c.progress)),
+          el("td", {}, el("a", { href: `/care/campaigns/${c.id}` }, c.title)), el("td", {}, term(c.kind)),
+          el("td", {}, term(c.status)), el("td", {}, bar(c.progress), `${c.progress.done}/${c.progress.total}`, waitingText(c.progress)),
           el("td", {}, fmt(c.created_at)))));
       } catch (err) { showError(err.message); }
     }
     async function created(promise) {
       try {
         const s = await promise;
-        $("done").textContent = s.created ? `Campaign "${s.title}" created with ${s.tasks} calls.`
-                                          : `Nothing new: ${s.note || "this warning was already ingested"}.`;
+        const why = s.note || t("this warning was already ingested");
+        $("done").textContent = s.created ? t("Campaign “{title}” created with {count} calls.", { title: s.title, count: s.tasks })
+                                          : t("Nothing new: {why}.", { why });
         showError("");
         await load();
         if (s.created && s.campaign_id) location.href = `/care/campaigns/${s.campaign_id}`;
@@ -218,7 +221,7 @@
     $("cap-sample").addEventListener("click", () => created(api("POST", "/api/campaigns/weather?sample=true")));
     $("cap-upload").addEventListener("click", async () => {
       const file = $("cap-file").files[0];
-      if (!file) { showError("Choose a CAP XML file first."); return; }
+      if (!file) { showError(t("Choose a CAP XML file first.")); return; }
       created(api("POST", "/api/campaigns/weather", await file.text(), { "Content-Type": "application/xml" }));
     });
     $("info").addEventListener("submit", (e) => {
@@ -240,14 +243,17 @@
         const c = await api("GET", `/api/campaigns/${encodeURIComponent(id)}`);
         const p = c.progress, total = Math.max(p.total, 1);
         $("title").textContent = c.title;
-        $("meta").textContent = `${c.kind} · ${c.status} · ${c.severity || ""} ${c.event || ""} · created ${fmt(c.created_at)}`;
+        $("meta").textContent = `${term(c.kind)} · ${term(c.status)} · ${c.severity || ""} ${c.event || ""} · `
+          + t("created {time}", { time: fmt(c.created_at) });
         for (const k of ["done", "answered", "unreached", "pending", "total"]) $(`n-${k}`).textContent = p[k];
         $("bar-answered").style.width = `${100 * p.answered / total}%`;
         $("bar-unreached").style.width = `${100 * p.unreached / total}%`;
         $("bar-other").style.width = `${100 * (p.done - p.answered - p.unreached) / total}%`;
         $("bar").setAttribute("aria-valuenow", String(Math.round(100 * p.done / total)));
         $("waiting").textContent = p.waiting && p.waiting_until
-          ? `${p.waiting} call${p.waiting === 1 ? "" : "s"} waiting for calling hours or a retry until ${when(p.waiting_until)}.` : "";
+          ? (p.waiting === 1 ? t("1 call waiting for calling hours or a retry until {time}.", { time: when(p.waiting_until) })
+            : t("{count} calls waiting for calling hours or a retry until {time}.", { count: p.waiting, time: when(p.waiting_until) }))
+          : "";
         showError("");
       } catch (err) { showError(err.message); }
     }
@@ -259,6 +265,6 @@
   document.addEventListener("DOMContentLoaded", () => {
     const page = pages[document.body.dataset.page] || (() => {});
     // Format nothing before the service zone is known; if it cannot be read, say so and show the data anyway.
-    ui.ready.catch((err) => showError(`Times cannot be shown: ${err.message}`)).finally(page);
+    ui.ready.catch((err) => showError(t("Times cannot be shown: {reason}", { reason: err.message }))).finally(page);
   });
 })();

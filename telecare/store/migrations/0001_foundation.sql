@@ -55,7 +55,9 @@ CREATE INDEX dead_letters_received_idx ON dead_letters (received_at);
 -- Events: a hypertable when TimescaleDB is available, native monthly partitions otherwise.
 DO $events$
 DECLARE
-    has_timescale boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb');
+    -- telecare.timescale: set by telecare.store.migrate.upgrade (off: TELECARE_TIMESCALE=off, or not preloaded).
+    has_timescale boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+        AND coalesce(nullif(current_setting('telecare.timescale', true), ''), 'on') <> 'off';
     event_columns text := $cols$
         id              uuid NOT NULL,
         ts              timestamptz NOT NULL,
