@@ -65,6 +65,16 @@ def telecare_argvs(service: dict[str, Any]) -> list[list[str]]:
     return [step[1:] for step in steps if step and step[0] == "telecare"]
 
 
+def run_choices() -> list[str]:
+    """The parts `telecare run` accepts, read from the CLI's own parser (not a list kept here)."""
+    import argparse
+
+    from entrypoints.cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(next(a for a in sub.choices["run"]._actions if a.dest == "part").choices)
+
+
 def part_of(service: dict[str, Any]) -> str:
     """The part a long-running telecare service runs (`run <part>`)."""
     argv = list(service["command"])

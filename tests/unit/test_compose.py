@@ -5,7 +5,6 @@ the mounted configuration files and tests/integration/test_compose_native.py run
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import tomllib
@@ -30,13 +29,6 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cs.make_secrets(tmp_path_factory.mktemp("secrets") / "secrets")
 
 
-def _run_choices() -> list[str]:
-    """The parts `telecare run` accepts, read from the CLI's own parser (not a list kept here)."""
-    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
-    run = sub.choices["run"]
-    return list(next(a for a in run._actions if a.dest == "part").choices)
-
-
 def test_the_stack_has_every_part_of_the_issue() -> None:
     parts = sorted(cs.part_of(s) for s in APPS.values())
     assert parts == sorted(["ingest", "ingest", "store", "rules", "rules", "alerts", "web", "web", "outreach"])
@@ -48,7 +40,7 @@ def test_the_stack_has_every_part_of_the_issue() -> None:
 def test_each_part_is_a_part_the_cli_runs(name: str) -> None:
     """Fails for `store` and `alerts` until the CLI's `run` offers them (issue 9's six part names)."""
     part = cs.part_of(APPS[name])
-    assert part in _run_choices(), f"{name}: `telecare run {part}` is not in the CLI's choices {_run_choices()}"
+    assert part in cs.run_choices(), f"{name}: `telecare run {part}` is not in the CLI's choices {cs.run_choices()}"
 
 
 @pytest.mark.parametrize("name", sorted(n for n, s in SERVICES.items() if cs.is_app(s) and cs.is_one_shot(s)))
