@@ -195,3 +195,16 @@ def test_the_app_image_installs_the_package_without_its_tests() -> None:
     assert not [p for p in packages if p in ignored], "a package the image needs is kept out of its build"
     assert project["project"]["readme"] not in ignored and "pyproject.toml" not in ignored
     assert "tests" in ignored and ".telecare" in ignored and "deploy" in ignored  # no secrets in the image
+
+
+def test_the_file_follows_the_compose_specification() -> None:
+    """The Compose Specification's own JSON Schema (tests/data/compose/README.md), in place of `docker compose config`."""
+    import json
+
+    import jsonschema
+    import yaml
+
+    schema = json.loads((cs.ROOT / "tests/data/compose/compose-spec.json").read_text())
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message}"
+              for e in jsonschema.Draft7Validator(schema).iter_errors(yaml.safe_load(cs.COMPOSE.read_text()))]
+    assert not errors, "\n".join(errors[:20])
