@@ -54,6 +54,8 @@ async def test_the_compose_broker_takes_gateways_over_tls_and_only_known_account
     got: list = []
     try:
         await eventually(broker.answers, timeout=10)  # what the compose healthcheck waits for
+        if shutil.which("mosquitto_sub"):  # in the image; here only with mosquitto-clients installed
+            assert subprocess.run(_broker_healthcheck(broker.port)).returncode == 0
         assert mqtt_connect(broker.port, None, None)[0] == 5  # anonymous: refused
         assert mqtt_connect(broker.port, "telecare-ingest-1", "wrong")[0] == 5
         # Ingest's account, with the password from the generated telecare.env, on the private listener.
@@ -74,6 +76,15 @@ async def test_the_compose_broker_takes_gateways_over_tls_and_only_known_account
     finally:
         code = broker.stop()
     assert code == 0
+    if shutil.which("mosquitto_sub"):  # and it fails once the broker is gone
+        assert subprocess.run(_broker_healthcheck(broker.port)).returncode != 0
+
+
+def _broker_healthcheck(port: int) -> list[str]:
+    """The compose's mosquitto healthcheck (CMD-SHELL), pointed at the local port."""
+    kind, script = SERVICES["mosquitto"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL" and "-p 1883 " in script
+    return ["sh", "-c", script.replace("-p 1883 ", f"-p {port} ")]
 
 
 async def _run(argv: list[str], env: dict[str, str], log: Path) -> str:

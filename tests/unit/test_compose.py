@@ -5,6 +5,7 @@ the mounted configuration files and tests/integration/test_compose_native.py run
 """
 from __future__ import annotations
 
+import base64
 import os
 import re
 import tomllib
@@ -158,7 +159,9 @@ def test_kafka_is_the_pinned_broker_with_the_embedded_brokers_settings() -> None
                 "group.initial.rebalance.delay.ms"):
         assert env[key] == embedded[key], key
     assert int(env["num.partitions"]) == int(APPS["store"]["environment"]["TELECARE_KAFKA_PARTITIONS"])
-    assert len(kafka["environment"]["CLUSTER_ID"]) == 22  # a base64 uuid, as StorageTool wants
+    cluster = kafka["environment"]["CLUSTER_ID"]  # StorageTool wants a url-safe base64 uuid (16 bytes, no padding)
+    assert base64.urlsafe_b64encode(base64.urlsafe_b64decode(cluster + "==")).decode().rstrip("=") == cluster
+    assert len(base64.urlsafe_b64decode(cluster + "==")) == 16
 
 
 def test_the_database_is_timescaledb_with_its_library_preloaded() -> None:
