@@ -189,3 +189,21 @@ def native_nginx(root: Path, web_ports: dict[str, int]) -> tuple[list[str], int]
     (root / "nginx.conf").write_text(conf)
     return [nginx, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log"),
             "-g", "daemon off;"], port
+
+
+def native_prometheus(root: Path, ports: dict[str, int]) -> tuple[list[str], int]:
+    """deploy/prometheus/prometheus.yml with each compose name at its local port: (command, web port)."""
+    import yaml
+
+    prometheus = shutil.which("prometheus") or "/usr/bin/prometheus"
+    port = free_port()
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            static["targets"] = [f"127.0.0.1:{ports[t.split(':')[0]]}" if t.split(":")[0] in ports
+                                 else t.replace("localhost:9090", f"127.0.0.1:{port}") for t in static["targets"]]
+    config["global"]["scrape_interval"] = "1s"  # the test waits for scrapes; the deployment keeps 5 s
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "prometheus.yml").write_text(yaml.safe_dump(config))
+    return [prometheus, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}"], port

@@ -24,7 +24,8 @@ from ingest.service import session_ids
 from telecare.mqtt import MqttSubscriber
 from telecare.store import Database
 from tests import compose_spec as cs
-from tests.compose_native import Local, NativeBroker, mqtt_auth_script, mqtt_connect, mqtt_publish_qos1, native_nginx
+from tests.compose_native import (Local, NativeBroker, mqtt_auth_script, mqtt_connect, mqtt_publish_qos1, native_nginx,
+                                  native_prometheus)
 from tests.conftest import eventually, unavailable
 
 pytestmark = pytest.mark.integration
@@ -106,7 +107,7 @@ async def test_the_stack_runs_natively_in_compose_order(db_url: str, kafka_boots
     """Needs `telecare run store|alerts` (helper kpipe) and every part serving /healthz and /metrics."""
     missing = sorted({cs.part_of(s) for s in cs.app_services(SPEC).values()} - set(cs.run_choices()))
     assert not missing, f"the CLI has no `telecare run` for {missing} yet (issue 9's six parts)"
-    for binary in ("mosquitto", "nginx"):
+    for binary in ("mosquitto", "nginx", "prometheus"):
         _need(binary)
     root = tmp_root / f"compose-stack-{uuid.uuid4().hex[:6]}"
     secrets = cs.make_secrets(root / "secrets")
@@ -195,6 +196,27 @@ async def test_the_stack_runs_natively_in_compose_order(db_url: str, kafka_boots
                 return r.status_code == 200 and any(a.get("resident_id") == "r-9001" for a in _alerts(r.json()))
 
             await eventually(in_queue, timeout=30, interval=0.3)
+
+            # Prometheus with the compose's scrape config finds every target up, and every dashboard query runs.
+            prom_cmd, prom_port = native_prometheus(root / "prometheus", local.ports)
+            procs["prometheus"] = await asyncio.create_subprocess_exec(
+                *prom_cmd, stdout=(logs / "prometheus.log").open("wb"), stderr=subprocess.STDOUT)
+            api = f"http://127.0.0.1:{prom_port}/api/v1"
+            targets = sum(len(sc["targets"]) for job in prom["scrape_configs"] for sc in job["static_configs"])
+
+            async def all_up() -> bool:
+                try:
+                    active = (await http.get(f"{api}/targets")).json()["data"]["activeTargets"]
+                except (httpx.HTTPError, ValueError, KeyError):
+                    return False
+                return len(active) == targets and all(t["health"] == "up" for t in active)
+
+            await eventually(all_up, timeout=30, interval=0.5)
+            accepted = 'sum(telecare_ingest_messages_total{result="accepted"})'
+            await eventually(lambda: _query_value(http, api, accepted), timeout=15, interval=0.5)
+            for panel_query in _dashboard_queries():
+                r = (await http.get(f"{api}/query", params={"query": panel_query})).json()
+                assert r["status"] == "success", (panel_query, r)
             db = await Database.connect(db_url, min_size=1, max_size=1)
             try:
                 assert await db.fetchval("SELECT count(*) FROM events WHERE msg_id = %s", (msg_id,)) == 1
@@ -212,7 +234,8 @@ async def test_the_stack_runs_natively_in_compose_order(db_url: str, kafka_boots
     if os.environ.get("TELECARE_TEST_SHOW_LOG"):
         for log in sorted(logs.glob("*.log")):
             print(f"--- {log.name}\n{log.read_text()[-2000:]}")
-    assert {n: c for n, c in codes.items() if n != "proxy"} == {n: 0 for n in codes if n != "proxy"}
+    ours = {n: c for n, c in codes.items() if n not in ("proxy", "prometheus")}
+    assert ours == {n: 0 for n in ours}, f"exit codes {ours}; logs in {logs}"
 
 
 def _alerts(body: object) -> list[dict]:
@@ -226,3 +249,13 @@ async def _status(http: httpx.AsyncClient, url: str, code: int) -> bool:
         return (await http.get(url)).status_code == code
     except httpx.HTTPError:
         return False
+
+
+def _dashboard_queries() -> list[str]:
+    return [t["expr"] for path in sorted((cs.ROOT / "deploy/grafana/dashboards").glob("*.json"))
+            for p in json.loads(path.read_text())["panels"] for t in p.get("targets", [])]
+
+
+async def _query_value(http: httpx.AsyncClient, api: str, query: str) -> float:
+    result = (await http.get(f"{api}/query", params={"query": query})).json()["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
