@@ -226,11 +226,10 @@ async def test_the_stack_runs_natively_in_compose_order(db_url: str, kafka_boots
                        for n in local.ports if n.startswith("ingest")]
             assert any('telecare_ingest_messages_total{result="accepted"} 1.0' in t for t in scraped)
     finally:
-        for name, proc in procs.items():
-            if proc.returncode is None:
-                proc.terminate()
-        codes = {name: await asyncio.wait_for(proc.wait(), 30) for name, proc in procs.items()}
-        broker.stop()
+        try:
+            codes = await _stop_all(procs)
+        finally:
+            broker.stop()
     if os.environ.get("TELECARE_TEST_SHOW_LOG"):
         for log in sorted(logs.glob("*.log")):
             print(f"--- {log.name}\n{log.read_text()[-2000:]}")
@@ -259,3 +258,19 @@ def _dashboard_queries() -> list[str]:
 async def _query_value(http: httpx.AsyncClient, api: str, query: str) -> float:
     result = (await http.get(f"{api}/query", params={"query": query})).json()["data"]["result"]
     return float(result[0]["value"][1]) if result else 0.0
+
+
+async def _stop_all(procs: dict[str, asyncio.subprocess.Process]) -> dict[str, int | str]:
+    """SIGTERM every process (as `docker compose stop`), SIGKILL what has not exited after 30 s (reported)."""
+    for proc in procs.values():
+        if proc.returncode is None:
+            proc.terminate()
+    codes: dict[str, int | str] = {}
+    for name, proc in procs.items():
+        try:
+            codes[name] = await asyncio.wait_for(proc.wait(), 30)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            codes[name] = "killed after 30 s"
+    return codes
