@@ -15,11 +15,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from telecare.health import Health
 from telecare.metrics import REGISTRY
+from telecare.settings import Settings
 
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 5.0
 MAX_REQUEST_BYTES = 8192
+
+
+def part_port(settings: Settings) -> int | None:
+    """The port a part run alone serves on: TELECARE_HTTP_PORT when it is set (the image sets 8000), else none, so
+    parts started side by side on one host without it never fight over the web app's default port."""
+    return settings.http_port if "http_port" in settings.model_fields_set else None
 
 
 def _answer(status: str, content_type: str, body: bytes) -> bytes:

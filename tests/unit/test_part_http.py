@@ -7,7 +7,8 @@ import socket
 
 from telecare.health import Health, PartState
 from telecare.metrics import INGEST_MESSAGES
-from telecare.part_http import respond, serve_part_http
+from telecare.part_http import part_port, respond, serve_part_http
+from telecare.settings import load_settings
 
 
 def _split(answer: bytes) -> tuple[str, bytes]:
@@ -66,3 +67,12 @@ async def test_the_server_serves_metrics_and_health_over_tcp() -> None:
     finally:
         server.cancel()
         await asyncio.gather(server, return_exceptions=True)
+
+
+def test_a_part_serves_only_when_its_port_is_configured(monkeypatch) -> None:
+    monkeypatch.delenv("TELECARE_HTTP_PORT", raising=False)
+    assert part_port(load_settings()) is None  # side by side on one host: nobody takes 8000
+    monkeypatch.setenv("TELECARE_HTTP_PORT", "8000")  # the image's ENV (Dockerfile)
+    settings = load_settings()
+    assert part_port(settings) == 8000
+    assert part_port(settings.model_copy(update={"bus": "kafka"})) == 8000  # `run` copies settings with its bus
