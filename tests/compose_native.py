@@ -20,6 +20,14 @@ from tests import compose_spec as cs
 DEPLOY = cs.ROOT / "deploy"
 
 
+def need(binary: str) -> None:
+    """Skip locally, fail in CI, without the binary."""
+    from tests.conftest import unavailable
+
+    if shutil.which(binary) is None and not Path(f"/usr/sbin/{binary}").exists():
+        unavailable(f"{binary} is not installed")
+
+
 # --- a minimal MQTT 3.1.1 client (a gateway's view: CONNECT, QoS 1 PUBLISH), also over TLS -----------------
 def _varint(n: int) -> bytes:
     out = bytearray()

@@ -1,13 +1,12 @@
-"""docker-compose.yml run natively (no Docker engine here): the compose's mosquitto config with make-secrets.sh's
-certificate, then the whole telecare side of the stack in the compose's start order, each service with its own
-command and environment, its healthcheck run as compose would, the web processes behind the compose's nginx
-config, Prometheus's targets scraped, and a help press from a gateway over TLS reaching the operators."""
+"""docker-compose.yml run natively (no Docker engine here): the whole telecare side of the stack in the compose's
+start order, each service with its own command and environment, its healthcheck run as compose would, the web
+processes behind the compose's nginx config, Prometheus with its scrape config, and a help press from a gateway
+over TLS reaching the operators. The broker alone: tests/integration/test_compose_broker.py."""
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,73 +18,15 @@ import httpx
 import pytest
 import yaml
 
-from devices.mqtt_acl import IngestAccounts, write_broker_auth
-from ingest.service import session_ids
-from telecare.mqtt import MqttSubscriber
 from telecare.store import Database
 from tests import compose_spec as cs
 from tests.compose_native import (Local, NativeBroker, mqtt_auth_script, mqtt_connect, mqtt_publish_qos1, native_nginx,
-                                  native_prometheus)
-from tests.conftest import eventually, unavailable
+                                  native_prometheus, need)
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.integration
 SPEC = cs.load()
 SERVICES = cs.services(SPEC)
-
-
-def _need(binary: str) -> None:
-    if shutil.which(binary) is None and not Path(f"/usr/sbin/{binary}").exists():
-        unavailable(f"{binary} is not installed")
-
-
-def _ingest_accounts(password: str) -> IngestAccounts:
-    ids = SERVICES["mqtt-auth"]["environment"]["TELECARE_MQTT_INGEST_CLIENT_IDS"].split(",")
-    return IngestAccounts(tuple(u for i in ids for u in session_ids(i)), password)
-
-
-async def test_the_compose_broker_takes_gateways_over_tls_and_only_known_accounts(tmp_root: Path) -> None:
-    _need("mosquitto")
-    root = tmp_root / f"compose-mqtt-{uuid.uuid4().hex[:6]}"
-    secrets = cs.make_secrets(root / "secrets")
-    password = cs.read_env_file(secrets / "telecare.env")["TELECARE_MQTT_PASSWORD"]
-    broker = NativeBroker(root)
-    write_broker_auth(broker.config_dir, _ingest_accounts(password), [])
-    shutil.copytree(secrets / "certs", broker.config_dir / "certs")
-    broker.start()
-    got: list = []
-    try:
-        await eventually(broker.answers, timeout=10)  # what the compose healthcheck waits for
-        if shutil.which("mosquitto_sub"):  # in the image; here only with mosquitto-clients installed
-            assert subprocess.run(_broker_healthcheck(broker.port)).returncode == 0
-        assert mqtt_connect(broker.port, None, None)[0] == 5  # anonymous: refused
-        assert mqtt_connect(broker.port, "telecare-ingest-1", "wrong")[0] == 5
-        # Ingest's account, with the password from the generated telecare.env, on the private listener.
-        sub = MqttSubscriber(broker.url, "telecare-ingest-1", [("telecare/v1/#", 1)], got.append,
-                             persistent=False, username="telecare-ingest-1", password=password)
-        await sub.start()
-        try:
-            # Ingest's own account over TLS with the private CA: the certificate verifies for "localhost".
-            code, sock = mqtt_connect(broker.tls_port, "telecare-ingest-2", password,
-                                      cafile=secrets / "certs" / "ca.crt")
-            assert code == 0
-            sock.close()  # (it may read only: its publish would be dropped by the ACL, so nothing is sent)
-            # A plain-text client on the TLS port gets no CONNACK.
-            with pytest.raises((ConnectionError, OSError, AssertionError)):
-                mqtt_connect(broker.tls_port, "telecare-ingest-2", password)
-        finally:
-            await sub.stop()
-    finally:
-        code = broker.stop()
-    assert code == 0
-    if shutil.which("mosquitto_sub"):  # and it fails once the broker is gone
-        assert subprocess.run(_broker_healthcheck(broker.port)).returncode != 0
-
-
-def _broker_healthcheck(port: int) -> list[str]:
-    """The compose's mosquitto healthcheck (CMD-SHELL), pointed at the local port."""
-    kind, script = SERVICES["mosquitto"]["healthcheck"]["test"]
-    assert kind == "CMD-SHELL" and "-p 1883 " in script
-    return ["sh", "-c", script.replace("-p 1883 ", f"-p {port} ")]
 
 
 async def _run(argv: list[str], env: dict[str, str], log: Path) -> str:
@@ -108,7 +49,7 @@ async def test_the_stack_runs_natively_in_compose_order(db_url: str, kafka_boots
     missing = sorted({cs.part_of(s) for s in cs.app_services(SPEC).values()} - set(cs.run_choices()))
     assert not missing, f"the CLI has no `telecare run` for {missing} yet (issue 9's six parts)"
     for binary in ("mosquitto", "nginx", "prometheus"):
-        _need(binary)
+        need(binary)
     root = tmp_root / f"compose-stack-{uuid.uuid4().hex[:6]}"
     secrets = cs.make_secrets(root / "secrets")
     broker = NativeBroker(root / "mosquitto")
