@@ -159,3 +159,13 @@ INSIGHTS_ROLLUP_LAG = Gauge(
 INSIGHTS_ERRORS = Counter(
     "telecare_insights_errors", "Insights job rounds that failed", ["stage"], registry=REGISTRY
 )  # stage="rollup|quality"
+# The production stack (issue 9): what Grafana's "consumer lag" and "publish -> alert" panels read.
+BUS_CONSUMER_LAG = Gauge(
+    "telecare_bus_consumer_lag", "Messages on the broker not yet consumed by this process's group",
+    ["topic", "group"], registry=REGISTRY,
+)  # set by the Kafka bus's consumers: sum over assigned partitions of (end offset - position), every second
+ALERT_RAISE_LATENCY = Histogram(
+    "telecare_alert_raise_latency_seconds", "Time from the trigger's moment to the alert being raised",
+    ["source"], registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)  # source="event" (trigger.at = the gateway's event time: publish -> alert) | "timer" (due time -> raise)
