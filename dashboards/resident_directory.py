@@ -73,10 +73,13 @@ def where(f: DirectoryFilter) -> str:
         parts.append("%(flag)s = ANY(r.risk_flags)")
     if f.level is not None:
         parts.append("coalesce((r.care_plan->>'follow_up_level')::int, 2) = %(level)s")
+    # "Has open alerts" starts from the few active alerts (a semi-join), not from every resident by name.
     if f.open_alerts is not None:
-        parts.append(_OPEN if f.open_alerts else "NOT " + _OPEN)
+        parts.append("r.id IN (SELECT resident_id FROM alerts WHERE status IN ('open', 'acknowledged'))"
+                     if f.open_alerts else "NOT " + _OPEN)
     if f.unreached is not None:
-        parts.append(_UNREACHED if f.unreached else "NOT " + _UNREACHED)
+        parts.append("r.id IN (SELECT resident_id FROM call_tasks WHERE status = 'unreached' "
+                     "AND due_date >= %(monday)s)" if f.unreached else "NOT " + _UNREACHED)
     return " AND ".join(parts)
 
 

@@ -142,12 +142,17 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks (ratios against a baseline measured in the same run)",
                            description="Benchmarks on their own temporary database and broker; JSON results.")
-    bench.add_argument("what", choices=["ingest", "outreach"], help="which benchmark: ingest or outreach")
+    bench.add_argument("what", choices=["ingest", "outreach", "resident-page"],
+                       help="which benchmark: ingest, outreach or resident-page (its options: "
+                            "`python -m bench.resident_page --help`)")
     bench.add_argument("--events", type=int, default=20_000, help="ingest: queued events to drain (default 20000)")
-    bench.add_argument("--residents", type=int, default=100_000,
-                       help="outreach: residents to plan a day for (default 100000)")
+    bench.add_argument("--residents", type=int, default=None,
+                       help="outreach: residents to plan a day for (default 100000); resident-page: residents in "
+                            "the directory (default 115000)")
     bench.add_argument("--calls", type=int, default=10_000, help="outreach: campaign calls to place (default 10000)")
     bench.add_argument("--cps", type=float, default=100.0, help="outreach: calls per second (default 100)")
+    bench.add_argument("--sample", type=int, default=20, help="resident-page: measured residents (default 20)")
+    bench.add_argument("--days", type=int, default=365, help="resident-page: days of history (default 365)")
     return p
 
 

@@ -179,7 +179,8 @@ class TaskStore:
                    SELECT resident_id, at FROM visits
                    WHERE outcome IN (SELECT jsonb_array_elements_text(%(visits)s))) AS contact
                WHERE (%(ids)s::jsonb IS NULL OR resident_id IN (SELECT jsonb_array_elements_text(%(ids)s)))
-               GROUP BY resident_id""", {"calls": sorted(SUCCESSFUL_OUTCOMES), "visits": sorted(CONTACT_OUTCOMES), "ids": ids})
+               GROUP BY resident_id""",
+            {"calls": sorted(SUCCESSFUL_OUTCOMES), "visits": sorted(CONTACT_OUTCOMES), "ids": ids})
         return {r["resident_id"]: r["at"] for r in rows}
 
     async def last_unreached_follow_up(self) -> dict[str, datetime]:

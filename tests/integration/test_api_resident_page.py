@@ -17,7 +17,7 @@ from outreach.tasks import TaskStore
 from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
-from telecare.people import CarePlan, Contact, Resident, RiskFlag
+from telecare.people import CarePlan, Resident, RiskFlag
 from tests.insights_seed import history, store_events
 from tests.web_helpers import api_client, ensure_user
 
@@ -90,7 +90,8 @@ async def test_filters_and_pages(world, db):
     assert ids(await _get(app, "/api/residents?level=1")) == ["r1"]
     first = (await _get(app, "/api/residents?page_size=4")).json()
     assert first["has_more"] and first["total"] == 10 and len(first["residents"]) == 4
-    pages = [x["id"] for p in (1, 2, 3) for x in (await _get(app, f"/api/residents?page_size=4&page={p}")).json()["residents"]]
+    pages = [x["id"] for p in (1, 2, 3)
+             for x in (await _get(app, f"/api/residents?page_size=4&page={p}")).json()["residents"]]
     assert len(pages) == len(set(pages)) == 10
     assert not (await _get(app, "/api/residents?page_size=4&page=3")).json()["has_more"]
     for bad in ("level=4", "flag=rich", "page=0", "open_alerts=maybe", "page_size=500"):
