@@ -112,8 +112,13 @@ def _page_urls(rid: str) -> list[str]:
 
 
 async def _measure(app: Any, op: dict[str, str], carer: dict[str, str], ids: list[str], rounds: int) -> dict[str, Any]:
+    import logging
+
     import httpx
 
+    # One log line per request and audit row would be most of the measured work's output: keep them quiet.
+    for name in ("httpx", "dashboards.audit"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     per_call: dict[str, list[float]] = {}
     sequential, parallel = [], []
     searches: dict[str, list[float]] = {q: [] for q in SEARCHES}

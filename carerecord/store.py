@@ -74,3 +74,10 @@ class CareRecord:
             "SELECT * FROM resident_notes WHERE resident_id = %s ORDER BY at DESC, id DESC LIMIT %s",
             (resident_id, limit))
         return [_note(r) for r in rows]
+
+
+async def erase_resident(tx: Tx, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
+    """GDPR erasure: notes deleted; visits kept (care records under legal retention) without their note."""
+    notes = await tx.execute("DELETE FROM resident_notes WHERE resident_id = %s", (resident_id,))
+    kept = await tx.fetch("UPDATE visits SET note = '' WHERE resident_id = %s RETURNING id", (resident_id,))
+    return [("resident_notes", "deleted", notes, []), ("visits", "kept", len(kept), [str(r["id"]) for r in kept])]

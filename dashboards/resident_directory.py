@@ -52,8 +52,7 @@ def week_start(now: datetime, zone: ZoneInfo) -> date:
 _OPEN = "EXISTS (SELECT 1 FROM alerts a WHERE a.resident_id = r.id AND a.status IN ('open', 'acknowledged'))"
 _UNREACHED = ("EXISTS (SELECT 1 FROM call_tasks t WHERE t.resident_id = r.id AND t.due_date >= %(monday)s "
               "AND t.status = 'unreached')")
-_SEARCH = ("(telecare_resident_search(r.id, r.name, r.address, r.phones, r.care_plan->>'team') "
-           "@@ to_tsquery('simple', %(tsq)s) OR r.id = %(q)s)")
+_SEARCH = "(r.search_doc @@ to_tsquery('simple', %(tsq)s) OR r.id = %(q)s)"
 _COLUMNS = f"""r.id, r.name, r.address, r.phones, r.risk_flags, r.care_plan->>'team' AS team,
     coalesce((r.care_plan->>'follow_up_level')::int, 2) AS level,
     (SELECT count(*) FROM alerts a WHERE a.resident_id = r.id AND a.status IN ('open', 'acknowledged')) AS open_alerts,

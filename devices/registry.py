@@ -243,5 +243,7 @@ _PSEUDONYMISE = """
 async def erase_resident(tx: Tx, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
     """Delete the resident's device registrations; pseudonymise the residents row (kept records refer to it)."""
     devices = await tx.execute("DELETE FROM devices WHERE resident_id = %s", (resident_id,))
+    history = await tx.execute("DELETE FROM care_plan_history WHERE resident_id = %s", (resident_id,))
     kept = [r["id"] for r in await tx.fetch(_PSEUDONYMISE, {"rid": resident_id, "now": now})]
-    return [("devices", "deleted", devices, []), ("residents", "pseudonymised", len(kept), kept)]
+    return [("devices", "deleted", devices, []), ("care_plan_history", "deleted", history, []),
+            ("residents", "pseudonymised", len(kept), kept)]
