@@ -217,3 +217,26 @@ async def test_timeline_is_newest_first_filters_by_kind_and_pages_without_gaps(w
         assert len(series["points"]) == 30 and any(p["exits"] for p in series["points"])
         assert (await client.get("/api/residents/r1/series/mood")).status_code == 422
         assert (await client.get("/api/residents/r1/series/bed?days=0")).status_code == 422
+
+
+async def test_the_demos_care_team_and_coordinator_find_their_residents_in_the_directory(db, tmp_root):
+    from types import SimpleNamespace
+
+    from entrypoints.demo import demo_logins, seed_fleet
+    from telecare.settings import load_settings
+
+    clock = FakeClock(T0)
+    core = SimpleNamespace(db=db, clock=clock, registry=Registry(db),
+                           settings=load_settings(database_url=None, data_dir=tmp_root / "demo-directory"))
+    await seed_fleet(core, 50)
+    await demo_logins(core)
+    bus = InProcessBus()
+    app = create_app(WebDeps(db=db, bus=bus, alerts=AlertStore(db, bus), clock=clock))
+    users = app.state.auth.identity.users
+    for name in ("care-team", "coordinator", "social-worker"):
+        user = await users.get(name)
+        (team,) = user.teams
+        want = await db.fetchval("SELECT count(*) FROM residents WHERE care_plan->>'team' = %s", (team,))
+        async with api_client(app, role=sorted(user.roles)[0], teams=user.teams, name=name) as client:
+            got = (await client.get("/api/residents?page_size=200")).json()
+        assert want > 0 and got["total"] == want and {r["team"] for r in got["residents"]} == {team}, name
