@@ -240,3 +240,24 @@ async def test_the_demos_care_team_and_coordinator_find_their_residents_in_the_d
         async with api_client(app, role=sorted(user.roles)[0], teams=user.teams, name=name) as client:
             got = (await client.get("/api/residents?page_size=200")).json()
         assert want > 0 and got["total"] == want and {r["team"] for r in got["residents"]} == {team}, name
+
+
+async def test_erasure_deletes_notes_and_plan_history_and_keeps_visits_without_their_note(world, db):
+    from entrypoints.gdpr_wiring import build_gdpr
+
+    app, _, clock = world
+    async with api_client(app, role="coordinator", teams=["Nord"], name="cora") as client:
+        await client.put("/api/residents/r1/care-plan", json=PLAN)
+        await client.post("/api/residents/r1/notes", json={"text": "Her son's number is on the fridge"})
+        await client.post("/api/residents/r1/visits", json={"at": T0.isoformat(), "visitor": "Cora",
+                                                            "purpose": "routine", "outcome": "seen_well",
+                                                            "note": "Talked about her son"})
+        await client.post("/api/residents/r2/notes", json={"text": "someone else's note"})
+    await build_gdpr(db, clock).erase("r1", "cli:tester")
+    assert await db.fetchval("SELECT count(*) FROM resident_notes WHERE resident_id = 'r1'") == 0
+    assert await db.fetchval("SELECT count(*) FROM care_plan_history WHERE resident_id = 'r1'") == 0
+    assert await db.fetch("SELECT outcome, note FROM visits WHERE resident_id = 'r1'") == [
+        {"outcome": "seen_well", "note": ""}]
+    assert await db.fetchval("SELECT count(*) FROM resident_notes WHERE resident_id = 'r2'") == 1
+    kept = await db.fetch("SELECT table_name FROM erasure_log WHERE resident_id = 'r1' AND table_name = 'visits'")
+    assert len(kept) == 1
