@@ -65,11 +65,13 @@ def where(f: DirectoryFilter) -> str:
     if f.q.strip():
         parts.append(_SEARCH)
     if f.teams is not None:
-        parts.append("r.care_plan->>'team' IN (SELECT jsonb_array_elements_text(%(teams)s))")
+        # One parameter per team: against a jsonb array the planner cannot use the (team, name) index.
+        teams = ", ".join(f"%(team_{i})s" for i in range(len(f.teams))) or "NULL"
+        parts.append(f"r.care_plan->>'team' IN ({teams})")
     if f.team is not None:
         parts.append("r.care_plan->>'team' = %(team)s")
     if f.flag is not None:
-        parts.append("%(flag)s = ANY(r.risk_flags)")
+        parts.append("r.risk_flags @> ARRAY[%(flag)s::text]")  # @>: the GIN index on risk_flags
     if f.level is not None:
         parts.append("coalesce((r.care_plan->>'follow_up_level')::int, 2) = %(level)s")
     # "Has open alerts" starts from the few active alerts (a semi-join), not from every resident by name.
@@ -91,7 +93,7 @@ class ResidentDirectory:
 
     async def search(self, f: DirectoryFilter, now: datetime) -> dict[str, Any]:
         """{"residents": [...], "page", "page_size", "has_more", "total" (capped), "total_capped"}."""
-        params = {"tsq": prefix_query(f.q), "q": f.q.strip(), "teams": list(f.teams) if f.teams is not None else None,
+        params = {"tsq": prefix_query(f.q), "q": f.q.strip(), **{f"team_{i}": t for i, t in enumerate(f.teams or ())},
                   "team": f.team, "flag": f.flag.value if f.flag else None, "level": f.level,
                   "open": f.open_alerts, "unreached": f.unreached, "monday": week_start(now, self._zone),
                   "limit": f.page_size + 1, "offset": (f.page - 1) * f.page_size}

@@ -25,7 +25,8 @@ def test_the_search_box_becomes_word_prefixes_or_a_phone_number(typed, query):
 def test_only_the_filters_in_use_reach_the_sql():
     assert where(DirectoryFilter()) == "true"
     sql = where(DirectoryFilter(q="x", teams=("A",), open_alerts=True, flag=RiskFlag.DEMENTIA))
-    assert "to_tsquery" in sql and "%(teams)s" in sql and "FROM alerts" in sql and "risk_flags" in sql
+    assert "to_tsquery" in sql and "IN (%(team_0)s)" in sql and "FROM alerts" in sql and "risk_flags" in sql
+    assert "IN (NULL)" in where(DirectoryFilter(teams=()))  # a team role without teams sees nobody
     assert "NOT EXISTS" in where(DirectoryFilter(unreached=False))
 
 

@@ -19,6 +19,7 @@ ALTER TABLE residents ADD COLUMN search_doc tsvector
     GENERATED ALWAYS AS (telecare_resident_search(id, name, address, phones, care_plan->>'team')) STORED;
 CREATE INDEX residents_search_idx ON residents USING gin (search_doc);
 CREATE INDEX residents_name_idx ON residents (name, id);
+CREATE INDEX residents_risk_flags_idx ON residents USING gin (risk_flags);
 CREATE INDEX residents_team_name_idx ON residents ((care_plan->>'team'), name, id);
 
 -- Who works for whom: a care team serves an area's residents; its members come from the service provider
