@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     u_create.add_argument("--role", action="append", required=True, help=f"a role ({roles_help}); repeatable")
     u_create.add_argument("--team", action="append", default=[], help="care team (care_team/coordinator); repeatable")
     u_create.add_argument("--display-name", default="", help="the name shown in the screens")
+    u_create.add_argument("--organisation", choices=["provider", "municipal"], default="provider",
+                          help="who employs the user: the service provider (default) or the municipal social "
+                               "services; tags their notes and visits on the resident page")
     u_create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     u_token = users_sub.add_parser("token", help="issue an API bearer token (printed last, shown once)")
     u_token.add_argument("name", help="the user the token acts for")

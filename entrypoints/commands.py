@@ -117,7 +117,8 @@ async def cmd_users(settings: Settings, args: argparse.Namespace, stop: asyncio.
         identity = Identity(db, SystemClock(), IdentityConfig.from_settings(settings))
         if args.action == "create":
             password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
-            out = await admin.cli_create(identity, args.name, args.role, args.team, password, args.display_name)
+            out = await admin.cli_create(identity, args.name, args.role, args.team, password, args.display_name,
+                                         args.organisation)
         elif args.action == "token":
             out = await admin.cli_token(identity, args.name, args.role, args.days, args.token_name)
         elif args.action == "list":
