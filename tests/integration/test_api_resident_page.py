@@ -261,3 +261,12 @@ async def test_erasure_deletes_notes_and_plan_history_and_keeps_visits_without_t
     assert await db.fetchval("SELECT count(*) FROM resident_notes WHERE resident_id = 'r2'") == 1
     kept = await db.fetch("SELECT table_name FROM erasure_log WHERE resident_id = 'r1' AND table_name = 'visits'")
     assert len(kept) == 1
+
+
+@pytest.mark.parametrize("q", ["_", "a:b", "& | !", "٣٣٣٣٣", "ǅemal", "x" * 100, "'", "\\", "(", "mont:*", "é"])
+async def test_odd_search_boxes_answer_a_page_never_an_error(world, q):
+    app, *_ = world
+    async with api_client(app) as client:
+        response = await client.get("/api/residents", params={"q": q})
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["residents"], list)
