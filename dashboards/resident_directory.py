@@ -1,6 +1,7 @@
 """The residents directory: search by name, id, phone, address or team, filters, pages (read-only)."""
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -101,10 +102,13 @@ class ResidentDirectory:
             return {"residents": [], "page": f.page, "page_size": f.page_size, "has_more": False, "total": 0,
                     "total_capped": False}
         cond = where(f)
-        rows = await self._db.fetch(f"SELECT {_COLUMNS} FROM residents r WHERE {cond} ORDER BY r.name, r.id "
-                                    "LIMIT %(limit)s OFFSET %(offset)s", params)
-        total = int(await self._db.fetchval(
-            f"SELECT count(*) FROM (SELECT 1 FROM residents r WHERE {cond} LIMIT {COUNT_CAP + 1}) AS capped", params))
+        # The page and the (capped) count on two pooled connections at once: a broad prefix costs both a scan.
+        rows, total = await asyncio.gather(
+            self._db.fetch(f"SELECT {_COLUMNS} FROM residents r WHERE {cond} ORDER BY r.name, r.id "
+                           "LIMIT %(limit)s OFFSET %(offset)s", params),
+            self._db.fetchval(f"SELECT count(*) FROM (SELECT 1 FROM residents r WHERE {cond} "
+                              f"LIMIT {COUNT_CAP + 1}) AS capped", params))
+        total = int(total)
         return {"residents": [_row(r) for r in rows[:f.page_size]], "page": f.page, "page_size": f.page_size,
                 "has_more": len(rows) > f.page_size, "total": min(total, COUNT_CAP),
                 "total_capped": total > COUNT_CAP}

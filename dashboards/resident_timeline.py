@@ -2,6 +2,7 @@
 notes of both organisations and sensor activity summarised per local day. Cursor pages over (at, kind, id)."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -82,17 +83,16 @@ class ResidentTimeline:
             raise NotFound(f"resident {resident_id} is not registered")
         cursor = decode_cursor(before) if before else None
         wanted = set(kinds or TimelineKind)
-        items: list[tuple[Key, dict[str, Any]]] = []
-        full = False
         readers = {TimelineKind.ALERT: self._alerts, TimelineKind.CALL: self._calls, TimelineKind.VISIT: self._visits,
                    TimelineKind.CARE_PLAN: self._plan, TimelineKind.NOTE: self._notes}
-        for kind in sorted(wanted):
-            if kind is TimelineKind.ACTIVITY:
-                got = await self._activity(resident_id, ZoneInfo(zone_name), cursor, limit, now)
-            else:
-                got = await readers[kind](resident_id, cursor, limit)
-            full = full or len(got) >= limit
-            items += got
+        if self._source is None:
+            self._source = await hourly_source(self._db)
+        # Every source at once (each an index range scan on its own pooled connection), then one merge.
+        sources = await asyncio.gather(*(
+            self._activity(resident_id, ZoneInfo(zone_name), cursor, limit, now) if kind is TimelineKind.ACTIVITY
+            else readers[kind](resident_id, cursor, limit) for kind in sorted(wanted)))
+        full = any(len(got) >= limit for got in sources)
+        items = [item for got in sources for item in got]
         items.sort(key=lambda kv: kv[0], reverse=True)
         more = full or len(items) > limit
         items = items[:limit]
