@@ -8,7 +8,7 @@ from telecare.errors import NotFound
 from telecare.store import Tx
 
 from devices.care_plan import CarePlanEdit, FieldChange, apply_edit, diff
-from devices.records import resident_from_row, resident_to_row, validate_resident
+from devices.records import RESIDENT_COLUMNS, resident_from_row, resident_to_row, validate_resident
 
 _UPDATE = """
     UPDATE residents SET risk_flags = ARRAY(SELECT jsonb_array_elements_text(%s)), language = %s, contacts = %s,
@@ -28,9 +28,7 @@ async def update_care_plan(tx: Tx, resident_id: str, edit: CarePlanEdit, changed
     changes = diff(before, after)
     if not changes:
         return []
-    stored = dict(zip(("id", "name", "timezone", "date_of_birth", "address", "latitude", "longitude", "phones",
-                       "language", "key_safe_code", "at_home", "risk_flags", "contacts", "care_plan"),
-                      resident_to_row(after), strict=True))
+    stored = dict(zip(RESIDENT_COLUMNS, resident_to_row(after), strict=True))
     # Keys of the stored plan this edit does not know (team, named caller, quiet days …) are kept as stored.
     plan = {**(row["care_plan"] or {}), **stored["care_plan"]}
     await tx.execute(_UPDATE, (stored["risk_flags"], stored["language"], stored["contacts"], plan, now, resident_id))
