@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
+from pydantic import BeforeValidator
 
 from carerecord.store import CareRecord
 from devices.care_plan import editable_fields
@@ -30,6 +31,13 @@ if TYPE_CHECKING:
     from dashboards.app import WebDeps
 
 TIMELINE_LIMIT = 50
+
+
+def _commas(values: object) -> object:
+    """kinds=alert,call and kinds=alert&kinds=call mean the same."""
+    if isinstance(values, list):
+        return [k for v in values for k in (v.split(",") if isinstance(v, str) else [v]) if k != ""]
+    return values
 
 
 def router(deps: WebDeps, audit: AuditLog, users: UserStore) -> APIRouter:
@@ -67,7 +75,7 @@ def router(deps: WebDeps, audit: AuditLog, users: UserStore) -> APIRouter:
     @api.get("/api/residents/{resident_id}/timeline",
              summary="Alerts, calls, visits, care-plan changes, notes and daily activity, newest first; audited")
     async def read_timeline(resident_id: PathId, request: Request,
-                            kinds: Annotated[list[TimelineKind] | None, Query()] = None,
+                            kinds: Annotated[list[TimelineKind] | None, Query(), BeforeValidator(_commas)] = None,
                             before: Annotated[ShortText | None, Query(max_length=80)] = None,
                             limit: Annotated[int, Query(ge=1, le=200)] = TIMELINE_LIMIT) -> dict[str, Any]:
         now = clock.now()

@@ -211,6 +211,8 @@ async def test_timeline_is_newest_first_filters_by_kind_and_pages_without_gaps(w
         assert [(i["kind"], i["id"]) for i in seen] == [(i["kind"], i["id"]) for i in items]
         only = (await client.get("/api/residents/r1/timeline?kinds=visit&kinds=call")).json()["items"]
         assert [i["kind"] for i in only] == ["visit", "call"]
+        same = (await client.get("/api/residents/r1/timeline?kinds=visit,call")).json()["items"]
+        assert same == only
         assert (await client.get("/api/residents/r1/timeline?kinds=gossip")).status_code == 422
         assert (await client.get("/api/residents/r1/timeline?before=yesterday")).status_code == 400
         series = (await client.get("/api/residents/r1/series/bed?days=30")).json()
