@@ -39,12 +39,16 @@
     return tr;
   }
 
+  let asked = 0; // a slower, older answer must not replace the newer search's rows
+
   async function load() {
+    const mine = ++asked;
     const { params, page } = query();
     fillForm(params);
     $("residents-error").hidden = true;
     try {
       const found = await api("GET", "/api/residents?" + params.toString());
+      if (mine !== asked) return;
       const body = $("resident-rows");
       body.replaceChildren(...found.residents.map(row));
       if (!found.residents.length) body.append(emptyRow(8, t("No resident matches.")));

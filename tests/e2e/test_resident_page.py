@@ -53,11 +53,15 @@ async def _drawn(page) -> dict[str, int]:
 async def test_find_read_plot_visit_note_and_the_other_organisation_sees_them(db):
     app = await _app(db)
     async with serve(app) as base, browser_page() as page:
+        from playwright.async_api import expect  # after browser_page(): it skips when playwright is missing
+
         await sign_in_browser(page, base, app, ["care_team"], ["Nord"], name="carme")
         await page.goto(base + "/residents")
+        await page.locator("[data-resident-id=r2]").wait_for()  # everyone in the team, before searching
         await page.fill("#q", "montserrat")
         await page.click("#search button[type=submit]")
-        await page.wait_for_function("document.querySelectorAll('[data-resident-id]').length === 1")
+        # expect(), not wait_for_function(expression): the page's CSP (no unsafe-eval) refuses a polled eval.
+        await expect(page.locator("[data-resident-id]")).to_have_count(1)
         await page.get_by_role("link", name="Montserrat Puig").click()
         await page.wait_for_url(base + "/residents/r1")
         await page.locator("body[data-loaded=true]").wait_for()
@@ -86,7 +90,7 @@ async def test_find_read_plot_visit_note_and_the_other_organisation_sees_them(db
         assert await note.locator("[data-organisation]").get_attribute("data-organisation") == "provider"
         await page.fill("#note-text", "Home help starts Monday")
         await page.get_by_role("button", name="Add note").click()
-        await page.wait_for_function("document.querySelectorAll('#timeline li[data-kind=note]').length === 2")
-        assert await page.locator("#timeline li[data-kind=note] [data-organisation=municipal]").count() == 1
+        await page.locator("#timeline li[data-kind=note] [data-organisation=municipal]").wait_for()
+        assert await page.locator("#timeline li[data-kind=note]").count() == 2
     rows = await db.fetch("SELECT author, organisation FROM resident_notes ORDER BY id")
     assert [(r["author"], r["organisation"]) for r in rows] == [("carme", "provider"), ("social-nord", "municipal")]
