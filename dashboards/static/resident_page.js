@@ -6,6 +6,7 @@
   const residentId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
   const base = `/api/residents/${encodeURIComponent(residentId)}`;
   let next = null;
+  let asked = 0; // only the newest timeline request may draw (a filter change while a page is loading)
 
   const org = (o) => el("span", { class: `badge org-${o}`, "data-organisation": o },
                         o === "municipal" ? t("municipal") : t("provider"));
@@ -65,13 +66,14 @@
   }
 
   async function timeline(more = false) {
+    const mine = ++asked;
     const kinds = [...document.querySelectorAll("#kinds input:checked")].map((b) => b.value);
     const list = $("timeline");
-    if (!more) { list.replaceChildren(); next = null; }
-    if (!kinds.length) { $("older").hidden = true; return; }
     const params = new URLSearchParams(kinds.map((k) => ["kinds", k]));
     if (more && next) params.set("before", next);
-    const page = await api("GET", `${base}/timeline?${params}`);
+    const page = kinds.length ? await api("GET", `${base}/timeline?${params}`) : { items: [], next_before: null };
+    if (mine !== asked) return;
+    if (!more) list.replaceChildren();
     list.append(...page.items.map(describe));
     if (!list.children.length) list.append(el("li", { class: "muted" }, t("Nothing recorded yet.")));
     next = page.next_before;
