@@ -34,6 +34,7 @@ from dashboards.queries import AlertQueries, ResidentQueries
 from dashboards.routes import alerts as alert_routes
 from dashboards.routes import config as config_routes
 from dashboards.routes import i18n as i18n_routes
+from dashboards.routes import resident_page as resident_page_routes
 from dashboards.routes import residents as resident_routes
 from dashboards.routes import system as system_routes
 from outreach.cap import MAX_BYTES as MAX_CAP_BYTES
@@ -108,6 +109,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.include_router(user_routes.router(auth.identity, audit))
     app.include_router(alert_routes.router(deps, queries, hub, audit))
     app.include_router(resident_routes.router(deps, queries, audit))
+    app.include_router(resident_page_routes.router(deps, audit, auth.identity.users))
     app.include_router(system_routes.router(queries, hub, deps.health))
     language = deps.service_language or load_settings().service_language
     app.include_router(config_routes.router(deps.service_timezone, deps.clock, language))

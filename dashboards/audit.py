@@ -23,6 +23,13 @@ class AuditAction(StrEnum):
     EVENTS_READ = "resident.events.read"
     KEY_SAFE_REVEAL = "resident.key_safe.reveal"
     CALL_LOG_NAMES_READ = "resident.name.read"  # a call-log page or export that shows residents' names
+    DIRECTORY_READ = "resident.directory.read"  # a page of the residents directory (the ids shown)
+    TIMELINE_READ = "resident.timeline.read"
+    SERIES_READ = "resident.series.read"
+    CARE_PLAN_READ = "resident.care_plan.read"
+    CARE_PLAN_UPDATE = "resident.care_plan.update"
+    VISIT_RECORD = "resident.visit.record"
+    NOTE_ADD = "resident.note.add"
     WORKLIST_READ = "worklist.read"
     ALERTS_READ = "alerts.read"                 # the queue, or the live stream's snapshot on connect
     ALERT_HISTORY_READ = "alert.history.read"

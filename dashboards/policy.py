@@ -86,6 +86,15 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/residents/{resident_id}"): allow(OPERATOR, *CARE, scope=Scope.RESIDENT),
     ("GET", "/api/residents/{resident_id}/events"): allow(OPERATOR, *CARE, scope=Scope.RESIDENT),
     # -- issue 8, residents: directory, resident page, timeline, series, visits, notes, care plan (helper "resident")
+    ("GET", "/residents"): allow(OPERATOR, *CARE),
+    ("GET", "/residents/{resident_id}"): allow(OPERATOR, *CARE, scope=Scope.RESIDENT),
+    ("GET", "/api/residents"): allow(OPERATOR, *CARE, scope=Scope.FILTER),
+    ("GET", "/api/residents/{resident_id}/timeline"): allow(OPERATOR, *CARE, scope=Scope.RESIDENT),
+    ("GET", "/api/residents/{resident_id}/series/{name}"): allow(OPERATOR, *CARE, scope=Scope.RESIDENT),
+    ("GET", "/api/residents/{resident_id}/care-plan"): allow(OPERATOR, *CARE, scope=Scope.RESIDENT),
+    ("PUT", "/api/residents/{resident_id}/care-plan"): allow(*CARE, scope=Scope.RESIDENT),  # operators read
+    ("POST", "/api/residents/{resident_id}/visits"): allow(*CARE, scope=Scope.RESIDENT),
+    ("POST", "/api/residents/{resident_id}/notes"): allow(OPERATOR, *CARE, scope=Scope.RESIDENT),
     # -- end residents
     # Care teams: worklist, calls, call log, campaigns (their own teams' residents).
     ("GET", "/care"): allow(*CARE),

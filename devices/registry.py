@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from devices.care_plan import CarePlanEdit, FieldChange
+from devices.care_plan_store import update_care_plan
 from devices.credentials import IssuedCredentials, check_username, issue_if_missing
 from devices.records import (
     RESIDENT_COLUMNS, device_from_row, resident_from_row, resident_to_row, validate_resident,
@@ -133,6 +135,12 @@ class Registry:
         async with self._db.transaction() as tx:
             return await _upsert_resident(tx, resident)
 
+    async def update_care_plan(self, resident_id: str, edit: CarePlanEdit, changed_by: str, organisation: str,
+                               now: datetime) -> list[FieldChange]:
+        """Apply a care-plan edit and record who changed which field (before/after) in the same transaction."""
+        async with self._db.transaction() as tx:
+            return await update_care_plan(tx, resident_id, edit, changed_by, organisation, now)
+
     async def register_device(self, device: Device) -> bool:
         """Register (or re-register) a device; True when created."""
         return (await self.register(device)).created
@@ -235,5 +243,7 @@ _PSEUDONYMISE = """
 async def erase_resident(tx: Tx, resident_id: str, now: datetime) -> list[tuple[str, str, int, list[str]]]:
     """Delete the resident's device registrations; pseudonymise the residents row (kept records refer to it)."""
     devices = await tx.execute("DELETE FROM devices WHERE resident_id = %s", (resident_id,))
+    history = await tx.execute("DELETE FROM care_plan_history WHERE resident_id = %s", (resident_id,))
     kept = [r["id"] for r in await tx.fetch(_PSEUDONYMISE, {"rid": resident_id, "now": now})]
-    return [("devices", "deleted", devices, []), ("residents", "pseudonymised", len(kept), kept)]
+    return [("devices", "deleted", devices, []), ("care_plan_history", "deleted", history, []),
+            ("residents", "pseudonymised", len(kept), kept)]

@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     u_create.add_argument("--role", action="append", required=True, help=f"a role ({roles_help}); repeatable")
     u_create.add_argument("--team", action="append", default=[], help="care team (care_team/coordinator); repeatable")
     u_create.add_argument("--display-name", default="", help="the name shown in the screens")
+    u_create.add_argument("--organisation", choices=["provider", "municipal"], default="provider",
+                          help="who employs the user: the service provider (default) or the municipal social "
+                               "services; tags their notes and visits on the resident page")
     u_create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     u_token = users_sub.add_parser("token", help="issue an API bearer token (printed last, shown once)")
     u_token.add_argument("name", help="the user the token acts for")
@@ -142,12 +145,17 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks (ratios against a baseline measured in the same run)",
                            description="Benchmarks on their own temporary database and broker; JSON results.")
-    bench.add_argument("what", choices=["ingest", "outreach"], help="which benchmark: ingest or outreach")
+    bench.add_argument("what", choices=["ingest", "outreach", "resident-page"],
+                       help="which benchmark: ingest, outreach or resident-page (its options: "
+                            "`python -m bench.resident_page --help`)")
     bench.add_argument("--events", type=int, default=20_000, help="ingest: queued events to drain (default 20000)")
-    bench.add_argument("--residents", type=int, default=100_000,
-                       help="outreach: residents to plan a day for (default 100000)")
+    bench.add_argument("--residents", type=int, default=None,
+                       help="outreach: residents to plan a day for (default 100000); resident-page: residents in "
+                            "the directory (default 115000)")
     bench.add_argument("--calls", type=int, default=10_000, help="outreach: campaign calls to place (default 10000)")
     bench.add_argument("--cps", type=float, default=100.0, help="outreach: calls per second (default 100)")
+    bench.add_argument("--sample", type=int, default=20, help="resident-page: measured residents (default 20)")
+    bench.add_argument("--days", type=int, default=365, help="resident-page: days of history (default 365)")
     return p
 
 

@@ -117,7 +117,8 @@ async def cmd_users(settings: Settings, args: argparse.Namespace, stop: asyncio.
         identity = Identity(db, SystemClock(), IdentityConfig.from_settings(settings))
         if args.action == "create":
             password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
-            out = await admin.cli_create(identity, args.name, args.role, args.team, password, args.display_name)
+            out = await admin.cli_create(identity, args.name, args.role, args.team, password, args.display_name,
+                                         args.organisation)
         elif args.action == "token":
             out = await admin.cli_token(identity, args.name, args.role, args.days, args.token_name)
         elif args.action == "list":
@@ -194,10 +195,15 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
         from bench.ingest import run_ingest_bench
 
         result = await run_ingest_bench(args.events)
+    elif args.what == "resident-page":
+        from bench.resident_page import run_resident_page_bench
+
+        result = await run_resident_page_bench(args.residents or 115_000, args.sample, days=args.days)
     else:
         from bench.outreach_calls import run_calls_bench
         from bench.outreach_plan import run_plan_bench
 
-        result = {"plan": run_plan_bench(args.residents), "calls": await run_calls_bench(args.calls, args.cps)}
+        result = {"plan": run_plan_bench(args.residents or 100_000),
+                  "calls": await run_calls_bench(args.calls, args.cps)}
     print(json.dumps(result, indent=2, default=str))
     return 0

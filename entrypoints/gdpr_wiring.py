@@ -18,6 +18,7 @@ from telecare.store.migrate import features
 def erasers() -> dict[DataKind, Eraser]:
     """The registration table: every data kind's owner erases its own tables."""
     from alerts.store import erase_resident as alerts
+    from carerecord.store import erase_resident as care_record
     from devices.registry import erase_resident as registry
     from insights.rollups import erase_resident as insights
     from ingest.sink import erase_resident as events
@@ -26,7 +27,8 @@ def erasers() -> dict[DataKind, Eraser]:
     from rules.state import erase_resident as rule_state
 
     return {DataKind.TASKS: tasks, DataKind.CALLS: calls, DataKind.ALERTS: alerts, DataKind.EVENTS: events,
-            DataKind.RULE_STATE: rule_state, DataKind.INSIGHTS: insights, DataKind.REGISTRY: registry}
+            DataKind.RULE_STATE: rule_state, DataKind.INSIGHTS: insights, DataKind.CARE_RECORD: care_record,
+            DataKind.REGISTRY: registry}
 
 
 def audit_append(db: Database) -> AuditAppend:

@@ -46,7 +46,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("calls", "call_log", "resident_id = %(rid)s", "started_at, id"),
     Section("call_tasks", "call_tasks", "resident_id = %(rid)s", "due_date, id"),
     Section("rule_state", "rule_state", "resident_id = %(rid)s"),
-    Section("visits", "visits", "resident_id = %(rid)s", optional=True),
+    Section("visits", "visits", "resident_id = %(rid)s", "at, id"),
+    Section("notes", "resident_notes", "resident_id = %(rid)s", "at, id"),
+    Section("care_plan_history", "care_plan_history", "resident_id = %(rid)s", "at, id"),
     Section("audit", "audit_log", "%(rid)s = ANY(residents)", "at, id"),
     Section("erasure_log", "erasure_log", "resident_id = %(rid)s", "id"),
 )
@@ -67,6 +69,7 @@ class KeptReason(StrEnum):
 
     CARE_RECORD = "alert and its handling: kept for the service's legal retention of care records"
     CALL_RECORD = "call record: kept for the service's legal retention of care records"
+    VISIT_RECORD = "home visit record: kept for the service's legal retention of care records (its note removed)"
     REFERENCED = "referenced by a kept call or alert record (free text removed)"
     PSEUDONYM = "pseudonymised resident: the kept alert and call records refer to it"
     AUDIT = "audit of access: append-only, kept for accountability (GDPR art. 5(2)) until audit retention"
@@ -75,7 +78,7 @@ class KeptReason(StrEnum):
 KEPT_REASONS: dict[str, KeptReason] = {
     "residents": KeptReason.PSEUDONYM, "alerts": KeptReason.CARE_RECORD, "alert_history": KeptReason.CARE_RECORD,
     "escalations": KeptReason.REFERENCED, "call_log": KeptReason.CALL_RECORD, "call_tasks": KeptReason.REFERENCED,
-    "audit_log": KeptReason.AUDIT,
+    "audit_log": KeptReason.AUDIT, "visits": KeptReason.VISIT_RECORD,
 }
 
 

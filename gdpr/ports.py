@@ -18,6 +18,7 @@ class DataKind(StrEnum):
     EVENTS = "events"          # ingest/sink.py: events, dead_letters (needs the devices: before the registry)
     RULE_STATE = "rule_state"  # rules/state.py: rule_state
     INSIGHTS = "insights"      # insights/rollups.py: event_rollup_hourly, device_rollup_daily
+    CARE_RECORD = "care_record"  # carerecord/store.py: visits, resident_notes
     REGISTRY = "registry"      # devices/registry.py: devices, residents (last: the others select through it)
 
 

@@ -1,20 +1,24 @@
 """`telecare users …`: the administration commands, returning the text to print."""
 from __future__ import annotations
 
-from identity.model import parse_role
+from identity.model import Organisation, parse_role
 from identity.service import Identity
 from identity.tokens import new_password
 
 
 async def cli_create(identity: Identity, name: str, roles: list[str], teams: list[str],
-                     password: str | None, display_name: str = "") -> str:
+                     password: str | None, display_name: str = "",
+                     organisation: str = Organisation.PROVIDER) -> str:
     """Create a user; without a password given, generate one and show it once."""
     parsed = [parse_role(r) for r in roles]
     generated = password is None
     password = new_password() if generated else password
     user = await identity.create_user(name, parsed, teams, password, display_name)
+    if Organisation(organisation) is not Organisation.PROVIDER:
+        await identity.users.set_organisation(user.name, Organisation(organisation), identity.clock.now())
     lines = [f"created user {user.name}: roles {', '.join(sorted(user.roles))}"
-             + (f"; teams {', '.join(sorted(user.teams))}" if user.teams else "")]
+             + (f"; teams {', '.join(sorted(user.teams))}" if user.teams else "")
+             + (f"; organisation {organisation}" if Organisation(organisation) is not Organisation.PROVIDER else "")]
     if generated:
         lines.append(f"password (shown once, store it now): {password}")
     return "\n".join(lines)

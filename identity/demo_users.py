@@ -6,13 +6,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from identity.model import TEAM_ROLES, Role
+from identity.model import TEAM_ROLES, Organisation, Role
 from identity.service import Identity
 from identity.tokens import new_password
 
 DEMO_TOKEN_NAME = "demo"
 TOKEN_FILE = "demo-token"
 USERS_FILE = "demo-users.json"
+# A municipal social worker on the demo care team: the resident page's shared record has both organisations.
+SOCIAL_WORKER = "social-worker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,7 @@ class DemoLogin:
     name: str
     role: Role
     password: str
+    organisation: Organisation = Organisation.PROVIDER
 
 
 def demo_user_name(role: Role) -> str:
@@ -48,6 +51,15 @@ async def ensure_demo_users(identity: Identity, data_dir: Path, team: str) -> li
             await identity.users.set_roles(name, [role], teams, identity.clock.now())
             await identity.set_password(name, password)
         logins.append(DemoLogin(name, role, password))
+    password = new_password()
+    if await identity.users.find(SOCIAL_WORKER) is None:
+        await identity.create_user(SOCIAL_WORKER, [Role.CARE_TEAM], [team], password,
+                                   display_name="Demo social worker (municipal)")
+    else:
+        await identity.users.set_roles(SOCIAL_WORKER, [Role.CARE_TEAM], [team], identity.clock.now())
+        await identity.set_password(SOCIAL_WORKER, password)
+    await identity.users.set_organisation(SOCIAL_WORKER, Organisation.MUNICIPAL, identity.clock.now())
+    logins.append(DemoLogin(SOCIAL_WORKER, Role.CARE_TEAM, password, Organisation.MUNICIPAL))
     admin = demo_user_name(Role.ADMIN)
     await identity.tokens.revoke_named(admin, DEMO_TOKEN_NAME, identity.clock.now())
     issued = await identity.issue_token(admin, Role.ADMIN, days=30, token_name=DEMO_TOKEN_NAME)
@@ -61,6 +73,7 @@ async def ensure_demo_users(identity: Identity, data_dir: Path, team: str) -> li
 def format_logins(logins: list[DemoLogin], data_dir: Path) -> str:
     """The block the demo prints at start."""
     lines = ["  Sign in as (name / password, new on every start):"]
-    lines += [f"    {x.role.value:<12} {x.name:<12} {x.password}" for x in logins]
+    lines += [f"    {x.role.value:<12} {x.name:<13} {x.password}"
+              + ("  (municipal social services)" if x.organisation is Organisation.MUNICIPAL else "") for x in logins]
     lines.append(f"  Admin API token      : {(data_dir / TOKEN_FILE).resolve()} (Authorization: Bearer …)")
     return "\n".join(lines)

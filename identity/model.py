@@ -23,6 +23,14 @@ class Role(StrEnum):
 TEAM_ROLES = frozenset({Role.CARE_TEAM, Role.COORDINATOR})
 
 
+class Organisation(StrEnum):
+    """Who employs a user: the service provider (monitoring centre, its care teams) or the municipal social
+    services. Both work on the same residents; the shared record tags notes and visits with it."""
+
+    PROVIDER = "provider"
+    MUNICIPAL = "municipal"
+
+
 class PrincipalKind(StrEnum):
     SESSION = "session"  # a browser, by the session cookie
     TOKEN = "token"      # a machine, by an API bearer token

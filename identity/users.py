@@ -9,7 +9,7 @@ from telecare.errors import ConflictError, InvalidInput, NotFound
 from telecare.i18n import Language
 from telecare.store import Database, Tx
 
-from identity.model import TEAM_ROLES, Role, User, user_name
+from identity.model import TEAM_ROLES, Organisation, Role, User, user_name
 
 _SELECT = """
 SELECT u.name, u.display_name, u.disabled, u.created_at, u.updated_at,
@@ -66,6 +66,23 @@ class UserStore:
         if teams:
             await tx.executemany("INSERT INTO user_teams (user_name, team) VALUES (%s, %s)",
                                  [(name, t) for t in sorted(teams)])
+
+    async def set_organisation(self, name: str, organisation: Organisation, now: datetime) -> None:
+        """Say which organisation employs the user (NotFound for an unknown user)."""
+        name = user_name(name)
+        async with self._db.transaction() as tx:
+            if not await tx.fetchval("SELECT 1 FROM users WHERE name = %s FOR SHARE", (name,)):
+                raise NotFound(f"user {name} does not exist")
+            await tx.execute(
+                """INSERT INTO user_organisations (user_name, organisation, updated_at) VALUES (%s, %s, %s)
+                   ON CONFLICT (user_name) DO UPDATE SET organisation = EXCLUDED.organisation,
+                                                         updated_at = EXCLUDED.updated_at""",
+                (name, Organisation(organisation).value, now))
+
+    async def organisation(self, name: str) -> Organisation:
+        """The user's organisation (the provider for a name that is not a user, e.g. 'system')."""
+        value = await self._db.fetchval("SELECT organisation FROM user_organisations WHERE user_name = %s", (name,))
+        return Organisation(value or Organisation.PROVIDER)
 
     async def find(self, name: str) -> User | None:
         """The user, or None."""

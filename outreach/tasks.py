@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from carerecord.model import CONTACT_OUTCOMES
 from outreach.call_vocabulary import CallMode, CallOutcome, CallPurpose
 from outreach.planning import PlannedCall, next_calling_window
 from outreach.task_records import (
@@ -167,13 +168,19 @@ class TaskStore:
         return len(moved)
 
     async def last_successful_contact(self, resident_ids: Iterable[str] | None = None) -> dict[str, datetime]:
-        """Latest reached call per resident, any purpose (reads call_log, which the dialer writes)."""
+        """Latest contact per resident: a reached call of any purpose (call_log, which the dialer writes) or a
+        home visit that saw them (visits, written by carerecord): either starts the follow-up cadence again."""
         ids = None if resident_ids is None else list(resident_ids)
         rows = await self._db.fetch(
-            """SELECT resident_id, max(COALESCE(answered_at, started_at)) AS at FROM call_log
-               WHERE outcome IN (SELECT jsonb_array_elements_text(%s))
-                 AND (%s::jsonb IS NULL OR resident_id IN (SELECT jsonb_array_elements_text(%s)))
-               GROUP BY resident_id""", (sorted(SUCCESSFUL_OUTCOMES), ids, ids))
+            """SELECT resident_id, max(at) AS at FROM (
+                   SELECT resident_id, COALESCE(answered_at, started_at) AS at FROM call_log
+                   WHERE outcome IN (SELECT jsonb_array_elements_text(%(calls)s))
+                   UNION ALL
+                   SELECT resident_id, at FROM visits
+                   WHERE outcome IN (SELECT jsonb_array_elements_text(%(visits)s))) AS contact
+               WHERE (%(ids)s::jsonb IS NULL OR resident_id IN (SELECT jsonb_array_elements_text(%(ids)s)))
+               GROUP BY resident_id""",
+            {"calls": sorted(SUCCESSFUL_OUTCOMES), "visits": sorted(CONTACT_OUTCOMES), "ids": ids})
         return {r["resident_id"]: r["at"] for r in rows}
 
     async def last_unreached_follow_up(self) -> dict[str, datetime]:

@@ -161,11 +161,20 @@ async def test_care_team_a_cannot_read_team_b_and_the_denial_is_audited(db):
             assert await first_status(app, "GET", path, auth) == 200
         for path in ("/api/residents/rb", "/api/residents/rb/events", "/api/residents/nobody"):
             assert await first_status(app, "GET", path, auth) == 403
+        # The resident page (issue 8): every read and write of team B's resident is refused to team A.
+        for method, path in (("GET", "/residents/ra"), ("GET", "/api/residents/ra/timeline"),
+                             ("GET", "/api/residents/ra/series/bed"), ("GET", "/api/residents/ra/care-plan")):
+            assert await first_status(app, method, path, auth) == 200, path
+        for method, path in (("GET", "/residents/rb"), ("GET", "/api/residents/rb/timeline"),
+                             ("GET", "/api/residents/rb/series/bed"), ("GET", "/api/residents/rb/care-plan"),
+                             ("PUT", "/api/residents/rb/care-plan"), ("POST", "/api/residents/rb/visits"),
+                             ("POST", "/api/residents/rb/notes")):
+            assert await first_status(app, method, path, auth) == 403, path
     denied = await db.fetch("SELECT actor, actor_kind, residents, outcome, detail FROM audit_log "
                             "WHERE action = 'access.denied' ORDER BY id")
     assert [(d["actor"], d["actor_kind"], d["residents"], d["outcome"]) for d in denied] == [
         ("carer-a", "token", ["rb"], "denied"), ("carer-a", "token", ["rb"], "denied"),
-        ("carer-a", "token", ["nobody"], "denied")]
+        ("carer-a", "token", ["nobody"], "denied")] + [("carer-a", "token", ["rb"], "denied")] * 7
     assert denied[0]["detail"]["path"] == "/api/residents/rb"
 
 

@@ -42,6 +42,10 @@ def test_users_in_a_data_dir_create_token_list_and_clear_errors(tmp_root):
     assert listed.returncode == 0 and "anna" in listed.stdout and "auditor,operator" in listed.stdout
     assert token.stdout.split()[-1] not in listed.stdout
 
+    social = _users("create", "marta", "--role", "care_team", "--team", "Nord", "--organisation", "municipal",
+                    *data, env=env)
+    assert social.returncode == 0 and "; organisation municipal" in social.stdout, social.stderr[-2000:]
+
     bad_role = _users("create", "bo", "--role", "nurse", *data, env=env)
     assert bad_role.returncode == 2 and "unknown role 'nurse'" in bad_role.stderr
     assert "Traceback" not in bad_role.stderr

@@ -188,7 +188,10 @@ async def test_duplicate_users_and_weak_passwords_are_refused(identity, db):
 async def test_demo_users_one_per_role_and_a_private_admin_token(db, clock, tmp_path):
     identity = Identity(db, clock, passwords=FAST)
     logins = await ensure_demo_users(identity, tmp_path, "Equip Gràcia")
-    assert {x.role for x in logins} == set(Role) and len({x.password for x in logins}) == 6
+    assert {x.role for x in logins} == set(Role) and len({x.password for x in logins}) == 7
+    assert [x.name for x in logins if x.organisation == "municipal"] == ["social-worker"]
+    assert await identity.users.organisation("social-worker") == "municipal"
+    assert await identity.users.organisation("care-team") == "provider"
     token_file = tmp_path / "demo-token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "demo-users.json").stat().st_mode) == 0o600

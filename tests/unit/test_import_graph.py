@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPONENTS = ("ingest", "rules", "alerts", "outreach", "dashboards", "devices", "identity", "gdpr", "insights")
+COMPONENTS = ("ingest", "rules", "alerts", "outreach", "dashboards", "devices", "identity", "gdpr", "insights",
+              "carerecord")
 PACKAGES = ("telecare", "entrypoints", "demo", "bench", *COMPONENTS)
 # Vendor library -> the only modules allowed to import it.
 VENDOR_OWNERS = {
