@@ -241,6 +241,20 @@ class KafkaBus:
         finally:
             await subscription.stop()
 
+    async def subscribe_batches(self, topic: str, group: str) -> AsyncIterator[list[Message]]:
+        """Like subscribe(), one list per fetch (≤ 500 records): offsets are committed only once the subscriber
+        came back for the next list, so a batch stored in one transaction is committed after that transaction."""
+        _, decode = self._codec(topic)
+        gid = self.group_id(topic, group)
+        since_ms = self._registered.get((topic, gid), int(time.time() * 1000))
+        await self.start()
+        subscription = Subscription(self, topic, gid, decode, f"bus:{topic}:{group}")
+        try:
+            async for batch in subscription.run(since_ms, False, batches=True):
+                yield batch
+        finally:
+            await subscription.stop()
+
     def producer_state(self) -> dict[str, Any]:
         """How the current producer is set up and whether the broker gave it a producer id (inspection, tests)."""
         p = self._producer

@@ -159,3 +159,14 @@ INSIGHTS_ROLLUP_LAG = Gauge(
 INSIGHTS_ERRORS = Counter(
     "telecare_insights_errors", "Insights job rounds that failed", ["stage"], registry=REGISTRY
 )  # stage="rollup|quality"
+# The Kafka path (docs/kafka.md): the store writer and the alerts part.
+STORE_WRITER_EVENTS = Counter(
+    "telecare_store_writer_events", "Events the store writer consumed from Kafka", ["result"], registry=REGISTRY
+)  # result="stored|duplicate|unstorable"
+ALERT_VERDICTS = Counter(
+    "telecare_alert_verdicts", "Verdicts the alerts part consumed from alert-triggers", ["result"], registry=REGISTRY
+)  # result="applied|replayed|refused"
+KAFKA_PART_RETRIES = Counter(
+    "telecare_kafka_part_retries", "Batches or verdicts retried because PostgreSQL or Kafka failed", ["part"],
+    registry=REGISTRY,
+)
