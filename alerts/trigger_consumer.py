@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from alerts.triggers import TriggerApplier
 from telecare import metrics
@@ -36,20 +36,21 @@ def _refused(err: StoreError) -> bool:
 class TriggerConsumer:
     """One member of the `alert-triggers.alerts` group; run() until the bus closes."""
 
-    def __init__(self, bus: Bus, applier: TriggerApplier, clock: Clock, health: Health | None = None) -> None:
-        self._bus, self._applier, self._clock = bus, applier, clock
+    def __init__(self, bus: Bus, applier: TriggerApplier, clock: Clock, health: Health | None = None, *,
+                 group: str = GROUP) -> None:
+        self._bus, self._applier, self._clock, self._group = bus, applier, clock, group
         self._health = health or Health()
-        self._pruned_at = None
+        self._pruned_at: datetime | None = None
 
     async def start(self) -> None:
-        """Declare the group (it keeps what is published from now on) and prune old keys."""
-        self._bus.register(ALERT_TRIGGERS, GROUP)
+        """Declare the group: it keeps what is published from now on (and resumes from its commits)."""
+        self._bus.register(ALERT_TRIGGERS, self._group)
         self._health.report(PART, PartState.STARTING, "subscribing")
 
     async def run(self) -> None:
         """Apply every verdict; ends only when the bus closes (or by a bug: the task dies, health FAILED)."""
         self._health.report(PART, PartState.OK, "consuming")
-        async for message in self._bus.subscribe(ALERT_TRIGGERS, GROUP):
+        async for message in self._bus.subscribe(ALERT_TRIGGERS, self._group):
             verdict = message.value
             if not isinstance(verdict, AlertTrigger | AlertClear):
                 log.error("alert-triggers carried a %s; skipped", type(verdict).__name__)

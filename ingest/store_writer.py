@@ -35,21 +35,22 @@ _STORED_IDS = """SELECT id FROM events WHERE resident_id = ANY(%s) AND ts = ANY(
 class StoreWriter:
     """One member of the `events.store` consumer group; run() until the bus closes."""
 
-    def __init__(self, bus, db: Database, health: Health | None = None) -> None:
+    def __init__(self, bus, db: Database, health: Health | None = None, *, group: str = GROUP) -> None:
         self._bus = bus  # a KafkaBus (subscribe_batches)
+        self._group = group
         self._db = db
         self._sink = EventSink(db)
         self._health = health or Health()
 
     async def start(self) -> None:
         """Declare the group: it keeps everything published from now on (and resumes from its commits)."""
-        self._bus.register(EVENTS, GROUP)
+        self._bus.register(EVENTS, self._group)
         self._health.report(PART, PartState.STARTING, "subscribing")
 
     async def run(self) -> None:
         """Store every batch; ends only when the bus closes (or by a bug: the task dies, health FAILED)."""
         self._health.report(PART, PartState.OK, "consuming")
-        async for batch in self._bus.subscribe_batches(EVENTS, GROUP):
+        async for batch in self._bus.subscribe_batches(EVENTS, self._group):
             events = [m.value for m in batch if isinstance(m.value, Event)]
             if events:
                 await self.store(events)
