@@ -15,7 +15,8 @@ from alerts.store import AlertStore
 from telecare.alerts import ACTIVE_STATUSES, AlertChange, AlertChangeKind, AlertClear, AlertStatus, AlertTrigger
 from telecare.store import Database
 
-KEY_RETENTION = timedelta(days=7)  # far longer than any redelivery (Kafka replays since the last commit)
+# Longer than the topic keeps messages (Kafka default 7 days): a new group reads from the oldest kept one.
+KEY_RETENTION = timedelta(days=8)
 
 _CLAIM = """INSERT INTO alert_trigger_keys (resident_id, type, ref, seen_at) VALUES (%s, %s, %s, %s)
             ON CONFLICT DO NOTHING RETURNING true"""

@@ -43,8 +43,11 @@ class StoreWriter:
         self._health = health or Health()
 
     async def start(self) -> None:
-        """Declare the group: it keeps everything published from now on (and resumes from its commits)."""
-        self._bus.register(EVENTS, self._group)
+        """Declare the group (it resumes from its commits; a new one from the oldest kept message)."""
+        # A brand-new group starts at the oldest kept message: what was published before this part's very first
+        # start is not lost (the keys make what it sees again a no-op).
+        register = getattr(self._bus, "register_from_start", self._bus.register)
+        register(EVENTS, self._group)
         self._health.report(PART, PartState.STARTING, "subscribing")
 
     async def run(self) -> None:

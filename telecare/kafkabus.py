@@ -228,6 +228,13 @@ class KafkaBus:
         self._codec(topic)
         self._registered.setdefault((topic, self.group_id(topic, group)), int(time.time() * 1000))
 
+    def register_from_start(self, topic: str, group: str) -> None:
+        """Like register(), but a group without commits starts at the oldest kept message, not at register time:
+        for consumers that must see everything published before their very first start (the store writer, the
+        alerts part), which deduplicate what they see again."""
+        self._codec(topic)
+        self._registered[(topic, self.group_id(topic, group))] = 0
+
     async def subscribe(self, topic: str, group: str, *, gaps: bool = False) -> AsyncIterator[Message]:
         """Messages of `topic` for `group` (partitions split among the group's consumers), until close()."""
         _, decode = self._codec(topic)
