@@ -132,11 +132,26 @@ async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | No
     applied = await upgrade(db)
     if applied:
         log.info("database migrated: %s", ", ".join(applied))
-    await maintain(db, clock.now())
+    await _maintain_at_start(db, clock.now())
     health = Health()
     bus = make_bus(settings, db, health)
     stack.push_async_callback(bus.close)
     return Core(settings, clock, db, bus, Registry(db), AlertStore(db, bus), stack, health)
+
+
+async def _maintain_at_start(db: Database, now) -> None:
+    """maintain(), tolerating the processes of a deployment that start together (the Kafka path's parts):
+    two creating the same event partition at once collide on the catalog; the loser finds it made."""
+    from telecare.errors import ConflictError
+
+    for attempt in range(3):
+        try:
+            await maintain(db, now)
+            return
+        except ConflictError:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))  # let the other process's creation commit
 
 
 async def maintenance_loop(core: Core) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
 from uuid import uuid4
 
 import pytest
 
 from telecare.store import Database
-from telecare.store.migrate import maintain, upgrade
+from telecare.store.migrate import upgrade
 from tests.conftest import start_kafka
 from tests.integration.broker_harness import broker  # noqa: F401 - fixture
 from tests.integration.kafka_harness import seed
@@ -37,9 +36,6 @@ async def _run(db: Database, database_url: str, mqtt_url: str, kafka, tmp_path, 
     """Start the parts, probe, load, `fault(parts)`, load, settle; print and check the counts."""
     started, tag = time.monotonic(), new_tag()
     await seed(db, tag, HOMES)
-    # The partitions around now, once: three processes starting together would race to create them
-    # (maintain() is not safe against concurrent first starts; a deployment starts one part first).
-    await maintain(db, datetime.now(timezone.utc))
     parts = Parts(tmp_path, part_env(tmp_path, database_url, mqtt_url, kafka.bootstrap, tag))
     for part in ("store", "alerts", "ingest"):
         await parts.start(part)
