@@ -151,6 +151,7 @@ async def _maintain_at_start(db: Database, now) -> None:
         except ConflictError:
             if attempt == 2:
                 raise
+            log.info("another process created the same event partition meanwhile; maintaining again")
             await asyncio.sleep(0.2 * (attempt + 1))  # let the other process's creation commit
 
 
