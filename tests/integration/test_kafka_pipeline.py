@@ -167,3 +167,34 @@ async def test_replayed_verdicts_never_raise_twice_nor_close_a_newer_alert(db, k
     assert [r["status"] for r in rows] == ["resolved", "open"]
     assert [r.change.kind if r.change else None for r in replays] == [None, AlertChangeKind.RESOLVED,
                                                                        AlertChangeKind.RAISED]
+
+
+async def test_outreach_on_kafka_raises_its_welfare_check_through_the_alerts_part(db, kafka_bootstrap):
+    from alerts.bus_sink import AlertsViaBus
+
+    tag = uuid.uuid4().hex[:6]
+    await seed(db, tag, 1)
+    rid, clock = f"r-{tag}-0", SystemClock()
+    bus = KafkaBus(kafka_bootstrap, register_skew_ms=0)
+    store = AlertStore(db, bus)
+    part = TriggerConsumer(bus, TriggerApplier(db, store), clock, group=f"alerts-{tag}")
+    await part.start()
+    outreach_alerts = AlertsViaBus(store, BusVerdictSink(bus))  # what build_outreach passes on Kafka
+    welfare = AlertTrigger(rid, AlertType.WELFARE_CHECK, Severity.HIGH, clock.now(), "unreached after 3 calls")
+    replayed = _verdicts("replayed")
+    try:
+        async with running(part.run()):
+            assert await outreach_alerts.raise_or_attach(welfare, clock.now()) is None  # published, not applied here
+            await outreach_alerts.raise_or_attach(welfare, clock.now())  # a retried publish: the same verdict
+            await eventually(lambda: _verdicts("replayed") > replayed, timeout=30)  # the second one was seen
+            row = await db.fetchrow("SELECT id, type, count FROM alerts WHERE resident_id = %s", (rid,))
+            got = await outreach_alerts.get(row["id"])  # reads are the store's
+    finally:
+        await bus.close()
+    assert (row["type"], row["count"]) == ("welfare_check", 1) and got.resident_id == rid
+
+
+def _verdicts(result: str) -> float:
+    from telecare import metrics
+
+    return metrics.REGISTRY.get_sample_value("telecare_alert_verdicts_total", {"result": result}) or 0.0
