@@ -76,7 +76,7 @@ async def test_kill_9_of_an_ingest_process_loses_nothing(broker, db, db_url, own
     await _run(db, db_url, broker.url, own_kafka, tmp_path, fault, "kill -9 ingest")
 
 
-@pytest.mark.parametrize("mode", ["fast"])
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
 async def test_a_postgres_restart_loses_nothing(broker, own_pg, own_kafka, tmp_path, mode):
     name = new_name("kfault")
     admin = await Database.connect(own_pg.url, min_size=1, max_size=1)
