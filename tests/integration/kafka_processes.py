@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alerts.bus_sink import BusVerdictSink
-from telecare.bus import EVENTS
 from telecare.errors import BusError
 from telecare.kafkabus import KafkaBus
 from telecare.mqtt import MqttPublisher
@@ -174,6 +173,3 @@ def expected_alerts(load: Load) -> int:
 
 def new_tag() -> str:
     return uuid.uuid4().hex[:6]
-
-
-__all__ = ["EVENTS", "HOMES", "Load", "Parts", "expected_alerts", "new_tag", "part_env", "settled"]

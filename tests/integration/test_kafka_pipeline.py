@@ -92,8 +92,8 @@ async def test_mqtt_to_kafka_to_the_events_table_and_a_trigger_to_the_alerts_top
             before = _writer_duplicates()
             await bus.publish_many(EVENTS, [(e.resident_id, e) for e in again])
             first = [c for c in changes if c.alert.resident_id == rid][0]
-            press = await db.fetchrow("SELECT id, ts, device_id FROM events WHERE msg_id = 'press-1' AND gateway_id = %s",
-                                      (f"gw-{tag}-2",))
+            press = await db.fetchrow(
+                "SELECT id, ts, device_id FROM events WHERE msg_id = 'press-1' AND gateway_id = %s", (f"gw-{tag}-2",))
             replay = AlertTrigger(rid, AlertType.HELP_BUTTON, Severity.CRITICAL, press["ts"], "Help button pressed",
                                   press["device_id"], event_id=press["id"])
             await sink.raise_or_attach(replay, clock.now())
