@@ -27,10 +27,11 @@ _PRIOR = "SELECT alert_id, change FROM alert_trigger_keys WHERE resident_id = %s
 def verdict_ref(verdict: AlertTrigger | AlertClear) -> str:
     """The verdict's identity within (resident, type): its event, or its time (timer deadline, clear time)."""
     if isinstance(verdict, AlertClear):
-        return f"c:{verdict.at.isoformat()}"
+        return f"c:{verdict.at.isoformat()}|{verdict.device_id or ''}"
     if verdict.event_id is not None:
         return f"e:{verdict.event_id}"
-    return f"t:{verdict.at.isoformat()}"
+    # A timer's trigger has at = its deadline (rules/engine.py): the same on a refire; per device, as rules key it.
+    return f"t:{verdict.at.isoformat()}|{verdict.device_id or ''}"
 
 
 @dataclass(frozen=True, slots=True)

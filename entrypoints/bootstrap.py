@@ -290,7 +290,7 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             await service.start()
             running.tasks.append(watched_task(core.health, service.run(), part))
         elif part == "rules":
-            rules = kafka_parts.build_kafka_rules(core) if kafka else build_rules(core)
+            rules = build_rules(core)  # on Kafka: the rules host (its own wiring in build_rules)
             await rules.start()
             running.tasks.append(watched_task(core.health, rules.run(), "rules"))
         elif part == "ingest":

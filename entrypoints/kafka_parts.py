@@ -55,11 +55,3 @@ def alerts_via_bus(core: Any) -> Any:
 
     return AlertsViaBus(core.alerts, BusVerdictSink(core.bus))
 
-
-def build_kafka_rules(core: Any) -> Any:
-    """The rules host on Kafka (rules/kafka_host.py): an object with start() and run() like RulesRunner."""
-    try:
-        from rules.kafka_host import build_kafka_rules as build
-    except ImportError as err:
-        raise ConfigError("rules on Kafka: not built (rules/kafka_host.py build_kafka_rules is missing)") from err
-    return build(core)

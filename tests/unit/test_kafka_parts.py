@@ -38,6 +38,6 @@ def test_a_verdict_is_keyed_by_its_event_or_by_its_time():
     assert verdict_ref(by_event) == f"e:{event_id}"
     assert verdict_ref(by_event) == verdict_ref(AlertTrigger("r1", AlertType.FALL, Severity.CRITICAL,
                                                              AT + timedelta(seconds=1), "Fall", event_id=event_id))
-    assert verdict_ref(timer) == f"t:{AT.isoformat()}" != verdict_ref(
+    assert verdict_ref(timer) == f"t:{AT.isoformat()}|" != verdict_ref(
         AlertTrigger("r1", AlertType.INACTIVITY, Severity.HIGH, AT + timedelta(hours=1), "No movement"))
-    assert verdict_ref(clear) == f"c:{AT.isoformat()}"
+    assert verdict_ref(clear) == f"c:{AT.isoformat()}|"
