@@ -71,8 +71,7 @@ class IngestService:
     def __init__(self, mqtt_url: str, db: Database, bus: Bus, lookup: DeviceLookup, clock: Clock, *,
                  client_id: str = "telecare-ingest-1", batch_size: int = 500, batch_ms: int = 50,
                  health: Health | None = None, mqtt_password: str | None = None, sink: Any = None) -> None:
-        # `sink`: the Kafka path's KafkaEventSink (it publishes the events itself); default: store them here.
-        self._sink = sink or EventSink(db)
+        self._sink = sink or EventSink(db)  # on Kafka: KafkaEventSink, which publishes the events itself
         self._publishes = bool(getattr(self._sink, "publishes", False))
         self._pipeline = BatchPipeline(self._sink, lookup)
         self._bus = bus
@@ -217,6 +216,8 @@ class IngestService:
                 results = None  # look the devices up again too
                 delay = min(MAX_BACKOFF_S, 0.05 * 2 ** failures)
                 log.warning("ingest batch of %d not stored (%s); retry %d in %.2fs", len(batch), err, failures, delay)
+                if not self._stopping:  # /healthz must not say ok while nothing gets through
+                    self._report(PartState.RECONNECTING, f"batch not stored: {type(err).__name__}")
                 if self._stopping and failures > GIVE_UP_ON_STOP:
                     return  # shutting down: the broker redelivers them to the next ingest process
                 await asyncio.sleep(delay)
@@ -228,6 +229,8 @@ class IngestService:
                           type(err).__name__)
                 one_by_one = True
         metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
+        if failures and not self._stopping and self._task is not None and not self._task.done():
+            self._report(PartState.OK)
         for raw in batch:
             self._mqtt.ack(raw.ack_token)
         self._pipeline.count(result)

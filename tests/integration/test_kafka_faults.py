@@ -63,7 +63,20 @@ async def _run(db: Database, database_url: str, mqtt_url: str, kafka, tmp_path, 
     assert all(alive[name] for name in alive if name != "ingest" or label != "kill -9 ingest"), alive
     for name, code in exits.items():
         assert code == (-9 if (label == "kill -9 ingest" and name == "ingest") else 0), (name, logs[name][-3000:])
-        assert "Traceback" not in logs[name], logs[name][-3000:]
+        assert not _tracebacks(logs[name]), logs[name][-3000:]
+
+
+# aiokafka shields its commit request; when kafkafeed's bounded commit (2 s) gives up during a broker outage,
+# the shielded request may later fail with nobody awaiting it and asyncio logs that. Nothing is lost (the
+# offsets wait for the next commit); known, reported, not ours to hide elsewhere.
+_AIOKAFKA_ORPHAN = "coro=<GroupCoordinator._do_commit_offsets()"
+
+
+def _tracebacks(log: str) -> list[str]:
+    """Tracebacks in a process log, but aiokafka's orphaned commit requests after an outage."""
+    lines = log.splitlines()
+    return [lines[i - 1] for i, line in enumerate(lines)
+            if line.startswith("Traceback") and not (i and _AIOKAFKA_ORPHAN in lines[i - 1])]
 
 
 async def test_kill_9_of_an_ingest_process_loses_nothing(broker, db, db_url, own_kafka, tmp_path):
