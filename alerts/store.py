@@ -72,6 +72,15 @@ class AlertStore:
         await self._bus.publish(ALERTS, change.alert.resident_id, change)
         return change
 
+    async def announce_many(self, changes: list[AlertChange]) -> None:
+        """Publish changes in order (pipelined on a bus that can: the Kafka path's alerts part)."""
+        publish_many = getattr(self._bus, "publish_many", None)
+        if publish_many is not None and changes:
+            await publish_many(ALERTS, [(c.alert.resident_id, c) for c in changes])
+            return
+        for change in changes:
+            await self.announce(change)
+
     async def acknowledge(self, alert_id: int, by: str, now: datetime) -> AlertChange:
         """Mark an open alert as being handled by `by`. Acknowledging twice is a conflict."""
         row = await self._changed(

@@ -1,9 +1,11 @@
 """The alerts part on the Kafka path: consumes `alert-triggers` (group "alerts") and applies each verdict once.
 
-Per verdict: TriggerApplier.apply (claim key + alert change in one transaction, then publish on `alerts`);
-the offset is committed only once the loop comes back for the next verdict, i.e. after both. PostgreSQL or
+Per fetched batch: TriggerApplier.apply_many (keys claimed and alert changes made in one transaction, in
+order, then the changes published on `alerts`); the batch's offsets are committed only once the loop comes
+back for the next batch, i.e. after both. PostgreSQL or
 Kafka down: retried with back-off (health RECONNECTING), never skipped. A verdict the database refuses
-(unknown resident) or that hits a bug is logged by ids and skipped: one bad verdict must not stop the rest.
+(unknown resident) or that hits a bug rolls its batch back; the batch is then applied verdict by verdict
+and only that one is logged by ids and skipped: one bad verdict must not stop the rest.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def _refused(err: StoreError) -> bool:
 
 
 class TriggerConsumer:
-    """One member of the `alert-triggers.alerts` group; run() until the bus closes."""
+    """One member of the `alert-triggers.alerts` group (a KafkaBus: batches); run() until the bus closes."""
 
     def __init__(self, bus: Bus, applier: TriggerApplier, clock: Clock, health: Health | None = None, *,
                  group: str = GROUP) -> None:
@@ -53,13 +55,44 @@ class TriggerConsumer:
     async def run(self) -> None:
         """Apply every verdict; ends only when the bus closes (or by a bug: the task dies, health FAILED)."""
         self._health.report(PART, PartState.OK, "consuming")
-        async for message in self._bus.subscribe(ALERT_TRIGGERS, self._group):
-            verdict = message.value
-            if not isinstance(verdict, AlertTrigger | AlertClear):
-                log.error("alert-triggers carried a %s; skipped", type(verdict).__name__)
-                continue
-            await self._apply(verdict)
+        async for batch in self._bus.subscribe_batches(ALERT_TRIGGERS, self._group):
+            verdicts = []
+            for message in batch:
+                if isinstance(message.value, AlertTrigger | AlertClear):
+                    verdicts.append(message.value)
+                else:
+                    log.error("alert-triggers carried a %s; skipped", type(message.value).__name__)
+            if verdicts:
+                await self._apply_batch(verdicts)
             await self._maybe_prune()
+
+    async def _apply_batch(self, verdicts: list[AlertTrigger | AlertClear]) -> None:
+        """The fetch in one transaction; one the database refuses (or a bug): each alone, so only it is skipped."""
+        failures = 0
+        while True:
+            try:
+                applied = await self._applier.apply_many(verdicts, self._clock.now())
+            except StoreError as err:
+                if _refused(err):
+                    break
+                failures = await self._retry(verdicts[0], failures, f"database: {type(err).__name__}")
+                continue
+            except BusError as err:  # committed; its changes are republished as replays on the retry
+                failures = await self._retry(verdicts[0], failures, f"Kafka: {type(err).__name__}")
+                continue
+            except Exception:  # noqa: BLE001 - find the verdict that hits the bug, apply the others
+                break
+            for result in applied:
+                metrics.ALERT_VERDICTS.labels("replayed" if result.replay else "applied").inc()
+            self._recovered(failures)
+            return
+        for verdict in verdicts:  # a refused verdict rolled the batch back: nothing of it was applied
+            await self._apply(verdict)
+
+    def _recovered(self, failures: int) -> None:
+        if failures:
+            self._health.report(PART, PartState.OK, "consuming")
+            log.info("alerts part: applied again after %d failed attempt(s)", failures)
 
     async def _apply(self, verdict: AlertTrigger | AlertClear) -> None:
         failures = 0
@@ -77,9 +110,7 @@ class TriggerConsumer:
             except Exception as err:  # noqa: BLE001 - one verdict's bug must not stop the alerts of everyone else
                 return self._skip(verdict, f"internal_error:{type(err).__name__}")
             metrics.ALERT_VERDICTS.labels("replayed" if applied.replay else "applied").inc()
-            if failures:
-                self._health.report(PART, PartState.OK, "consuming")
-                log.info("alerts part: applied again after %d failed attempt(s)", failures)
+            self._recovered(failures)
             return
 
     async def _retry(self, verdict: AlertTrigger | AlertClear, failures: int, why: str) -> int:
