@@ -28,7 +28,11 @@ class AlertStore:
 
     async def raise_or_attach(self, trigger: AlertTrigger, now: datetime) -> AlertChange:
         """Open a new alert, or attach the trigger to the active one of the same resident and type."""
-        row = await self._db.fetchrow(
+        return await self.announce(self.counted(await self.upsert(self._db, trigger, now)))
+
+    async def upsert(self, tx: Any, trigger: AlertTrigger, now: datetime) -> dict[str, Any]:
+        """The raise-or-attach statement on `tx` (a Tx of the caller's transaction, or the Database); its row."""
+        row = await tx.fetchrow(
             f"""WITH changed AS (
                   INSERT INTO alerts (resident_id, type, severity, status, raised_at, first_event_at,
                                       last_event_at, count, reason, device_id, delayed)
@@ -51,15 +55,31 @@ class AlertStore:
                         "event_id": str(trigger.event_id) if trigger.event_id else None}},
         )
         assert row is not None
+        return row
+
+    def counted(self, row: dict[str, Any]) -> AlertChange:
+        """The change an upsert row stands for (RAISED or UPDATED), counted in the metrics."""
         inserted = row.pop("inserted")
         alert = alert_from_row(row)
         if inserted:
             ALERTS_RAISED.labels(alert.type.value, alert.severity.value).inc()
         else:
             ALERTS_ATTACHED.labels(alert.type.value).inc()
-        change = AlertChange(AlertChangeKind.RAISED if inserted else AlertChangeKind.UPDATED, alert)
-        await self._bus.publish(ALERTS, alert.resident_id, change)
+        return AlertChange(AlertChangeKind.RAISED if inserted else AlertChangeKind.UPDATED, alert)
+
+    async def announce(self, change: AlertChange) -> AlertChange:
+        """Publish a change on `alerts` (web, outreach); returns it."""
+        await self._bus.publish(ALERTS, change.alert.resident_id, change)
         return change
+
+    async def announce_many(self, changes: list[AlertChange]) -> None:
+        """Publish changes in order (pipelined on a bus that can: the Kafka path's alerts part)."""
+        publish_many = getattr(self._bus, "publish_many", None)
+        if publish_many is not None and changes:
+            await publish_many(ALERTS, [(c.alert.resident_id, c) for c in changes])
+            return
+        for change in changes:
+            await self.announce(change)
 
     async def acknowledge(self, alert_id: int, by: str, now: datetime) -> AlertChange:
         """Mark an open alert as being handled by `by`. Acknowledging twice is a conflict."""
@@ -91,9 +111,19 @@ class AlertStore:
 
     async def clear(self, clear: AlertClear, now: datetime) -> AlertChange | None:
         """Close the active technical alert whose condition ended (outcome condition_cleared); alarms never."""
+        row = await self.close_cleared(self._db, clear, now)
+        return None if row is None else await self.announce(self.cleared(clear, row))
+
+    def cleared(self, clear: AlertClear, row: dict[str, Any]) -> AlertChange:
+        """The RESOLVED change a close_cleared row stands for, counted in the metrics."""
+        ALERTS_CLEARED.labels(clear.type.value).inc()
+        return AlertChange(AlertChangeKind.RESOLVED, alert_from_row(row))
+
+    async def close_cleared(self, tx: Any, clear: AlertClear, now: datetime) -> dict[str, Any] | None:
+        """The clear statement on `tx`; the closed alert's row, or None (no active technical alert)."""
         if clear.type not in SELF_CLEARING:
             return None
-        row = await self._db.fetchrow(
+        return await tx.fetchrow(
             f"""WITH changed AS (
                   UPDATE alerts SET status = 'resolved', resolved_at = %(at)s, resolved_by = 'system',
                          outcome = 'condition_cleared', note = %(text)s
@@ -105,10 +135,6 @@ class AlertStore:
              "kind": HistoryKind.CONDITION_CLEARED.value, "actor": SYSTEM,
              "text": f"Closed automatically: {clear.reason}",
              "detail": {"event_at": clear.at.isoformat(), "device_id": clear.device_id}})
-        if row is None:
-            return None
-        ALERTS_CLEARED.labels(clear.type.value).inc()
-        return await self._publish(AlertChangeKind.RESOLVED, alert_from_row(row))
 
     async def add_note(self, alert_id: int, by: str, text: str, now: datetime) -> HistoryEntry:
         """Append an operator's note to the alert's history (any status: notes are for the hand-over)."""

@@ -132,11 +132,27 @@ async def open_core(settings: Settings, stack: AsyncExitStack, clock: Clock | No
     applied = await upgrade(db)
     if applied:
         log.info("database migrated: %s", ", ".join(applied))
-    await maintain(db, clock.now())
+    await _maintain_at_start(db, clock.now())
     health = Health()
     bus = make_bus(settings, db, health)
     stack.push_async_callback(bus.close)
     return Core(settings, clock, db, bus, Registry(db), AlertStore(db, bus), stack, health)
+
+
+async def _maintain_at_start(db: Database, now) -> None:
+    """maintain(), tolerating the processes of a deployment that start together (the Kafka path's parts):
+    two creating the same event partition at once collide on the catalog; the loser finds it made."""
+    from telecare.errors import ConflictError
+
+    for attempt in range(3):
+        try:
+            await maintain(db, now)
+            return
+        except ConflictError:
+            if attempt == 2:
+                raise
+            log.info("another process created the same event partition meanwhile; maintaining again")
+            await asyncio.sleep(0.2 * (attempt + 1))  # let the other process's creation commit
 
 
 async def maintenance_loop(core: Core) -> None:
@@ -157,7 +173,8 @@ async def maintenance_loop(core: Core) -> None:
 
 
 def build_ingest(core: Core, mqtt_url: str):
-    """The ingest service for this process."""
+    """The ingest service for this process (on Kafka: it publishes to `events`, the store writer stores)."""
+    from entrypoints.kafka_parts import kafka_ingest_sink, on_kafka
     from ingest.service import IngestService
 
     s = core.settings
@@ -166,6 +183,7 @@ def build_ingest(core: Core, mqtt_url: str):
         client_id=s.mqtt_client_id,
         batch_size=s.ingest_batch_size, batch_ms=s.ingest_batch_ms, health=core.health,
         mqtt_password=ingest_password(s),  # each of its sessions logs in as its own client id
+        sink=kafka_ingest_sink(core) if on_kafka(s) else None,
     )
 
 
@@ -197,9 +215,11 @@ def build_telephony(core: Core):
 
 def build_outreach(core: Core):
     """Outreach (planning, scheduler, dialer, escalation) with this process's telephony."""
+    from entrypoints.kafka_parts import alerts_via_bus, on_kafka
     from outreach.service import OutreachService
 
-    return OutreachService(core.db, core.bus, core.alerts, core.registry, build_telephony(core),
+    alerts = alerts_via_bus(core) if on_kafka(core.settings) else core.alerts  # welfare raises: alert-triggers
+    return OutreachService(core.db, core.bus, alerts, core.registry, build_telephony(core),
                            core.clock, core.settings, health=core.health)
 
 
@@ -250,12 +270,18 @@ def build_web(core: Core, routers: list[Any]):
 
 
 # Start order: the rules' start-up replay of stored-but-unevaluated events ends before ingest publishes
-# new ones; outreach before web, whose app mounts outreach's routes.
-PARTS = ("rules", "ingest", "outreach", "web")
+# new ones; outreach before web, whose app mounts outreach's routes. `store` and `alerts` exist only on
+# Kafka (entrypoints/kafka_parts.py): their consumer groups are declared before anyone publishes.
+PARTS = ("store", "alerts", "rules", "ingest", "outreach", "web")
 
 
 async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Running:
     """Start the named parts in PARTS order; returns once the web server (if any) is serving."""
+    from entrypoints import kafka_parts
+
+    kafka = kafka_parts.on_kafka(core.settings)
+    if not kafka:
+        parts = parts - kafka_parts.KAFKA_ONLY_PARTS  # in-process / PostgreSQL bus: ingest and rules do their work
     running = Running([watched_task(core.health, maintenance_loop(core), "maintenance")], health=core.health)
     routers: list[Any] = []
     if "web" in parts and "outreach" not in parts:
@@ -263,8 +289,14 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
 
         routers = care_routers_without_outreach(core)  # every nav link works in a web-only process
     for part in (p for p in PARTS if p in parts):
-        if part == "rules":
-            rules = build_rules(core)
+        if part in kafka_parts.KAFKA_ONLY_PARTS:
+            service = (kafka_parts.build_store_writer if part == "store" else kafka_parts.build_alerts_part)(core)
+            await service.start()
+            running.tasks.append(watched_task(core.health, service.run(), part))
+        elif part == "rules":
+            if kafka:
+                kafka_parts.require_rules_host()  # the in-process runner would attach redelivered events twice
+            rules = build_rules(core)  # on Kafka: the rules host (its own wiring in build_rules)
             await rules.start()
             running.tasks.append(watched_task(core.health, rules.run(), "rules"))
         elif part == "ingest":

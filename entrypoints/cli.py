@@ -40,14 +40,21 @@ def _parser() -> argparse.ArgumentParser:
                            "the demo stops if it is taken")
     demo.add_argument("--residents", type=int, default=50, help="homes to seed on the first start (default 50)")
     demo.add_argument("--no-simulator", action="store_true", help="do not simulate the homes' devices")
+    demo.add_argument("--kafka", action="store_true",
+                      help="every part on a local Kafka broker (embedded, data under the data directory; "
+                           "needs Java and Maven for its first fetch): docs/kafka.md")
+    demo.add_argument("--kafka-port", type=int, default=0,
+                      help="port of the embedded Kafka broker with --kafka (default: a free one)")
     _data_dir(demo)
 
     run = sub.add_parser("run", help="run one part as its own process (production)",
                          description="One part as its own process. A part run alone talks to the others over "
                                      "PostgreSQL (TELECARE_BUS=postgres, the default); `all` runs every part "
-                                     "in this process. Needs an existing database (see `telecare db upgrade`).")
-    run.add_argument("part", choices=["ingest", "rules", "web", "outreach", "all"],
-                     help="the part to run: ingest, rules, web, outreach, or all of them")
+                                     "in this process. With TELECARE_KAFKA_BOOTSTRAP every part uses Kafka "
+                                     "(docs/kafka.md). Needs an existing database (see `telecare db upgrade`).")
+    run.add_argument("part", choices=["ingest", "store", "rules", "alerts", "web", "outreach", "all"],
+                     help="the part to run: ingest, store, rules, alerts, web, outreach, or all of them "
+                          "(store and alerts: on Kafka only, TELECARE_KAFKA_BOOTSTRAP)")
     _data_dir(run)
 
     db = sub.add_parser("db", help="database administration",

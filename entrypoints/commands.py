@@ -17,14 +17,18 @@ async def cmd_demo(settings: Settings, args: argparse.Namespace, stop: asyncio.E
     """Everything in one process, embedded PostgreSQL and broker, a seeded fleet and the simulator."""
     from entrypoints.demo import run_demo
 
-    return await run_demo(settings, residents=args.residents, simulator=not args.no_simulator, stop=stop)
+    return await run_demo(settings, residents=args.residents, simulator=not args.no_simulator, stop=stop,
+                          kafka=args.kafka, kafka_port=args.kafka_port)
 
 
 async def cmd_run(settings: Settings, args: argparse.Namespace, stop: asyncio.Event) -> int:
     """One part of the platform as its own process (or `all` of them)."""
+    from entrypoints.kafka_parts import refuse_without_kafka
+
     parts = set(bootstrap.PARTS) if args.part == "all" else {args.part}
     # A part alone must use a bus the other processes hear (a screen must never say "Live" when it is not).
     settings = settings.model_copy(update={"bus": bus_for(settings, args.part)})
+    refuse_without_kafka(settings, args.part)
     if "ingest" in parts and not settings.mqtt_url:
         bootstrap.check_mqtt_port(settings)  # before the database starts: a taken port stops us at once
     async with AsyncExitStack() as stack:

@@ -72,11 +72,24 @@ async def demo_logins(core: bootstrap.Core) -> str:
     return format_logins(made, core.settings.data_dir)
 
 
-async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop: asyncio.Event) -> int:
-    """Start everything, print the URLs, run until Ctrl-C, stop cleanly."""
+async def start_demo_kafka(settings: Settings, port: int, stack: AsyncExitStack) -> Settings:
+    """`demo --kafka`: an embedded Kafka node under <data-dir>/kafka (stopped with the demo); settings on it."""
+    from demo.kafka_broker import EmbeddedKafka
+
+    broker = EmbeddedKafka(settings.data_dir / "kafka", port)
+    bootstrap_servers = await asyncio.to_thread(broker.start)  # blocking: fetch jars, format, launch, probe
+    stack.callback(broker.stop)
+    return settings.model_copy(update={"kafka_bootstrap": bootstrap_servers, "bus": "kafka"})
+
+
+async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop: asyncio.Event,
+                   kafka: bool = False, kafka_port: int = 0) -> int:
+    """Start everything, print the URLs, run until Ctrl-C, stop cleanly (`kafka`: every part on a local Kafka)."""
     if not settings.mqtt_url:
         bootstrap.check_mqtt_port(settings)  # before the database starts: a taken port stops the demo at once
     async with AsyncExitStack() as stack:
+        if kafka:
+            settings = await start_demo_kafka(settings, kafka_port, stack)
         core = await bootstrap.open_core(settings, stack, create=True)
         await seed_fleet(core, residents)
         gateway_logins = await demo_gateway_logins(core)
@@ -106,7 +119,10 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
             f"  API docs             : {base}/docs   metrics: {base}/metrics\n"
             f"  MQTT broker          : {mqtt_url} (one account per gateway: "
             f"{settings.data_dir.resolve() / GATEWAYS_FILE})\n"
-            f"  Data directory       : {settings.data_dir.resolve()}\n"
+            + (f"  Kafka broker         : {settings.kafka_bootstrap} (every part on the Kafka bus: ingest -> "
+               "events -> store writer, rules -> alert-triggers -> alerts part -> alerts)\n"
+               if kafka else "")
+            + f"  Data directory       : {settings.data_dir.resolve()}\n"
             f"{logins}\n"
             "  After sign-in each lands on its own page: operator /, care-team and coordinator /care,\n"
             "  installer /devices (Commission on any gateway: the simulated home answers), admin and auditor\n"

@@ -55,7 +55,10 @@ def care_routers_without_outreach(core: Any) -> list[Any]:
 
     telephony = CallsElsewhere()
     tasks, call_log = TaskStore(core.db), CallLog(core.db)
-    human_calls = HumanCalls(tasks, call_log, telephony, core.alerts, core.registry, core.clock)
+    from entrypoints.kafka_parts import alerts_via_bus, on_kafka
+
+    alerts = alerts_via_bus(core) if on_kafka(core.settings) else core.alerts  # welfare raises as outreach's
+    human_calls = HumanCalls(tasks, call_log, telephony, alerts, core.registry, core.clock)
     # Never started: it only answers the tiers read (`/api/escalations`); the outreach process escalates. Its
     # own unused bus, so registering its consumer group holds back nothing on the process's bus.
     escalator = Escalator(core.db, InProcessBus(), core.alerts, telephony, core.registry, core.clock,

@@ -8,7 +8,7 @@ from ingest.normalize import needed_ids, normalize
 from ingest.sink import EventSink, StoreResult
 from ingest.topics import parse_topic
 from telecare import metrics
-from telecare.errors import StoreError
+from telecare.errors import BusError, StoreError
 from telecare.events import Event, RawMessage, Rejected
 from telecare.people import Device, DeviceLookup
 
@@ -89,6 +89,8 @@ class BatchPipeline:
                 if not is_data_error(err):
                     raise
                 reason = "unstorable"  # the database answers yet refuses this row: park it and go on
+            except BusError:
+                raise  # Kafka is down (the Kafka path): an outage, retried like the database's
             except Exception as err:  # noqa: BLE001 - this one message's failure; the others go on
                 metrics.INGEST_INTERNAL_ERRORS.labels("store").inc()
                 reason = f"internal_error:{type(err).__name__}"

@@ -6,6 +6,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from ingest.alarm_lane import AlarmLane
 from ingest.pipeline import BatchPipeline, is_data_error
@@ -14,7 +15,7 @@ from ingest.topics import ALARM_EVENT_TYPES, ALARM_FILTERS, SUBTREE_FILTER, Devi
 from telecare import metrics
 from telecare.bus import EVENTS, Bus
 from telecare.clock import Clock
-from telecare.errors import StoreError
+from telecare.errors import BusError, StoreError
 from telecare.events import Event, RawMessage, Rejected
 from telecare.health import Health, PartState
 from telecare.mqtt import MqttSubscriber
@@ -69,8 +70,9 @@ class IngestService:
 
     def __init__(self, mqtt_url: str, db: Database, bus: Bus, lookup: DeviceLookup, clock: Clock, *,
                  client_id: str = "telecare-ingest-1", batch_size: int = 500, batch_ms: int = 50,
-                 health: Health | None = None, mqtt_password: str | None = None) -> None:
-        self._sink = EventSink(db)
+                 health: Health | None = None, mqtt_password: str | None = None, sink: Any = None) -> None:
+        self._sink = sink or EventSink(db)  # on Kafka: KafkaEventSink, which publishes the events itself
+        self._publishes = bool(getattr(self._sink, "publishes", False))
         self._pipeline = BatchPipeline(self._sink, lookup)
         self._bus = bus
         self._clock = clock
@@ -204,8 +206,8 @@ class IngestService:
                 else:
                     result = await self._pipeline.store(results)
                 break
-            except StoreError as err:
-                if is_data_error(err) and not one_by_one:
+            except (StoreError, BusError) as err:
+                if isinstance(err, StoreError) and is_data_error(err) and not one_by_one:
                     one_by_one = True  # a row the database refuses: find it, park it, store the rest
                     continue
                 # Nothing was acked: the broker keeps the messages; retry with capped backoff.
@@ -214,6 +216,8 @@ class IngestService:
                 results = None  # look the devices up again too
                 delay = min(MAX_BACKOFF_S, 0.05 * 2 ** failures)
                 log.warning("ingest batch of %d not stored (%s); retry %d in %.2fs", len(batch), err, failures, delay)
+                if not self._stopping:  # /healthz must not say ok while nothing gets through
+                    self._report(PartState.RECONNECTING, f"batch not stored: {type(err).__name__}")
                 if self._stopping and failures > GIVE_UP_ON_STOP:
                     return  # shutting down: the broker redelivers them to the next ingest process
                 await asyncio.sleep(delay)
@@ -225,9 +229,13 @@ class IngestService:
                           type(err).__name__)
                 one_by_one = True
         metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
+        if failures and not self._stopping and self._task is not None and not self._task.done():
+            self._report(PartState.OK)
         for raw in batch:
             self._mqtt.ack(raw.ack_token)
         self._pipeline.count(result)
+        if self._publishes:
+            return  # the sink published them before the acks (the Kafka path)
         for event in result.new:
             try:
                 await self._bus.publish(EVENTS, event.resident_id, event)

@@ -228,6 +228,13 @@ class KafkaBus:
         self._codec(topic)
         self._registered.setdefault((topic, self.group_id(topic, group)), int(time.time() * 1000))
 
+    def register_from_start(self, topic: str, group: str) -> None:
+        """Like register(), but a group without commits starts at the oldest kept message, not at register time:
+        for consumers that must see everything published before their very first start (the store writer, the
+        alerts part), which deduplicate what they see again."""
+        self._codec(topic)
+        self._registered[(topic, self.group_id(topic, group))] = 0
+
     async def subscribe(self, topic: str, group: str, *, gaps: bool = False) -> AsyncIterator[Message]:
         """Messages of `topic` for `group` (partitions split among the group's consumers), until close()."""
         _, decode = self._codec(topic)
@@ -238,6 +245,20 @@ class KafkaBus:
         try:
             async for message in subscription.run(since_ms, gaps):
                 yield message
+        finally:
+            await subscription.stop()
+
+    async def subscribe_batches(self, topic: str, group: str) -> AsyncIterator[list[Message]]:
+        """Like subscribe(), one list per fetch (≤ 500 records): offsets are committed only once the subscriber
+        came back for the next list, so a batch stored in one transaction is committed after that transaction."""
+        _, decode = self._codec(topic)
+        gid = self.group_id(topic, group)
+        since_ms = self._registered.get((topic, gid), int(time.time() * 1000))
+        await self.start()
+        subscription = Subscription(self, topic, gid, decode, f"bus:{topic}:{group}")
+        try:
+            async for batch in subscription.run(since_ms, False, batches=True):
+                yield batch
         finally:
             await subscription.stop()
 

@@ -112,7 +112,7 @@ class Subscription:
                 await asyncio.sleep(backoff(attempt))
                 attempt += 1
 
-    async def run(self, since_ms: int, gaps: bool) -> AsyncIterator[Message]:
+    async def run(self, since_ms: int, gaps: bool, batches: bool = False) -> AsyncIterator[Any]:
         self.bus._health.report(self.part, PartState.STARTING, "connecting")
         await self._start(since_ms)
         consumer = self.consumer
@@ -137,6 +137,13 @@ class Subscription:
             if gap is not None and gaps:
                 yield Message(self.topic, "", gap)
             generation = self.generation
+            if batches:  # one list per fetch: its offsets count as processed only once the subscriber is back
+                if batch:
+                    async for done in self._as_batch(batch, generation):
+                        yield done
+                if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+                    await self.commit()
+                continue
             for tp, records in batch.items():
                 for record in records:
                     if self.generation != generation:
@@ -152,6 +159,25 @@ class Subscription:
                         self.processed[tp] = record.offset + 1
             if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
                 await self.commit()
+
+    async def _as_batch(self, batch: dict[TopicPartition, list[Any]], generation: int) -> AsyncIterator[list[Message]]:
+        """The fetch as one list of Messages (undecodable records logged and skipped), then mark it processed."""
+        out: list[Message] = []
+        ends: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            for record in records:
+                ends[tp] = record.offset + 1
+                try:
+                    value = self.decode(record.value)
+                except Exception as err:  # noqa: BLE001 - one bad record must not end the subscription
+                    log.warning("undecodable message on %s partition %d offset %d: %s; skipped",
+                                self.topic, tp.partition, record.offset, type(err).__name__)
+                    continue
+                out.append(Message(self.topic, record.key.decode() if record.key else "", value))
+        if out:
+            yield out
+        if self.generation == generation:  # a rebalance meanwhile: the new owner redoes them from the commit
+            self.processed.update(ends)
 
     async def _jump(self, offsets: dict[TopicPartition, int]) -> list[FeedGap]:
         """Unread messages were deleted (retention): restart from the oldest kept; tell the subscriber."""

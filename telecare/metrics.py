@@ -94,6 +94,17 @@ INGEST_INTERNAL_ERRORS = Counter(
 INGEST_STORE_RETRIES = Counter(
     "telecare_ingest_store_retries", "Ingest batches that failed to store and were retried", registry=REGISTRY
 )
+# The Kafka path (docs/kafka.md): the store writer and the alerts part.
+STORE_WRITER_EVENTS = Counter(
+    "telecare_store_writer_events", "Events the store writer consumed from Kafka", ["result"], registry=REGISTRY
+)  # result="stored|duplicate|unstorable"
+ALERT_VERDICTS = Counter(
+    "telecare_alert_verdicts", "Verdicts the alerts part consumed from alert-triggers", ["result"], registry=REGISTRY
+)  # result="applied|replayed|refused"
+KAFKA_PART_RETRIES = Counter(
+    "telecare_kafka_part_retries", "Batches or verdicts retried because PostgreSQL or Kafka failed", ["part"],
+    registry=REGISTRY,
+)
 OUTREACH_TASKS_CREATED = Counter(
     "telecare_outreach_tasks_created", "Call tasks created (planning, campaigns, callbacks)", ["purpose"],
     registry=REGISTRY,
