@@ -325,6 +325,13 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             if web.done():
                 await running.stop()
                 await web  # re-raises why the server could not start
+    if "web" not in parts:
+        from telecare.part_http import part_port, serve_part_http
+
+        # A part run alone serves /healthz and /metrics (compose healthchecks, Prometheus) when a port is set.
+        if (port := part_port(core.settings)) is not None:
+            running.tasks.append(watched_task(core.health, serve_part_http(core.health, core.settings.http_host, port),
+                                              "http"))
     return running
 
 
