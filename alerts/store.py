@@ -6,17 +6,20 @@ from typing import Any
 
 from alerts.history import APPEND_FROM_CHANGED, HISTORY_COLUMNS, entry_from_row, resolved_params
 from telecare.alerts import (
-    SELF_CLEARING, Alert, AlertChange, AlertChangeKind, AlertClear, AlertStatus, AlertTrigger, HistoryEntry,
-    HistoryKind, Outcome, alert_from_row,
+    COMMISSIONING_TESTABLE, SELF_CLEARING, Alert, AlertChange, AlertChangeKind, AlertClear, AlertStatus, AlertTrigger, HistoryEntry,
+    HistoryKind, Outcome, alert_from_row, as_installation_test,
 )
 from telecare.bus import ALERTS, Bus
 from telecare.errors import ConflictError, InvalidInput, NotFound
-from telecare.metrics import ALERT_ACK_SECONDS, ALERT_ANSWER_SECONDS, ALERTS_ATTACHED, ALERTS_CLEARED, ALERTS_RAISED
+from telecare.metrics import ALERT_ACK_SECONDS, ALERT_RAISE_LATENCY, ALERT_ANSWER_SECONDS, ALERTS_ATTACHED, ALERTS_CLEARED, ALERTS_RAISED
 from telecare.store import Database
 
 _COLUMNS = """id, resident_id, type, severity, status, raised_at, first_event_at, last_event_at, count,
     reason, device_id, delayed, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, note"""
 SYSTEM = "system"  # the actor of history lines nobody typed
+# The device's gateway has an open commissioning session (devices/commissioning.py writes them).
+_IN_COMMISSIONING = """SELECT EXISTS (SELECT 1 FROM devices d JOIN commissioning_sessions s ON s.gateway_id = d.gateway_id
+                                     WHERE d.id = %(dev)s AND s.finished_at IS NULL)"""
 
 
 class AlertStore:
@@ -32,6 +35,9 @@ class AlertStore:
 
     async def upsert(self, tx: Any, trigger: AlertTrigger, now: datetime) -> dict[str, Any]:
         """The raise-or-attach statement on `tx` (a Tx of the caller's transaction, or the Database); its row."""
+        if trigger.type in COMMISSIONING_TESTABLE and trigger.device_id and await tx.fetchval(_IN_COMMISSIONING,
+                                                                                             {"dev": trigger.device_id}):
+            trigger = as_installation_test(trigger)
         row = await tx.fetchrow(
             f"""WITH changed AS (
                   INSERT INTO alerts (resident_id, type, severity, status, raised_at, first_event_at,
@@ -55,6 +61,9 @@ class AlertStore:
                         "event_id": str(trigger.event_id) if trigger.event_id else None}},
         )
         assert row is not None
+        if row["inserted"]:  # publish (or timer due) -> raised, for the latency panel
+            ALERT_RAISE_LATENCY.labels("event" if trigger.event_id else "timer").observe(
+                max(0.0, (now - trigger.at).total_seconds()))
         return row
 
     def counted(self, row: dict[str, Any]) -> AlertChange:

@@ -155,6 +155,14 @@ class ResidentQueries:
         """True when the database answers."""
         return await self._db.fetchval("SELECT 1") == 1
 
+    async def active_alerts_by_severity(self) -> dict[str, int]:
+        """Open or acknowledged alerts per severity (every severity present, zero included)."""
+        rows = await self._db.fetch("SELECT severity, count(*) AS n FROM alerts"
+                                    " WHERE status IN ('open', 'acknowledged') GROUP BY severity")
+        counts = {s.value: 0 for s in Severity}
+        counts.update({r["severity"]: int(r["n"]) for r in rows})
+        return counts
+
 
 _ALERT_COLUMNS = """a.id, a.resident_id, a.type, a.severity, a.status, a.raised_at, a.first_event_at, a.last_event_at,
     a.count, a.reason, a.device_id, a.delayed, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -210,6 +210,16 @@ def decode_alert_change(raw: bytes) -> AlertChange:
         if a.get(key):
             a[key] = datetime.fromisoformat(a[key])
     return AlertChange(AlertChangeKind(data["kind"]), alert_from_row(a))
+
+
+# An alarm from a home whose gateway is being commissioned is the installer's test press, not a person in need.
+COMMISSIONING_TESTABLE = frozenset({AlertType.HELP_BUTTON, AlertType.FALL})
+
+
+def as_installation_test(trigger: AlertTrigger) -> AlertTrigger:
+    """The same trigger as an installation test (technical: never escalated, not counted against answer times)."""
+    return replace(trigger, type=AlertType.INSTALLATION_TEST, severity=Severity.TECHNICAL,
+                   reason=f"Commissioning test: {trigger.reason}")
 
 
 def encode_verdict(verdict: AlertTrigger | AlertClear) -> bytes:

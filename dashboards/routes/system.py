@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from telecare.health import Health
-from telecare.metrics import REGISTRY
+from telecare.metrics import ACTIVE_ALERTS, REGISTRY
 
 from dashboards.live import LiveHub
 from dashboards.queries import ResidentQueries
@@ -37,6 +37,14 @@ def router(queries: ResidentQueries, hub: LiveHub, health: Health) -> APIRouter:
 
     @api.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
+        # Open alerts are counted at scrape time (every web process reports the same figure: dashboards take max).
+        try:
+            counts = await asyncio.wait_for(queries.active_alerts_by_severity(), HEALTH_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - the counters still answer; the gauge keeps its last value
+            log.warning("metrics: could not count active alerts")
+        else:
+            for severity, n in counts.items():
+                ACTIVE_ALERTS.labels(severity).set(n)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @api.get("/healthz", summary="Each part's real state and database reachability (503 unless all are ok)")
