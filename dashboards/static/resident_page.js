@@ -2,7 +2,7 @@
 // filter by kind, "Show older" pages by cursor), record a visit in a few taps, add a note, the care plan.
 (() => {
   "use strict";
-  const { $, el, api, t, toast, ready, dateTime } = window.telecareUI;
+  const { $, el, api, t, term, toast, ready, dateTime } = window.telecareUI;
   const residentId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
   const base = `/api/residents/${encodeURIComponent(residentId)}`;
   let next = null;
@@ -10,7 +10,8 @@
 
   const org = (o) => el("span", { class: `badge org-${o}`, "data-organisation": o },
                         o === "municipal" ? t("municipal") : t("provider"));
-  const words = (s) => t(String(s || "").replace(/_/g, " "));
+  // A vocabulary value (alert type, severity, purpose, outcome, risk flag) through term(); others as before.
+  const words = (s) => { const plain = String(s || "").replace(/_/g, " "), v = term(s); return v !== plain ? v : t(plain); };
 
   function show(err) {
     $("page-error").textContent = err.message;
