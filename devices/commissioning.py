@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from devices.commissioning_plan import (Check, InstalledDevice, checklist, installation_test_reason, missing,
-                                        plain_reason)
+                                        plain_reason, reason_field)
 from telecare.alerts import AlertSink, AlertTrigger, AlertType, Severity
 from telecare.errors import ConflictError, NotFound
 from telecare.events import DeviceType, EventType
@@ -109,7 +109,8 @@ class Commissioning:
                WHERE gateway_id = %s AND received_at >= %s AND received_at <= %s ORDER BY id DESC LIMIT %s""",
             (session.gateway_id, session.started_at, until, REJECTED_SHOWN))
         return [{"id": r["id"], "received_at": r["received_at"].isoformat(), "topic": r["topic"],
-                 "device_id": r["device_id"], "reason": r["reason"], "reason_text": plain_reason(r["reason"])}
+                 "device_id": r["device_id"], "reason": r["reason"], "reason_text": plain_reason(r["reason"]),
+                 "reason_field": reason_field(r["reason"])}
                 for r in rows]
 
     async def state(self, session: Session) -> dict[str, Any]:

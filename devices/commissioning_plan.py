@@ -11,6 +11,11 @@ from datetime import datetime
 from telecare.events import DeviceType, EventType
 
 
+def N_(text: str) -> str:
+    """Marks a sentence for the pages' catalogue (scripts/i18n extracts it); the page shows it with t()."""
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
     """What the installer does to make a device report, and which event types count as its test."""
@@ -20,44 +25,49 @@ class Prompt:
 
 
 PROMPTS: dict[DeviceType, Prompt] = {
-    DeviceType.GATEWAY: Prompt("Plug the gateway in and wait for it to come online",
+    DeviceType.GATEWAY: Prompt(N_("Plug the gateway in and wait for it to come online"),
                                frozenset({EventType.GATEWAY_ONLINE, EventType.HEARTBEAT})),
-    DeviceType.PENDANT: Prompt("Press the pendant's button now", frozenset({EventType.HELP_BUTTON})),
-    DeviceType.FALL_SENSOR: Prompt("Press the fall sensor's test button (or drop it on the bed)",
+    DeviceType.PENDANT: Prompt(N_("Press the pendant's button now"), frozenset({EventType.HELP_BUTTON})),
+    DeviceType.FALL_SENSOR: Prompt(N_("Press the fall sensor's test button (or drop it on the bed)"),
                                    frozenset({EventType.FALL})),
-    DeviceType.BED_SENSOR: Prompt("Sit on the bed, then stand up",
+    DeviceType.BED_SENSOR: Prompt(N_("Sit on the bed, then stand up"),
                                   frozenset({EventType.BED_EXIT, EventType.BED_RETURN})),
-    DeviceType.MEDICATION_DISPENSER: Prompt("Open the medication dispenser's tray",
+    DeviceType.MEDICATION_DISPENSER: Prompt(N_("Open the medication dispenser's tray"),
                                             frozenset({EventType.MEDICATION_TAKEN, EventType.MEDICATION_MISSED})),
-    DeviceType.MOTION_SENSOR: Prompt("Wave at the motion sensor", frozenset({EventType.MOTION})),
-    DeviceType.DOOR_SENSOR: Prompt("Open and close the door", frozenset({EventType.DOOR_OPEN})),
+    DeviceType.MOTION_SENSOR: Prompt(N_("Wave at the motion sensor"), frozenset({EventType.MOTION})),
+    DeviceType.DOOR_SENSOR: Prompt(N_("Open and close the door"), frozenset({EventType.DOOR_OPEN})),
 }
 
 # ingest.normalize's reason codes (docs/protocol.md, "Rejections") as an installer reads them.
 REJECTION_REASONS: dict[str, str] = {
-    "bad_topic": "The gateway published on a topic outside telecare/v1/<gateway>/<device>/<type>",
-    "oversized": "The message was larger than 64 KiB",
-    "invalid_utf8": "The message was not UTF-8 text",
-    "invalid_json": "The message was not valid JSON",
-    "not_an_object": "The message was JSON but not an object with fields",
-    "missing_field": "A required field was missing from the message",
-    "bad_field": "A field of the message had the wrong type, range or format",
-    "unknown_event_type": "The topic names an event type the platform does not know",
-    "unknown_gateway": "The gateway is not registered",
-    "unknown_device": "The sensor is not registered: add it to this gateway",
-    "device_not_on_gateway": "The sensor is registered on another gateway",
-    "bad_status": "The gateway's status message was neither online nor offline",
-    "unstorable": "The database refused the message",
-    "internal_error": "The platform failed on this message (reported to the service team)",
+    "bad_topic": N_("The gateway published on a topic outside telecare/v1/<gateway>/<device>/<type>"),
+    "oversized": N_("The message was larger than 64 KiB"),
+    "invalid_utf8": N_("The message was not UTF-8 text"),
+    "invalid_json": N_("The message was not valid JSON"),
+    "not_an_object": N_("The message was JSON but not an object with fields"),
+    "missing_field": N_("A required field was missing from the message"),
+    "bad_field": N_("A field of the message had the wrong type, range or format"),
+    "unknown_event_type": N_("The topic names an event type the platform does not know"),
+    "unknown_gateway": N_("The gateway is not registered"),
+    "unknown_device": N_("The sensor is not registered: add it to this gateway"),
+    "device_not_on_gateway": N_("The sensor is registered on another gateway"),
+    "bad_status": N_("The gateway's status message was neither online nor offline"),
+    "unstorable": N_("The database refused the message"),
+    "internal_error": N_("The platform failed on this message (reported to the service team)"),
 }
-UNKNOWN_REASON = "The message was rejected"
+UNKNOWN_REASON = N_("The message was rejected")
 
 
 def plain_reason(code: str) -> str:
-    """The sentence for a reason code; `bad_field:ts` reads as its family's sentence plus the field."""
+    """The sentence for a reason code (`bad_field:ts` reads as its family's sentence; reason_field names ts)."""
+    family = code.partition(":")[0]
+    return REJECTION_REASONS.get(code) or REJECTION_REASONS.get(family) or UNKNOWN_REASON
+
+
+def reason_field(code: str) -> str | None:
+    """The field a missing_field / bad_field rejection names, shown beside its (translated) sentence."""
     family, _, detail = code.partition(":")
-    text = REJECTION_REASONS.get(code) or REJECTION_REASONS.get(family) or UNKNOWN_REASON
-    return f"{text} ({detail})" if detail and family in ("missing_field", "bad_field") else text
+    return detail or None if family in ("missing_field", "bad_field") else None
 
 
 @dataclass(frozen=True, slots=True)

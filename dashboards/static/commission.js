@@ -86,7 +86,7 @@
     const rows = state.rejected.map((r) => {
       const tr = el("tr", { "data-reason": r.reason });
       tr.append(el("td", {}, dayTime(r.received_at)), el("td", {}, r.device_id || "—"),
-                el("td", { class: "reason" }, t(r.reason_text)), el("td", { class: "muted" }, r.topic));
+                el("td", { class: "reason" }, r.reason_field ? t("{reason} (field: {field})", { reason: t(r.reason_text), field: r.reason_field }) : t(r.reason_text)), el("td", { class: "muted" }, r.topic));
       return tr;
     });
     $("rejected-rows").replaceChildren(...rows);

@@ -114,9 +114,9 @@ async def test_commissioning_ticks_each_sensor_names_the_missing_one_and_raises_
             "gw-9": True, "dr-9": False, "mo-9": True, "pd-9": True}
         assert {c["device_id"]: c["reported_at"] for c in state["checks"]}["pd-9"] == \
             (T0 + timedelta(seconds=20)).isoformat()
-        assert [(r["reason"], r["reason_text"]) for r in state["rejected"]] == [
-            ("missing_field:ts", "A required field was missing from the message (ts)"),
-            ("invalid_json", "The message was not valid JSON")]
+        assert [(r["reason"], r["reason_text"], r["reason_field"]) for r in state["rejected"]] == [
+            ("missing_field:ts", "A required field was missing from the message", "ts"),
+            ("invalid_json", "The message was not valid JSON", None)]
         assert state["missing"] == [] and state["reported"] == 3
         clock.advance(timedelta(minutes=2))
         done = await client.post(f"/api/gateways/gw-9/commissioning/{sid}/finish")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from devices.commissioning_plan import (PROMPTS, REJECTION_REASONS, InstalledDevice, checklist, missing, plain_reason,
-                                        installation_test_reason)
+                                        reason_field, installation_test_reason)
 from insights.quality import ALARM_TYPES
 from outreach.escalation import ESCALATE
 from telecare.alerts import AlertType, Severity
@@ -21,7 +21,9 @@ def test_every_device_type_has_one_prompt_and_every_ingest_reason_a_sentence():
     for code in ("bad_topic", "oversized", "invalid_utf8", "invalid_json", "not_an_object", "unknown_event_type",
                  "unknown_gateway", "unknown_device", "device_not_on_gateway", "bad_status", "unstorable"):
         assert code in REJECTION_REASONS
-    assert plain_reason("bad_field:battery") == "A field of the message had the wrong type, range or format (battery)"
+    assert plain_reason("bad_field:battery") == "A field of the message had the wrong type, range or format"
+    assert (reason_field("bad_field:battery"), reason_field("missing_field:ts")) == ("battery", "ts")
+    assert reason_field("internal_error:KeyError") is None and reason_field("invalid_json") is None
     assert plain_reason("internal_error:KeyError") == REJECTION_REASONS["internal_error"]
     assert plain_reason("something_new") == "The message was rejected"
 

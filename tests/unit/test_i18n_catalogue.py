@@ -16,6 +16,8 @@ from dashboards.i18n_extract import marked_messages
 from telecare.i18n import Language, catalogue_path, parse_language, placeholder_mismatch, read_catalogue
 
 STATIC = Path(__file__).resolve().parents[2] / "dashboards" / "static"
+# Server-side tables of sentences the pages show with t() (marked N_("…") there, extracted by scripts/i18n).
+SERVER_WORDS = (Path(__file__).resolve().parents[2] / "devices" / "commissioning_plan.py",)
 # t("…") / N_("…") with a literal first argument, either quote style (ui.t(, telecareUI.t( included).
 CALL = re.compile(r"""(?<![\w$])(?:t|N_)\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(`))""")
 
@@ -45,6 +47,10 @@ def used_ids() -> tuple[dict[str, str], list[str]]:
         problems += bad
         for i in ids:
             found.setdefault(i, str(path.relative_to(STATIC)))
+    for path in SERVER_WORDS:
+        ids, _ = _js_ids(path)
+        for i in ids:
+            found.setdefault(i, path.name)
     for path in sorted(STATIC.rglob("*.html")):
         marked, bad = marked_messages(path.read_text())
         problems += [f"{path.name}: {b}" for b in bad]
