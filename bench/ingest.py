@@ -1,7 +1,7 @@
 """Benchmark: draining a persistent MQTT session, bare subscriber vs the whole pipeline; live alert latency.
 
 (a) a bare MqttSubscriber that only acks drains N queued messages: msgs/s.
-(b) ingest -> store -> bus -> rules -> alerts drains the same N queued events: events/s; ratio b/a (target >= 0.5).
+(b) ingest -> store -> bus -> rules -> alerts drains the same N queued events: events/s; ratio b/a (target >= 0.7).
 (c) live: help_button events published one by one at a modest rate; publish -> alert (bus `alerts`) p50/p99.
 Run: `python bench/ingest.py [N]` or `telecare bench ingest`. Uses TELECARE_DATABASE_URL / TELECARE_MQTT_URL when
 set (a scratch database is created), else an embedded PostgreSQL and broker.
@@ -39,7 +39,9 @@ from telecare.mqtt import MqttPublisher, MqttSubscriber  # noqa: E402
 from telecare.store import Database  # noqa: E402
 from telecare.store.migrate import maintain, upgrade  # noqa: E402
 
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.7
+# Message ids are 16-bit: paho refuses a publish once 65,535 are unacknowledged ("Message queue full").
+PUBLISH_WINDOW = 20_000
 # Drain mix: everyday sensor traffic; one message in 200 is a fall (raises an alert).
 MIX = ((DeviceType.MOTION_SENSOR, "motion"), (DeviceType.GATEWAY, "heartbeat"),
        (DeviceType.BED_SENSOR, "bed_return"), (DeviceType.MEDICATION_DISPENSER, "medication_taken"))
@@ -54,6 +56,18 @@ def _drain_message(i: int, homes: int) -> tuple[str, bytes]:
     kind, event = (DeviceType.FALL_SENSOR, "fall") if i % 200 == 0 else MIX[i % len(MIX)]
     gw = device_id(DeviceType.GATEWAY, home)
     return device_topic(gw, device_id(kind, home), event), _payload(f"d{i}")
+
+
+async def publish_windowed(pub: MqttPublisher, messages, window: int = PUBLISH_WINDOW) -> int:
+    """QoS 1 publishes in windows of `window`, each acknowledged before the next (paho caps unacked at 65,535)."""
+    sent = 0
+    for topic, body in messages:
+        pub.publish_nowait(topic, body)
+        sent += 1
+        if sent % window == 0:
+            await pub.wait_all_published(600)
+    await pub.wait_all_published(600)
+    return sent
 
 
 def _accepted() -> float:
@@ -182,12 +196,7 @@ async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: 
         await pub.connect()
         stack.push_async_callback(pub.disconnect)
         t0 = time.perf_counter()
-        for i in range(n):
-            topic, body = _drain_message(i, homes)
-            pub.publish_nowait(topic, body)
-            if i % 5000 == 4999:
-                await asyncio.sleep(0)  # let paho's acknowledgements through
-        await pub.wait_all_published(600)
+        await publish_windowed(pub, (_drain_message(i, homes) for i in range(n)))
         publish_s = time.perf_counter() - t0
 
         bare_s, bare_cpu = await _baseline(mqtt_url, bare_id, n)
