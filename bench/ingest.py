@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -90,8 +92,25 @@ async def _until(check, timeout: float) -> None:
         await asyncio.sleep(0.005)
 
 
-async def _services(stack: AsyncExitStack) -> tuple[Database, str]:
-    """A scratch migrated database and a broker URL (embedded unless configured)."""
+async def _start_profiler() -> subprocess.Popen | None:
+    """With TELECARE_BENCH_PYSPY=<file>: py-spy samples this process (all threads) during the drain only."""
+    out = os.environ.get("TELECARE_BENCH_PYSPY")
+    if not out:
+        return None
+    proc = subprocess.Popen(["py-spy", "record", "-r", "200", "-f", "raw", "-o", out, "--pid", str(os.getpid())],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    await asyncio.sleep(1.0)  # py-spy attaches
+    return proc
+
+
+async def _stop_profiler(proc: subprocess.Popen | None) -> None:
+    if proc is not None:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        await asyncio.to_thread(proc.wait, 30)
+
+
+async def scratch_database(stack: AsyncExitStack, prefix: str = "bench") -> tuple[Database, str]:
+    """A scratch migrated database (embedded PostgreSQL unless TELECARE_DATABASE_URL) and the server's URL."""
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="telecare-bench-")))
     server = os.environ.get("TELECARE_DATABASE_URL")
     if not server:
@@ -102,17 +121,25 @@ async def _services(stack: AsyncExitStack) -> tuple[Database, str]:
         stack.callback(pg.stop)
     admin = await Database.connect(server, min_size=1, max_size=1)
     stack.push_async_callback(admin.close)
-    name = f"bench_ingest_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     stack.push_async_callback(admin.execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    db = await Database.connect(urlunsplit(urlsplit(server)._replace(path=f"/{name}")), min_size=2, max_size=10)
+    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    db = await Database.connect(url, min_size=2, max_size=10)
     stack.push_async_callback(db.close)
     await upgrade(db)
     await maintain(db, datetime.now(timezone.utc))
+    return db, url
+
+
+async def _services(stack: AsyncExitStack) -> tuple[Database, str]:
+    """A scratch migrated database and a broker URL (embedded unless configured)."""
+    db, _ = await scratch_database(stack, "bench_ingest")
     mqtt_url = os.environ.get("TELECARE_MQTT_URL")
     if not mqtt_url:
         from demo.broker import EmbeddedBroker, free_port
 
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="telecare-bench-mqtt-")))
         broker = EmbeddedBroker(tmp / "mqtt", free_port())
         mqtt_url = broker.start()
         stack.callback(broker.stop)
@@ -205,12 +232,14 @@ async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: 
         await runner.start()  # registry and state load is not part of the drain
         rules_task = asyncio.create_task(runner.run() if with_rules else asyncio.sleep(3600))
         before, stored_before = _rules_processed(), _accepted()
+        profiler = await _start_profiler()
         t1, cpu1 = time.perf_counter(), time.process_time()
         await ingest.start()
         await _until(lambda: _accepted() - stored_before >= n, 600)
         ingest_s = time.perf_counter() - t1
         await _until(lambda: not with_rules or _rules_processed() - before >= n, 600)
         pipeline_s, pipeline_cpu = time.perf_counter() - t1, time.process_time() - cpu1
+        await _stop_profiler(profiler)
         stored = await db.fetchval("SELECT count(*) FROM events")
 
         to_bus, latencies = await _latency(pub, bus, homes, min(live_events, homes // 2), live_rate, with_rules)
