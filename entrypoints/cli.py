@@ -142,7 +142,14 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks (ratios against a baseline measured in the same run)",
                            description="Benchmarks on their own temporary database and broker; JSON results.")
-    bench.add_argument("what", choices=["ingest", "outreach"], help="which benchmark: ingest or outreach")
+    bench.add_argument("what", choices=["ingest", "outreach"]
+                       + ["copy", "rules-state"],  # perf (issue 9): the sink vs psql \copy; rule state at scale
+                       help="which benchmark")
+    bench.add_argument("--live-seconds", type=float, default=20.0,  # perf (issue 9)
+                       help="ingest: seconds of steady load at half the drain rate for publish->alert (0 skips)")
+    bench.add_argument("--rows", type=int, default=100_000, help="copy: event rows to write (default 100000)")
+    bench.add_argument("--rule-residents", type=int, default=100_000,
+                       help="rules-state: simulated residents (default 100000)")
     bench.add_argument("--events", type=int, default=20_000, help="ingest: queued events to drain (default 20000)")
     bench.add_argument("--residents", type=int, default=100_000,
                        help="outreach: residents to plan a day for (default 100000)")

@@ -193,7 +193,15 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
     if args.what == "ingest":
         from bench.ingest import run_ingest_bench
 
-        result = await run_ingest_bench(args.events)
+        result = await run_ingest_bench(args.events, live_load_s=args.live_seconds)
+    elif args.what == "copy":  # perf (issue 9)
+        from bench.sink_copy import run_copy_bench
+
+        result = await run_copy_bench(args.rows)
+    elif args.what == "rules-state":  # perf (issue 9)
+        from bench.rules_state import run_rules_state_bench
+
+        result = await run_rules_state_bench(args.rule_residents)
     else:
         from bench.outreach_calls import run_calls_bench
         from bench.outreach_plan import run_plan_bench
