@@ -15,17 +15,12 @@ import asyncio
 import gc
 import json
 import os
-import signal
-import subprocess
-import statistics
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import AsyncExitStack
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,6 +30,9 @@ from devices.registry import Registry  # noqa: E402
 from ingest.service import IngestService  # noqa: E402
 from ingest.topics import DEVICE_FILTER, device_topic, shared  # noqa: E402
 from alerts.store import AlertStore  # noqa: E402
+from bench.harness import (  # noqa: E402
+    percentiles, publish_windowed, services, start_profiler, stop_profiler, until,
+)
 from rules.runner import RulesRunner  # noqa: E402
 from rules.stores import pg_rule_stores  # noqa: E402
 from telecare import metrics  # noqa: E402
@@ -42,12 +40,8 @@ from telecare.bus import ALERTS, EVENTS, InProcessBus  # noqa: E402
 from telecare.clock import SystemClock  # noqa: E402
 from telecare.events import DeviceType, RawMessage  # noqa: E402
 from telecare.mqtt import MqttPublisher, MqttSubscriber  # noqa: E402
-from telecare.store import Database  # noqa: E402
-from telecare.store.migrate import maintain, upgrade  # noqa: E402
 
 TARGET_RATIO = 0.7
-# Message ids are 16-bit: paho refuses a publish once 65,535 are unacknowledged ("Message queue full").
-PUBLISH_WINDOW = 20_000
 LIVE_P99_TARGET_MS = 250.0
 # Drain mix: everyday sensor traffic; one message in 200 is a fall (raises an alert).
 MIX = ((DeviceType.MOTION_SENSOR, "motion"), (DeviceType.GATEWAY, "heartbeat"),
@@ -65,90 +59,12 @@ def _drain_message(i: int, homes: int) -> tuple[str, bytes]:
     return device_topic(gw, device_id(kind, home), event), _payload(f"d{i}")
 
 
-async def publish_windowed(pub: MqttPublisher, messages, window: int = PUBLISH_WINDOW) -> int:
-    """QoS 1 publishes in windows of `window`, each acknowledged before the next (paho caps unacked at 65,535)."""
-    sent = 0
-    for topic, body in messages:
-        pub.publish_nowait(topic, body)
-        sent += 1
-        if sent % window == 0:
-            await pub.wait_all_published(600)
-    await pub.wait_all_published(600)
-    return sent
-
-
 def _accepted() -> float:
     return metrics.REGISTRY.get_sample_value("telecare_ingest_messages_total", {"result": "accepted"}) or 0.0
 
 
 def _rules_processed() -> float:
     return sum(s.value for m in metrics.EVENTS_PROCESSED.collect() for s in m.samples if s.name.endswith("_total"))
-
-
-def _percentiles(ms: list[float]) -> dict[str, float]:
-    return {"p50": round(statistics.median(ms), 1), "p99": round(statistics.quantiles(ms, n=100)[98], 1)}
-
-
-async def _until(check, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark stalled")
-        await asyncio.sleep(0.005)
-
-
-async def _start_profiler() -> subprocess.Popen | None:
-    """With TELECARE_BENCH_PYSPY=<file>: py-spy samples this process (all threads) during the drain only."""
-    out = os.environ.get("TELECARE_BENCH_PYSPY")
-    if not out:
-        return None
-    proc = subprocess.Popen(["py-spy", "record", "-r", "200", "-f", "raw", "-o", out, "--pid", str(os.getpid())],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    await asyncio.sleep(1.0)  # py-spy attaches
-    return proc
-
-
-async def _stop_profiler(proc: subprocess.Popen | None) -> None:
-    if proc is not None:
-        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-        await asyncio.to_thread(proc.wait, 30)
-
-
-async def scratch_database(stack: AsyncExitStack, prefix: str = "bench") -> tuple[Database, str]:
-    """A scratch migrated database (embedded PostgreSQL unless TELECARE_DATABASE_URL) and the server's URL."""
-    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="telecare-bench-")))
-    server = os.environ.get("TELECARE_DATABASE_URL")
-    if not server:
-        from telecare.store.embedded import EmbeddedPostgres
-
-        pg = EmbeddedPostgres(tmp / "pg")
-        server = await asyncio.to_thread(pg.start)
-        stack.callback(pg.stop)
-    admin = await Database.connect(server, min_size=1, max_size=1)
-    stack.push_async_callback(admin.close)
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    stack.push_async_callback(admin.execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-    db = await Database.connect(url, min_size=2, max_size=10)
-    stack.push_async_callback(db.close)
-    await upgrade(db)
-    await maintain(db, datetime.now(timezone.utc))
-    return db, url
-
-
-async def _services(stack: AsyncExitStack) -> tuple[Database, str]:
-    """A scratch migrated database and a broker URL (embedded unless configured)."""
-    db, _ = await scratch_database(stack, "bench_ingest")
-    mqtt_url = os.environ.get("TELECARE_MQTT_URL")
-    if not mqtt_url:
-        from demo.broker import EmbeddedBroker, free_port
-
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="telecare-bench-mqtt-")))
-        broker = EmbeddedBroker(tmp / "mqtt", free_port())
-        mqtt_url = broker.start()
-        stack.callback(broker.stop)
-    return db, mqtt_url
 
 
 async def _baseline(mqtt_url: str, client_id: str, n: int) -> tuple[float, float]:
@@ -164,7 +80,7 @@ async def _baseline(mqtt_url: str, client_id: str, n: int) -> tuple[float, float
     sub = MqttSubscriber(mqtt_url, client_id, [(shared("bench-bare", DEVICE_FILTER), 1)], on_message)
     started, cpu = time.perf_counter(), time.process_time()
     await sub.start()
-    await _until(lambda: got >= n, 600)
+    await until(lambda: got >= n, 600)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     await sub.stop()
     return elapsed, cpu
@@ -196,7 +112,7 @@ async def _latency(pub: MqttPublisher, bus: InProcessBus, homes: int, count: int
         pub.publish_nowait(device_topic(device_id(DeviceType.GATEWAY, home), device_id(DeviceType.PENDANT, home),
                                         "help_button"), _payload(f"h{k}"))
         await asyncio.sleep(1 / rate)
-    await _until(lambda: len(to_bus) >= count and (not alerts or len(to_alert) >= count), 60)
+    await until(lambda: len(to_bus) >= count and (not alerts or len(to_alert) >= count), 60)
     watchers[1].cancel()
     # The events watcher keeps reading (and ignoring): a registered group nobody reads would pile up every
     # later event in memory, and the garbage collector's passes over them would stall the live phase.
@@ -231,10 +147,10 @@ async def _live_load(mqtt_url: str, bus: InProcessBus, homes: int, rate: float, 
         raise RuntimeError(f"live publisher exited with {proc.returncode}")
     report = json.loads(out)
     sent: dict[str, float] = report["sent"]
-    await _until(lambda: all(rid in arrived for rid in sent), 120)
+    await until(lambda: all(rid in arrived for rid in sent), 120)
     watcher.cancel()
     gc.callbacks.remove(on_gc)
-    ms = _percentiles([(arrived[rid] - at) * 1000 for rid, at in sent.items()])
+    ms = percentiles([(arrived[rid] - at) * 1000 for rid, at in sent.items()])
     return {"rate_per_s": round(rate), "achieved_publish_per_s": round(report["published"] / report["seconds"]),
             "seconds": seconds, "presses": len(sent), "publish_to_alert_ms": ms,
             "target_p99_ms": LIVE_P99_TARGET_MS, "meets_target": ms["p99"] <= LIVE_P99_TARGET_MS,
@@ -247,7 +163,7 @@ async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: 
                            with_rules: bool = True, live_load_s: float = 0.0) -> dict:
     """Drain N queued messages bare and through the pipeline; measure live help_button -> alert latency."""
     async with AsyncExitStack() as stack:
-        db, mqtt_url = await _services(stack)
+        db, mqtt_url = await services(stack)
         clock = SystemClock()
         residents, devices = barcelona_fleet(homes, seed=7, today=clock.now().date())
         registry = Registry(db)
@@ -280,14 +196,14 @@ async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: 
             gc.freeze()
         rules_task = asyncio.create_task(runner.run() if with_rules else asyncio.sleep(3600))
         before, stored_before = _rules_processed(), _accepted()
-        profiler = await _start_profiler()
+        profiler = await start_profiler()
         t1, cpu1 = time.perf_counter(), time.process_time()
         await ingest.start()
-        await _until(lambda: _accepted() - stored_before >= n, 600)
+        await until(lambda: _accepted() - stored_before >= n, 600)
         ingest_s = time.perf_counter() - t1
-        await _until(lambda: not with_rules or _rules_processed() - before >= n, 600)
+        await until(lambda: not with_rules or _rules_processed() - before >= n, 600)
         pipeline_s, pipeline_cpu = time.perf_counter() - t1, time.process_time() - cpu1
-        await _stop_profiler(profiler)
+        await stop_profiler(profiler)
         stored = await db.fetchval("SELECT count(*) FROM events")
 
         to_bus, latencies, reader = await _latency(pub, bus, homes, min(live_events, homes // 2), live_rate,
@@ -311,7 +227,7 @@ async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: 
         "cpu_ratio": round(bare_cpu / pipeline_cpu, 3),
         "meets_target": pipe_rate / bare_rate >= TARGET_RATIO, "events_stored": stored, "alerts": alerts,
         "live_events": len(latencies), "live_rate_per_s": live_rate,
-        "publish_to_bus_ms": _percentiles(to_bus), "publish_to_alert_ms": _percentiles(latencies) if with_rules else None,
+        "publish_to_bus_ms": percentiles(to_bus), "publish_to_alert_ms": percentiles(latencies) if with_rules else None,
         "batch_size": batch_size, "batch_ms": batch_ms, "live_load": live,
     }
 

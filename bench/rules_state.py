@@ -25,7 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import scratch_database  # noqa: E402
+from bench.harness import scratch_database  # noqa: E402
 from demo.fleet import barcelona_fleet  # noqa: E402
 from rules.directory import Directory  # noqa: E402
 from rules.engine import new_state, next_due, tick  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import scratch_database  # noqa: E402
+from bench.harness import scratch_database  # noqa: E402
 from ingest.normalize import event_id  # noqa: E402
 from ingest.sink import EVENT_COLUMNS, EventSink  # noqa: E402
 from telecare.events import Event, EventType  # noqa: E402
