@@ -160,7 +160,8 @@ async def _live_load(mqtt_url: str, bus: InProcessBus, homes: int, rate: float, 
 
 async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: int = 200,
                            live_rate: float = 50.0, batch_size: int = 500, batch_ms: int = 50,
-                           with_rules: bool = True, live_load_s: float = 0.0) -> dict:
+                           with_rules: bool = True, live_load_s: float = 0.0,
+                           live_load_rate: float | None = None) -> dict:
     """Drain N queued messages bare and through the pipeline; measure live help_button -> alert latency."""
     async with AsyncExitStack() as stack:
         db, mqtt_url = await services(stack)
@@ -209,7 +210,7 @@ async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: 
         to_bus, latencies, reader = await _latency(pub, bus, homes, min(live_events, homes // 2), live_rate,
                                                    with_rules)
         # Live mode: a steady load at half the drain rate just measured, the periodic state save included.
-        live = (await _live_load(mqtt_url, bus, homes, n / pipeline_s / 2, live_load_s)
+        live = (await _live_load(mqtt_url, bus, homes, live_load_rate or n / pipeline_s / 2, live_load_s)
                 if live_load_s and with_rules else None)
         await ingest.stop()
         reader.cancel()
