@@ -198,11 +198,19 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
     if args.what == "ingest":
         from bench.ingest import run_ingest_bench
 
-        result = await run_ingest_bench(args.events)
+        result = await run_ingest_bench(args.events, live_load_s=args.live_seconds)
     elif args.what == "resident-page":
         from bench.resident_page import run_resident_page_bench
 
         result = await run_resident_page_bench(args.residents or 115_000, args.sample, days=args.days)
+    elif args.what == "copy":
+        from bench.sink_copy import run_copy_bench
+
+        result = await run_copy_bench(args.rows)
+    elif args.what == "rules-state":
+        from bench.rules_state import run_rules_state_bench
+
+        result = await run_rules_state_bench(args.rule_residents)
     else:
         from bench.outreach_calls import run_calls_bench
         from bench.outreach_plan import run_plan_bench

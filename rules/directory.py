@@ -21,8 +21,9 @@ class Directory:
         self._lookup = lookup
         self._refresh_seconds, self._device_refresh_seconds = refresh_seconds, device_refresh_seconds
         self.residents: dict[str, Resident] = {}
+        # Devices by resident only (no device -> owner map: owner() scans the resident's few devices), and
+        # each resident and gateway id held once, not once per row (docs/performance.md, rules-state).
         self._devices: dict[str, tuple[Device, ...]] = {}
-        self._owner: dict[str, str] = {}  # device id -> resident id
         self._missing: dict[str, float] = {}  # resident ids the registry did not know, and when we asked
         self._last_full = self._last_devices = float("-inf")  # monotonic: refresh pacing is not rule time
 
@@ -31,8 +32,12 @@ class Directory:
         return self._devices.get(resident_id, ())
 
     def owner(self, device_id: str) -> str | None:
-        """The resident a device is paired with, or None if unknown."""
-        return self._owner.get(device_id)
+        """The resident a device is paired with, or None if unknown (a scan: for tests and rare lookups)."""
+        return next((rid for rid, ds in self._devices.items() if any(d.id == device_id for d in ds)), None)
+
+    def paired(self, device_id: str, resident_id: str) -> bool:
+        """True when the device is one of the resident's (what each event checks)."""
+        return any(d.id == device_id for d in self._devices.get(resident_id, ()))
 
     def due_for_refresh(self) -> bool:
         """True when the periodic full reload is due (care-plan and at-home changes)."""
@@ -72,7 +77,7 @@ class Directory:
         rid = event.resident_id
         try:
             resident = await self.find(rid)
-            if resident is not None and self.owner(event.device_id) != rid:
+            if resident is not None and not self.paired(event.device_id, rid):
                 await self.refresh_devices()  # a device paired since our last load
         except StoreError as err:
             RULES_ERRORS.labels("registry").inc()
@@ -88,7 +93,11 @@ class Directory:
 
     def _set_devices(self, devices: list[Device]) -> None:
         by_resident: dict[str, list[Device]] = defaultdict(list)
-        for device in devices:
-            by_resident[device.resident_id].append(device)
+        ids: dict[str, str] = {}  # one str object per resident and gateway id
+        for d in devices:
+            rid = ids.setdefault(d.resident_id, d.resident_id)
+            gateway = ids.setdefault(d.gateway_id, d.gateway_id)
+            if rid is not d.resident_id or gateway is not d.gateway_id:
+                d = Device(d.id, d.type, gateway, rid)
+            by_resident[rid].append(d)
         self._devices = {rid: tuple(ds) for rid, ds in by_resident.items()}
-        self._owner = {d.id: d.resident_id for d in devices}

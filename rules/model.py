@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+import msgspec
 
 from telecare.alerts import AlertType
 
@@ -97,9 +100,71 @@ def state_from_dict(data: Mapping[str, Any]) -> ResidentState:
 
 def state_to_json(state: ResidentState) -> str:
     """Serialise a state to a JSON string."""
-    return json.dumps(state_to_dict(state), separators=(",", ":"))
+    return _encode(state_to_dict(state)).decode()
 
 
-def state_from_json(text: str) -> ResidentState:
-    """Inverse of state_to_json."""
-    return state_from_dict(json.loads(text))
+def state_from_json(text: str | bytes) -> ResidentState:
+    """Inverse of state_to_json (version 1 rows too)."""
+    return states_from_json([text])[0]
+
+
+class _StateV2(msgspec.Struct):
+    """The version 2 layout of state_to_dict, decoded by msgspec straight into typed fields."""
+
+    resident_id: str
+    v: int = 2
+    timers: dict[str, tuple[str, float, float, str | None, bool, bool]] = {}
+    last_seen: dict[str, float] = {}
+    low_battery: list[str] = []
+    last_bed_return: float | None = None
+    doses_planned_until: float | None = None
+    dose_plan: list[str] = []
+
+
+_encode = msgspec.json.Encoder().encode
+_decode_v2 = msgspec.json.Decoder(_StateV2).decode
+_RULES = {r.value: r for r in AlertType}
+
+
+def states_to_json(states: Iterable[ResidentState]) -> bytes:
+    """A JSON array of [resident_id, state_to_dict(state)] pairs (one upsert's parameter)."""
+    return _encode([(s.resident_id, state_to_dict(s)) for s in states])
+
+
+def states_from_json(texts: Iterable[str | bytes]) -> list[ResidentState]:
+    """Decode many stored states; equal instants and repeated ids share one object (less memory held).
+
+    ValueError/KeyError/TypeError for a state that cannot be read, as state_from_dict raises.
+    """
+    instants: dict[float, datetime] = {}
+    intern = sys.intern
+
+    def at(value: float | None) -> datetime | None:
+        if value is None:
+            return None
+        found = instants.get(value)
+        if found is None:
+            found = instants[value] = datetime.fromtimestamp(value, timezone.utc)
+        return found
+
+    out: list[ResidentState] = []
+    for text in texts:
+        try:
+            doc = _decode_v2(text)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            out.append(state_from_dict(json.loads(text)))  # version 1, or let state_from_dict say what is wrong
+            continue
+        if doc.v != 2:
+            out.append(state_from_dict(json.loads(text)))
+            continue
+        out.append(ResidentState(
+            resident_id=doc.resident_id,
+            timers={intern(k): Timer(_RULES.get(rule) or AlertType(rule), at(due), at(since), device and intern(device), delayed, fired)
+                    for k, (rule, due, since, device, delayed, fired) in doc.timers.items()},
+            last_seen={intern(k): at(v) for k, v in doc.last_seen.items()},
+            low_battery=frozenset(doc.low_battery),
+            last_bed_return=at(doc.last_bed_return),
+            doses_planned_until=at(doc.doses_planned_until),
+            dose_plan=tuple(intern(t) for t in doc.dose_plan),
+        ))
+    return out

@@ -1,6 +1,7 @@
 """Which resident states need saving, and when: arming or firing at once, sliding times lazily."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -13,7 +14,9 @@ from telecare.metrics import RULES_ERRORS
 
 log = logging.getLogger(__name__)
 
-SAVE_CHUNK = 2000  # states per upsert statement (keeps one jsonb parameter a few MB at most)
+# States per upsert statement. Each chunk is encoded on the event loop (~10 us a state), then the loop is free
+# while the database writes it: small chunks keep a save of many states from stalling alarm evaluation.
+SAVE_CHUNK = 500
 # Changed states are saved together with the rules' progress through the events table at most this often:
 # what a crash loses in between is replayed from the table at the next start. A state in which a timer
 # fired is saved at the next tick, so a restart never fires that timer again.
@@ -29,6 +32,7 @@ class StateSaver:
         self._dirty: set[str] = set()
         self._urgent = False
         self._saved_at: datetime | None = None
+        self._lock = asyncio.Lock()  # one save at a time: a later save's progress must not pass an earlier's states
 
     @property
     def pending(self) -> int:
@@ -47,16 +51,25 @@ class StateSaver:
 
     async def flush(self, states: Mapping[str, ResidentState], at: datetime) -> int:
         """Save changed states (batched), then the progress they cover. On a DB error keep them for next time."""
+        async with self._lock:
+            return await self._flush(states, at)
+
+    async def _flush(self, states: Mapping[str, ResidentState], at: datetime) -> int:
         self._saved_at, self._urgent = at, False
         if not self._dirty:
             return 0
         ids, self._dirty = list(self._dirty), set()
         batch = [states[i] for i in ids]
+        covered = self.progress.current()  # what these states include; events evaluated while we write do not
         try:
             for start in range(0, len(batch), SAVE_CHUNK):
                 await self._states.save_many(batch[start:start + SAVE_CHUNK], at)
+                await asyncio.sleep(0)  # let events and ticks in between chunks
             # After the states it covers: a crash in between replays a few events, never skips one.
-            progress = self.progress.take()
+            if self.progress.current() == covered:
+                progress = self.progress.take()  # None when nothing was evaluated since the last save
+            else:
+                progress = covered  # the newer events' states are dirty again: saved with their progress next time
             if progress is not None:
                 await self._progress_store.save(progress, at)
         except StoreError as err:

@@ -6,18 +6,20 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from rules.model import ResidentState, state_from_dict, state_to_dict
+from rules.model import ResidentState, state_from_dict, states_from_json, states_to_json
 from telecare.errors import InvalidInput, StoreError
 from telecare.store import Database
 
 log = logging.getLogger(__name__)
 
-# One round trip for a whole batch: the rows travel as one jsonb array and are unpacked server-side.
+# One round trip for a whole batch: the rows travel as one JSON array of [resident_id, state] pairs, encoded
+# by msgspec (states_to_json) and unpacked server-side.
 _UPSERT = """
 INSERT INTO rule_state (resident_id, state, updated_at)
-SELECT row->>'r', row->'s', %s FROM jsonb_array_elements(%s) AS row
+SELECT row->>0, row->1, %s FROM jsonb_array_elements(%s::jsonb) AS row
 ON CONFLICT (resident_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
 """
+LOAD_CHUNK = 20_000  # states decoded per step of load_all (each row is read as text, decoded by msgspec)
 
 
 class RuleStateStore(Protocol):
@@ -40,15 +42,25 @@ class PgRuleStateStore:
 
     async def load_all(self) -> dict[str, ResidentState]:
         """Every stored state by resident id; a row that cannot be read is logged and skipped."""
-        rows = await self._db.fetch("SELECT resident_id, state FROM rule_state")
+        rows = await self._db.fetch("SELECT resident_id, state::text AS state FROM rule_state")
         states: dict[str, ResidentState] = {}
-        for row in rows:
+        for start in range(0, len(rows), LOAD_CHUNK):
+            chunk = rows[start:start + LOAD_CHUNK]
             try:
-                states[row["resident_id"]] = state_from_dict(row["state"])
-            except (KeyError, TypeError, ValueError) as err:
-                # A corrupt row must not stop the rules: that resident starts afresh (timers re-armed).
-                log.error("unreadable rule state for resident %s: %s", row["resident_id"], type(err).__name__)
+                decoded: list[ResidentState | None] = list(states_from_json(r["state"] for r in chunk))
+            except (KeyError, TypeError, ValueError):
+                decoded = [self._one(r) for r in chunk]  # find the unreadable ones, keep the others
+            states.update((r["resident_id"], s) for r, s in zip(chunk, decoded) if s is not None)
         return states
+
+    @staticmethod
+    def _one(row: dict[str, Any]) -> ResidentState | None:
+        try:
+            return states_from_json([row["state"]])[0]
+        except (KeyError, TypeError, ValueError) as err:
+            # A corrupt row must not stop the rules: that resident starts afresh (timers re-armed).
+            log.error("unreadable rule state for resident %s: %s", row["resident_id"], type(err).__name__)
+            return None
 
     async def load(self, resident_id: str) -> ResidentState | None:
         """One resident's stored state, or None."""
@@ -62,10 +74,10 @@ class PgRuleStateStore:
 
     async def save_many(self, states: Iterable[ResidentState], now: datetime) -> int:
         """Upsert these states in one statement; return how many were written."""
-        rows = [{"r": s.resident_id, "s": state_to_dict(s)} for s in states]
-        if rows:
-            await self._db.execute(_UPSERT, (now, rows))
-        return len(rows)
+        batch = list(states)
+        if batch:
+            await self._db.execute(_UPSERT, (now, states_to_json(batch).decode()))
+        return len(batch)
 
     async def delete(self, resident_id: str) -> None:
         """Forget a resident's state (erasure on request)."""
