@@ -55,6 +55,7 @@ class KafkaRulesHost:
         self._verdicts: list[Decision] = []
         self._offsets: dict[int, int] = {}  # partition -> next offset, evaluated but not committed yet
         self._owned: set[int] = set()
+        self._next: dict[int, int] = {}  # owned partition -> next offset to evaluate
         self._due = DueTimes()
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
         self.evaluated = 0  # events evaluated by this process (redeliveries included)
@@ -88,14 +89,20 @@ class KafkaRulesHost:
                 await self._member.stop()  # the revocation callback flushes and commits first
 
     async def _step(self) -> None:
-        generation, batch = await self._member.fetch(self._tick_ms)
+        _, batch = await self._member.fetch(self._tick_ms)
         async with self._lock:
-            if generation == self._member.generation:  # else a rebalance reset positions: they come again
-                for partition, records in batch.items():
-                    if partition in self._owned:
-                        for offset, _key, raw in records:
-                            await self._evaluate(raw)
-                            self._offsets[partition] = offset + 1
+            # By offset, not by rebalance generation: a batch fetched across a rebalance may hold records of the
+            # new assignment (dropping them would skip them: the consumer's position is already past them), or
+            # records the new assignment will fetch again from the committed offset (those are skipped here).
+            for partition, records in batch.items():
+                expected = self._next.get(partition)
+                if expected is None:
+                    continue  # not ours (any more)
+                for offset, _key, raw in records:
+                    if offset < expected:
+                        continue
+                    await self._evaluate(raw)
+                    expected = self._next[partition] = self._offsets[partition] = offset + 1
             if self._directory.due_for_refresh():
                 await self._refresh_registry()
             self._tick_due(self._clock.now())
@@ -176,6 +183,7 @@ class KafkaRulesHost:
                     self._states[rid] = state_from_json(raw.decode())
                 except (KeyError, TypeError, ValueError) as err:
                     log.error("unreadable rule state for resident %s: %s", rid, type(err).__name__)
+            self._next.update(await self._member.committed(partitions))
             self._owned |= partitions
             now = self._clock.now()
             for rid in self._directory.residents:  # every owned resident gets a tick: arms its timers
@@ -193,6 +201,8 @@ class KafkaRulesHost:
             except Exception as err:  # noqa: BLE001 - the next owner redoes what was not committed
                 log.error("rules: flush on revocation failed: %s", type(err).__name__)
             self._owned -= partitions
+            for p in partitions:
+                self._next.pop(p, None)
             gone = [rid for rid in self._states if self._bus.partition_of(EVENTS, rid) in partitions]
             for rid in gone:
                 del self._states[rid]

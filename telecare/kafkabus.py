@@ -277,6 +277,11 @@ class KafkaBus:
         await self.start()
         return await read_to_end(self.bootstrap, topic, partitions, self._client_id)
 
+    async def anchor(self, topic: str, group: str) -> None:
+        """Give a group without committed offsets its starting point now (its first members will start there)."""
+        await self.start()
+        await self._anchor(topic, self.group_id(topic, group), self.registered_at(topic, group))
+
     def registered_at(self, topic: str, group: str) -> int:
         """Wall-clock ms of register() for (topic, group), or now."""
         return self._registered.get((topic, self.group_id(topic, group)), int(time.time() * 1000))

@@ -286,6 +286,16 @@ class GroupMember:
         return generation, {tp.partition: [(r.offset, r.key.decode() if r.key else "", r.value) for r in records]
                             for tp, records in batch.items()}
 
+    async def committed(self, partitions: set[int]) -> dict[int, int]:
+        """The group's committed next-offset per partition (the position for one without a commit)."""
+        assert self.consumer is not None
+        out = {}
+        for p in partitions:
+            tp = TopicPartition(self.topic, p)
+            committed = await self.consumer.committed(tp)
+            out[p] = committed if committed is not None else await self.consumer.position(tp)
+        return out
+
     def assigned(self) -> set[int]:
         """Partitions this member holds now."""
         return {tp.partition for tp in self.consumer.assignment()} if self.consumer is not None else set()
@@ -320,15 +330,19 @@ async def read_to_end(bootstrap: str, topic: str, partitions: set[int], client_i
     if not partitions:
         return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=client_id, enable_auto_commit=False,
-                                group_id=None, max_partition_fetch_bytes=4 * 1024 * 1024)
+                                group_id=None, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
     latest: dict[str, bytes | None] = {}
     try:
         await consumer.start()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        left = {tp for tp in tps if ends[tp] > 0}
+        starts = await consumer.beginning_offsets(tps)
+        for tp in tps:  # explicit: a lazy seek_to_beginning can race the first position lookup
+            consumer.seek(tp, starts[tp])
+        # Done with a partition once a record at or past end-1 was read (not by position(): records count).
+        left = {tp for tp in tps if ends[tp] > starts[tp]}
         deadline = time.monotonic() + timeout_s
         while left:
             if time.monotonic() > deadline:
@@ -337,8 +351,7 @@ async def read_to_end(bootstrap: str, topic: str, partitions: set[int], client_i
                 for r in records:
                     if r.offset < ends[tp] and r.key:
                         latest[r.key.decode()] = r.value
-            for tp in list(left):
-                if await consumer.position(tp) >= ends[tp]:
+                if records and records[-1].offset >= ends[tp] - 1:
                     left.discard(tp)
     finally:
         with contextlib.suppress(Exception):
