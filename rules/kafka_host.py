@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "rules"
 PART = "rules"
+LEAVE_TIMEOUT_S = 10.0
 
 
 class KafkaRulesHost:
@@ -58,18 +59,26 @@ class KafkaRulesHost:
         self._next: dict[int, int] = {}  # owned partition -> next offset to evaluate
         self._due = DueTimes()
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
+        self._started = False
         self.evaluated = 0  # events evaluated by this process (redeliveries included)
         self.restored = 0  # states read back from rules-state
 
+    async def start(self) -> None:
+        """Topics ready (same partition count for events and rules-state) and the registry loaded."""
+        if self._started:
+            return
+        self._report(PartState.STARTING, "joining the rules group")
+        await self._bus.start()
+        if self._bus.partitions(EVENTS) != self._bus.partitions(RULES_STATE):
+            raise ConfigError(f"topics {EVENTS} and {RULES_STATE} must have the same partition count "
+                              f"({self._bus.partitions(EVENTS)} != {self._bus.partitions(RULES_STATE)})")
+        await self._directory.refresh_all()
+        self._started = True
+
     async def run(self) -> None:
         """Join the group and process batches until cancelled; a dead loop reports FAILED."""
-        self._report(PartState.STARTING, "joining the rules group")
         try:
-            await self._bus.start()
-            if self._bus.partitions(EVENTS) != self._bus.partitions(RULES_STATE):
-                raise ConfigError(f"topics {EVENTS} and {RULES_STATE} must have the same partition count "
-                                  f"({self._bus.partitions(EVENTS)} != {self._bus.partitions(RULES_STATE)})")
-            await self._directory.refresh_all()
+            await self.start()
             self._member = self._bus.member(EVENTS, self._group, self._assigned, self._revoked,
                                             **self._member_options)
             await self._member.start(self._bus.registered_at(EVENTS, self._group))
@@ -86,7 +95,10 @@ class KafkaRulesHost:
             raise
         finally:
             if self._member is not None:
-                await self._member.stop()  # the revocation callback flushes and commits first
+                try:  # the revocation callback flushes and commits first; a dead broker must not hold the exit
+                    await asyncio.wait_for(self._member.stop(), LEAVE_TIMEOUT_S)
+                except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - never mask why we stop
+                    log.warning("rules: leaving the group failed: %s", type(err).__name__)
 
     async def _step(self) -> None:
         _, batch = await self._member.fetch(self._tick_ms)

@@ -209,7 +209,12 @@ class KafkaBus:
                     futures.append(await producer.send(topic, payload, key=key))
             except KafkaError as err:
                 failed = err
-            results = await asyncio.gather(*futures, return_exceptions=True)
+            try:  # bounded: with the broker gone aiokafka may never resolve a queued send (seen here)
+                results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
+                                                 max(0.1, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                results = [f.result() if f.done() and not f.cancelled() and f.exception() is None
+                           else KafkaError("no acknowledgement before the publish deadline") for f in futures]
             pending = [m for m, r in zip(pending, results) if isinstance(r, BaseException)] + pending[len(futures):]
             errors = [r for r in results if isinstance(r, BaseException)]
             failed = failed or (errors[0] if errors else None)
