@@ -142,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks (ratios against a baseline measured in the same run)",
                            description="Benchmarks on their own temporary database and broker; JSON results.")
-    bench.add_argument("what", choices=["ingest", "outreach"], help="which benchmark: ingest or outreach")
+    bench.add_argument("what", choices=["ingest", "outreach", "rules-kafka"],
+                       help="which benchmark: ingest, outreach or rules-kafka (the Kafka rules worker)")
     bench.add_argument("--events", type=int, default=20_000, help="ingest: queued events to drain (default 20000)")
     bench.add_argument("--residents", type=int, default=100_000,
                        help="outreach: residents to plan a day for (default 100000)")

@@ -194,6 +194,10 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
         from bench.ingest import run_ingest_bench
 
         result = await run_ingest_bench(args.events)
+    elif args.what == "rules-kafka":
+        from bench.rules_kafka import run_rules_kafka_bench
+
+        result = await run_rules_kafka_bench(args.events)
     else:
         from bench.outreach_calls import run_calls_bench
         from bench.outreach_plan import run_plan_bench

@@ -41,22 +41,34 @@ async def report(host, path: Path) -> None:
         await asyncio.sleep(0.2)
 
 
+def faust_main(spec: dict) -> None:
+    """The Faust host: Faust runs its own event loop; the status file is written by a Faust timer."""
+    from rules.faust_host import FaustRulesHost
+
+    host = FaustRulesHost(spec["bootstrap"], lookup(spec["residents"]), SystemClock(), group=spec["group"],
+                          session_timeout_ms=spec["session_timeout_ms"],
+                          data_dir=Path(spec["status"]).parent / f"faust-{os.getpid()}")
+
+    @host.app.timer(0.2)
+    async def status() -> None:
+        path = Path(spec["status"])
+        path.with_suffix(".tmp").write_text(json.dumps({"owned": sorted(host.owned), "evaluated": host.evaluated,
+                                                        "pid": os.getpid()}))
+        path.with_suffix(".tmp").replace(path)
+
+    sys.argv = [sys.argv[0], "worker"]
+    host.run_forever()
+
+
 async def main(spec: dict) -> None:
     health = Health()
     residents, clock = lookup(spec["residents"]), SystemClock()
-    if spec.get("host", "aiokafka") == "faust":
-        from rules.faust_host import FaustRulesHost
+    from rules.kafka_host import KafkaRulesHost
+    from telecare.kafkabus import KafkaBus
 
-        host = FaustRulesHost(spec["bootstrap"], residents, clock, group=spec["group"],
-                              session_timeout_ms=spec["session_timeout_ms"], data_dir=Path(spec["status"]).parent)
-        bus = None
-    else:
-        from rules.kafka_host import KafkaRulesHost
-        from telecare.kafkabus import KafkaBus
-
-        bus = KafkaBus(spec["bootstrap"], health=health)
-        host = KafkaRulesHost(bus, residents, clock, tick_seconds=0.2, group=spec["group"], health=health,
-                              session_timeout_ms=spec["session_timeout_ms"])
+    bus = KafkaBus(spec["bootstrap"], health=health)
+    host = KafkaRulesHost(bus, residents, clock, tick_seconds=0.2, group=spec["group"], health=health,
+                          session_timeout_ms=spec["session_timeout_ms"])
     run = asyncio.create_task(host.run())
     status = asyncio.create_task(report(host, Path(spec["status"])))
     stop = asyncio.Event()
@@ -65,8 +77,7 @@ async def main(spec: dict) -> None:
     for task in (run, status):
         task.cancel()
     await asyncio.gather(run, status, return_exceptions=True)
-    if bus is not None:
-        await bus.close()
+    await bus.close()
     if run.done() and not run.cancelled() and run.exception() is not None:
         raise run.exception()
 
@@ -74,4 +85,8 @@ async def main(spec: dict) -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    asyncio.run(main(json.loads(Path(sys.argv[1]).read_text())))
+    worker_spec = json.loads(Path(sys.argv[1]).read_text())
+    if worker_spec.get("host") == "faust":
+        faust_main(worker_spec)
+    else:
+        asyncio.run(main(worker_spec))

@@ -85,6 +85,24 @@ async def _until(check, timeout: float, what: str, procs=()) -> None:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+async def _final_states(bus: KafkaBus, host: str, group: str) -> dict[str, str]:
+    """Resident id -> state JSON where the host keeps it: rules-state, or the Faust table's changelog (JSON-encoded)."""
+    if host != "faust":
+        rows = await bus.read_table(RULES_STATE, set(range(bus.partitions(RULES_STATE))))
+        return {k: v.decode() for k, v in rows.items() if v}
+    rows = await bus.read_table(f"events.{group}-rules-state-changelog", set(range(bus.partitions(EVENTS))))
+    return {_json_or_text(k.encode()): _json_or_text(v) for k, v in rows.items() if v}
+
+
+def _json_or_text(raw: bytes) -> str:
+    """Faust's serializers: `raw` keys, `json` values (a JSON string holding our JSON)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw.decode()
+    return value if isinstance(value, str) else raw.decode()
+
+
 async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *, residents: int = 60,
                        backlog: int = 20_000, rate: int = 150, seconds: float = 24.0, kill_at: float = 6.0,
                        session_timeout_ms: int = 6000) -> FaultResult:
@@ -172,12 +190,10 @@ async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *
             raise
         await asyncio.sleep(3)  # a late duplicate timer (a different key) would show up here
         evaluated = _status(a_status)["evaluated"] + _status(b_status)["evaluated"]
-        states = await bus.read_table(RULES_STATE, set(range(bus.partitions(RULES_STATE))))
         seen_last: dict[str, datetime] = {}
-        for rid in rids:
-            raw = states.get(rid)
-            if raw:
-                seen_last.update(state_from_json(raw.decode()).last_seen)
+        for rid, text in (await _final_states(bus, host, group)).items():
+            if rid in set(rids):
+                seen_last.update(state_from_json(text).last_seen)
         stale = sum(1 for dev, ts in last_ts.items() if seen_last.get(dev) != ts)
         mine = {k for k in applier.seen if k.split("|")[1] in set(rids)}
         alarm_rows = await db.fetchval("SELECT coalesce(sum(count), 0) FROM alerts WHERE resident_id LIKE %s "

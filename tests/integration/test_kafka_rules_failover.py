@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+
+import pytest
 from pathlib import Path
 
 from tests.integration.rules_fault import run_failover
@@ -63,3 +65,14 @@ async def test_a_rules_worker_whose_verdicts_cannot_be_published_reports_failed(
         await asyncio.gather(task, return_exceptions=True)
         await bus.close()
         broker.kill()
+
+
+@pytest.mark.skipif(not os.environ.get("TELECARE_TEST_FAUST"), reason="the Faust host fails this test: docs/kafka.md")
+async def test_faust_rules_workers_survive_a_join_during_backlog_and_a_kill(kafka_bootstrap, db, tmp_root):
+    """The same scenario with faust-streaming 0.15.3 hosting the same engine (TELECARE_TEST_FAUST=1 to run)."""
+    backlog = int(os.environ.get("TELECARE_TEST_FAILOVER_BACKLOG", "20000"))
+    result = await run_failover(kafka_bootstrap, db, work_dir(tmp_root, "rules-failover-faust"), "faust",
+                                backlog=backlog)
+    print(result.line("faust"))
+    assert result.lost == 0 and result.duplicated == 0
+    assert result.timers_missing == 0 and result.timers_duplicated == 0

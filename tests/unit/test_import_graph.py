@@ -18,6 +18,7 @@ VENDOR_OWNERS = {
     "twilio": {"outreach/twilio_telephony.py"},
     "argon2": {"identity/passwords.py"},
     "aiokafka": {"telecare/kafkabus.py", "telecare/kafkafeed.py"},
+    "faust": {"rules/faust_host.py"},
 }
 WEB_LIBRARIES = ("fastapi", "starlette", "uvicorn")
 
