@@ -42,7 +42,8 @@ class KafkaRulesHost:
 
     def __init__(self, bus: KafkaBus, residents: ResidentLookup, clock: Clock, *, tick_seconds: float = 1.0,
                  refresh_seconds: float = 300.0, device_refresh_seconds: float = 5.0, group: str = GROUP,
-                 health: Health | None = None, session_timeout_ms: int = 10_000, max_records: int = 500) -> None:
+                 health: Health | None = None, session_timeout_ms: int = 10_000, max_records: int = 1000,
+                 save_seconds: float = 0.5) -> None:
         bus.register(EVENTS, group)  # a first start anchors the group here: events published meanwhile are kept
         self._bus, self._clock, self._health, self._group = bus, clock, health, group
         self._directory = Directory(residents, refresh_seconds=refresh_seconds,
@@ -59,6 +60,7 @@ class KafkaRulesHost:
         self._next: dict[int, int] = {}  # owned partition -> next offset to evaluate
         self._due = DueTimes()
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
+        self._save_seconds, self._saved_at = save_seconds, time.monotonic()
         self._started = False
         self.evaluated = 0  # events evaluated by this process (redeliveries included)
         self.restored = 0  # states read back from rules-state
@@ -118,7 +120,9 @@ class KafkaRulesHost:
             if self._directory.due_for_refresh():
                 await self._refresh_registry()
             self._tick_due(self._clock.now())
-            await self._flush()
+            # Verdicts go out with every batch (alarm latency); states and the commit every save_seconds (a
+            # resident's state is written once per interval, not once per batch).
+            await self._flush(states=time.monotonic() - self._saved_at >= self._save_seconds)
 
     async def _evaluate(self, raw: bytes) -> None:
         """One event, isolated: a bad one is counted and logged by id, never retried forever."""
@@ -170,11 +174,14 @@ class KafkaRulesHost:
                 RULE_TIMERS_FIRED.labels(trigger.type.value).inc()
             self._verdicts += triggers
 
-    async def _flush(self) -> None:
+    async def _flush(self, states: bool = True) -> None:
         """Verdicts, then states, then offsets: each step only after the one before was acknowledged."""
         if self._verdicts:
             await self._bus.publish_many(ALERT_TRIGGERS, [(v.resident_id, v) for v in self._verdicts])
             self._verdicts = []
+        if not states:
+            return
+        self._saved_at = time.monotonic()
         if self._dirty:
             await self._bus.publish_many(RULES_STATE, [(rid, state_to_json(self._states[rid]).encode())
                                                        for rid in self._dirty if rid in self._states])

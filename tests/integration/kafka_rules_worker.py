@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time as wall
 from datetime import time
 from pathlib import Path
 
@@ -43,6 +44,8 @@ async def report(host, path: Path) -> None:
 
 def faust_main(spec: dict) -> None:
     """The Faust host: Faust runs its own event loop; the status file is written by a Faust timer."""
+    while spec.get("gate") and not Path(spec["gate"]).exists():
+        wall.sleep(0.02)
     from rules.faust_host import FaustRulesHost
 
     host = FaustRulesHost(spec["bootstrap"], lookup(spec["residents"]), SystemClock(), group=spec["group"],
@@ -61,6 +64,9 @@ def faust_main(spec: dict) -> None:
 
 
 async def main(spec: dict) -> None:
+    if spec.get("gate"):  # imported and ready: join the group the moment the test opens the gate
+        while not Path(spec["gate"]).exists():
+            await asyncio.sleep(0.02)
     health = Health()
     residents, clock = lookup(spec["residents"]), SystemClock()
     from rules.kafka_host import KafkaRulesHost

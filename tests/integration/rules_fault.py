@@ -104,7 +104,7 @@ def _json_or_text(raw: bytes) -> str:
 
 
 async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *, residents: int = 60,
-                       backlog: int = 20_000, rate: int = 150, seconds: float = 24.0, kill_at: float = 6.0,
+                       backlog: int = 60_000, rate: int = 150, seconds: float = 24.0, kill_at: float = 6.0,
                        session_timeout_ms: int = 6000) -> FaultResult:
     """Run the scenario; return the counts (the caller asserts)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -153,11 +153,12 @@ async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *
         sent += backlog
         spec = {"bootstrap": bootstrap, "group": group, "residents": rids, "host": host,
                 "session_timeout_ms": session_timeout_ms}
+        gate = work / "worker-b.gate"  # B starts with A but joins the group only once A is draining the backlog
         a, a_status = _spawn(spec, work, "worker-a")
-        procs.append(a)
+        b, b_status = _spawn({**spec, "gate": str(gate)}, work, "worker-b")
+        procs += [a, b]
         await _until(lambda: _status(a_status)["evaluated"] > 0, 90, "worker A evaluating the backlog", procs)
-        b, b_status = _spawn(spec, work, "worker-b")
-        procs.append(b)
+        gate.touch()
         await _until(lambda: _status(b_status)["owned"], 90, "worker B owning partitions", procs)
         joined_during_backlog = _status(a_status)["evaluated"] < backlog
         bed_at = {rid: rng.uniform(1.0, seconds - 8.0) for rid in rids}
