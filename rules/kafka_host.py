@@ -20,6 +20,7 @@ from typing import Any
 from rules.directory import Directory
 from rules.engine import Decision, evaluate, new_state, next_due, state_from_json, state_to_json, tick
 from rules.model import ResidentState
+from rules.runner import _processed  # the per-type counter, looked up once (labels() is slow per event)
 from rules.timers import DueTimes
 from telecare.bus import ALERT_TRIGGERS, EVENTS
 from telecare.clock import Clock
@@ -27,7 +28,7 @@ from telecare.errors import ConfigError
 from telecare.events import Event, decode_event
 from telecare.health import Health, PartState
 from telecare.kafkabus import RULES_STATE, KafkaBus
-from telecare.metrics import EVENTS_PROCESSED, RULE_TIMERS_FIRED, RULES_ERRORS
+from telecare.metrics import RULE_TIMERS_FIRED, RULES_ERRORS
 from telecare.people import ResidentLookup
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class KafkaRulesHost:
                                     self._clock.now())
         self._set_state(rid, state)
         self.evaluated += 1
-        EVENTS_PROCESSED.labels(event.type.value).inc()
+        _processed(event.type).inc()
         self._verdicts += decisions
 
     def _tick_due(self, now: datetime) -> None:

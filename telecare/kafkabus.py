@@ -209,9 +209,11 @@ class KafkaBus:
                     futures.append(await producer.send(topic, payload, key=key))
             except KafkaError as err:
                 failed = err
+            gathered = asyncio.gather(*futures, return_exceptions=True)
+            # Cancelled by the timeout below or by our caller's cancellation: nobody else reads its outcome.
+            gathered.add_done_callback(lambda f: None if f.cancelled() else f.exception())
             try:  # bounded: with the broker gone aiokafka may never resolve a queued send (seen here)
-                results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
-                                                 max(0.1, deadline - time.monotonic()))
+                results = await asyncio.wait_for(gathered, max(0.1, deadline - time.monotonic()))
             except asyncio.TimeoutError:
                 results = [f.result() if f.done() and not f.cancelled() and f.exception() is None
                            else KafkaError("no acknowledgement before the publish deadline") for f in futures]
