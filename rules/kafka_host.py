@@ -98,7 +98,12 @@ class KafkaRulesHost:
             raise
         finally:
             if self._member is not None:
-                try:  # the revocation callback flushes and commits first; a dead broker must not hold the exit
+                try:  # a clean stop saves and commits what was evaluated (a dead broker must not hold the exit)
+                    async with self._lock:
+                        await asyncio.wait_for(self._flush(), LEAVE_TIMEOUT_S)
+                except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - never mask why we stop
+                    log.warning("rules: final save failed: %s", type(err).__name__)
+                try:
                     await asyncio.wait_for(self._member.stop(), LEAVE_TIMEOUT_S)
                 except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - never mask why we stop
                     log.warning("rules: leaving the group failed: %s", type(err).__name__)

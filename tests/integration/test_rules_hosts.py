@@ -119,9 +119,9 @@ async def test_restart_fires_a_missed_bed_timer_exactly_once(rules_host, db):
     await host.start()
     await host.send(event(rid, EventType.BED_EXIT, "bed_sensor", clock))
 
-    async def bed_timer_saved():
+    async def bed_timer_saved(fired: bool = False):
         state = await host.saved_state(rid)
-        return state is not None and "bed" in state.timers
+        return state is not None and "bed" in state.timers and state.timers["bed"].fired is fired
 
     await eventually(bed_timer_saved, timeout=KAFKA_WAIT)
     await host.stop()
@@ -131,7 +131,7 @@ async def test_restart_fires_a_missed_bed_timer_exactly_once(rules_host, db):
         await host.restart()
         await eventually(lambda: alerts_of(db, rid, AlertType.BED_EXIT_NO_RETURN), timeout=KAFKA_WAIT)
         await eventually(lambda: (s := host.state(rid)) is not None and s.timers["bed"].fired, timeout=KAFKA_WAIT)
-        await eventually(bed_timer_saved, timeout=KAFKA_WAIT)
+        await eventually(lambda: bed_timer_saved(fired=True), timeout=KAFKA_WAIT)
         [alert] = await alerts_of(db, rid, AlertType.BED_EXIT_NO_RETURN)
         assert alert["count"] == 1 and alert["delayed"] is True
         if host.applier is not None:  # fired once before any dedupe: the fired state was restored
