@@ -188,12 +188,22 @@ def build_ingest(core: Core, mqtt_url: str):
 
 
 def build_rules(core: Core):
-    """The rule runner for this process."""
+    """The rule runner for this process: the Kafka rules worker on a Kafka bus, else the in-process runner."""
     from rules.runner import RulesRunner
     from rules.stores import pg_rule_stores
 
+    if core.settings.kafka_bootstrap and type(core.bus).__name__ == "KafkaBus":
+        return build_kafka_rules(core)
     return RulesRunner(pg_rule_stores(core.db), core.bus, core.registry, core.alerts, core.clock,
                        tick_seconds=core.settings.tick_seconds, health=core.health)
+
+
+def build_kafka_rules(core: Core):
+    """A rules worker on Kafka (group "rules", state in the compacted rules-state topic, verdicts to alert-triggers)."""
+    from rules.kafka_host import KafkaRulesHost
+
+    return KafkaRulesHost(core.bus, core.registry, core.clock, tick_seconds=core.settings.tick_seconds,
+                          health=core.health)
 
 
 def build_telephony(core: Core):

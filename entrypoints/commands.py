@@ -211,6 +211,10 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
         from bench.rules_state import run_rules_state_bench
 
         result = await run_rules_state_bench(args.rule_residents)
+    elif args.what == "rules-kafka":
+        from bench.rules_kafka import run_rules_kafka_bench
+
+        result = await run_rules_kafka_bench(args.events)
     else:
         from bench.outreach_calls import run_calls_bench
         from bench.outreach_plan import run_plan_bench

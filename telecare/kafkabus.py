@@ -27,6 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
 from telecare.alerts import decode_alert_change, decode_verdict, encode_alert_change, encode_verdict
@@ -34,15 +35,22 @@ from telecare.bus import ALERT_TRIGGERS, ALERTS, EVENTS, Message
 from telecare.errors import BusError
 from telecare.events import decode_event, encode_event
 from telecare.health import Health, PartState
-from telecare.kafkafeed import Subscription, backoff as _backoff, throttle_aiokafka_logs
+from telecare.kafkafeed import GroupMember, Subscription, backoff as _backoff, read_to_end, throttle_aiokafka_logs
 
 log = logging.getLogger(__name__)
+
+RULES_STATE = "rules-state"  # latest rule state per resident (compacted), keyed by resident id: Kafka rules hosts only
 
 # Topic -> (encode, decode): the one table of what each topic carries on the wire.
 CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
     EVENTS: (encode_event, decode_event),
     ALERTS: (encode_alert_change, decode_alert_change),
     ALERT_TRIGGERS: (encode_verdict, decode_verdict),
+    RULES_STATE: (bytes, bytes),  # the rules hosts' own JSON (rules/model.py state_to_json), opaque here
+}
+# Topic configs beyond the defaults: the rules state is a table (latest state per resident), not a log.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    RULES_STATE: {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "600000"},
 }
 REGISTER_SKEW_MS = 1000
 CLOSE_TIMEOUT_S = 10.0
@@ -135,7 +143,8 @@ class KafkaBus:
         try:
             await admin.start()
             existing = set(await admin.list_topics())
-            new = [NewTopic(t, self._partitions, self._replication) for t in CODECS if t not in existing]
+            new = [NewTopic(t, self._partitions, self._replication, topic_configs=TOPIC_CONFIGS.get(t, {}))
+                   for t in CODECS if t not in existing]
             if new:
                 response = await admin.create_topics(new)
                 for _, code, *_ in response.topic_errors:
@@ -200,7 +209,14 @@ class KafkaBus:
                     futures.append(await producer.send(topic, payload, key=key))
             except KafkaError as err:
                 failed = err
-            results = await asyncio.gather(*futures, return_exceptions=True)
+            gathered = asyncio.gather(*futures, return_exceptions=True)
+            # Cancelled by the timeout below or by our caller's cancellation: nobody else reads its outcome.
+            gathered.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+            try:  # bounded: with the broker gone aiokafka may never resolve a queued send (seen here)
+                results = await asyncio.wait_for(gathered, max(0.1, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                results = [f.result() if f.done() and not f.cancelled() and f.exception() is None
+                           else KafkaError("no acknowledgement before the publish deadline") for f in futures]
             pending = [m for m, r in zip(pending, results) if isinstance(r, BaseException)] + pending[len(futures):]
             errors = [r for r in results if isinstance(r, BaseException)]
             failed = failed or (errors[0] if errors else None)
@@ -269,6 +285,34 @@ class KafkaBus:
         acks = getattr(getattr(p, "_sender", None), "_acks", None)
         return {"acks": "all" if acks == -1 else acks,
                 "idempotent": txn is not None, "has_producer_id": bool(txn and txn.producer_id >= 0)}
+
+    def partitions(self, topic: str) -> int:
+        """How many partitions `topic` has (known after start())."""
+        return self._partition_counts[topic]
+
+    def partition_of(self, topic: str, key: str) -> int:
+        """The partition the producer sends `key` to on `topic` (aiokafka's default partitioner: murmur2)."""
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % self._partition_counts[topic]
+
+    def member(self, topic: str, group: str, on_assigned: Callable[[set[int]], Any],
+               on_revoked: Callable[[set[int]], Any], **options: Any) -> GroupMember:
+        """A group member that calls its host back on rebalances and commits only what it is told (rules hosts)."""
+        self._codec(topic)
+        return GroupMember(self, topic, self.group_id(topic, group), on_assigned, on_revoked, **options)
+
+    async def read_table(self, topic: str, partitions: set[int]) -> dict[str, bytes | None]:
+        """Latest value per key of these partitions of a compacted topic, up to its end now."""
+        await self.start()
+        return await read_to_end(self.bootstrap, topic, partitions, self._client_id)
+
+    async def anchor(self, topic: str, group: str) -> None:
+        """Give a group without committed offsets its starting point now (its first members will start there)."""
+        await self.start()
+        await self._anchor(topic, self.group_id(topic, group), self.registered_at(topic, group))
+
+    def registered_at(self, topic: str, group: str) -> int:
+        """Wall-clock ms of register() for (topic, group), or now."""
+        return self._registered.get((topic, self.group_id(topic, group)), int(time.time() * 1000))
 
     def assigned(self, topic: str, group: str) -> set[int]:
         """Partitions of `topic` this process's consumers of `group` hold now (inspection, tests)."""

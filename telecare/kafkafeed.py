@@ -244,3 +244,142 @@ class Subscription:
             self.bus._subscriptions.discard(self)
             await consumer.stop()
             self.bus._health.forget(self.part)
+
+
+class _MemberRebalance(ConsumerRebalanceListener):
+    """Hands revocations and assignments (partition numbers) to the host that owns their state."""
+
+    def __init__(self, member: GroupMember) -> None:
+        self._member = member
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self._member.generation += 1
+        await self._member.on_revoked({tp.partition for tp in revoked if tp.topic == self._member.topic})
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._member.generation += 1
+        await self._member.on_assigned({tp.partition for tp in assigned if tp.topic == self._member.topic})
+
+
+class GroupMember:
+    """A consumer-group member for a host that owns per-partition state (the Kafka rules host).
+
+    Unlike Subscription it hands raw batches (getmany) to its host, calls the host back on revocation and
+    assignment (inside the rebalance: the host saves and commits, or restores, before fetching goes on) and
+    commits only the offsets the host names, after the host's effects for them were acknowledged.
+    """
+
+    def __init__(self, bus: KafkaBus, topic: str, gid: str, on_assigned: Callable[[set[int]], Any],
+                 on_revoked: Callable[[set[int]], Any], *, max_records: int = 500,
+                 session_timeout_ms: int = 10_000, heartbeat_ms: int = 3_000) -> None:
+        self.bus, self.topic, self.gid = bus, topic, gid
+        self.on_assigned, self.on_revoked = on_assigned, on_revoked
+        self.generation = 0
+        self.consumer: AIOKafkaConsumer | None = None
+        self._options = {"max_poll_records": max_records, "session_timeout_ms": session_timeout_ms,
+                         "heartbeat_interval_ms": heartbeat_ms, "auto_offset_reset": "none"}
+
+    async def start(self, since_ms: int) -> None:
+        """Anchor a new group (as the bus does), then join it; KafkaError/OSError propagate (the host retries)."""
+        await self.bus._anchor(self.topic, self.gid, since_ms)
+        consumer = self.bus._consumer(self.gid, **self._options)
+        consumer.subscribe([self.topic], listener=_MemberRebalance(self))
+        try:
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
+        self.consumer = consumer
+
+    async def fetch(self, timeout_ms: int) -> tuple[int, dict[int, list[tuple[int, str, bytes]]]]:
+        """(generation before the fetch, {partition: [(offset, key, value), ...]}); {} on a fetch error."""
+        assert self.consumer is not None
+        generation = self.generation
+        try:
+            batch = await self.consumer.getmany(timeout_ms=timeout_ms)
+        except NoOffsetForPartitionError as err:  # a partition added after anchoring: it starts empty
+            await self.consumer.seek_to_beginning(*[a for a in err.args if isinstance(a, TopicPartition)])
+            return generation, {}
+        except OffsetOutOfRangeError as err:  # retention deleted unread events: nothing to do but go on
+            log.error("consumer %s on %s: offsets out of range, unread events were deleted", self.gid, self.topic)
+            await self.consumer.seek_to_beginning(*[tp for tp in (err.args[0] if err.args else {})
+                                                    if isinstance(tp, TopicPartition)])
+            return generation, {}
+        except KafkaError as err:
+            log.warning("%s", self.bus._fail(f"consumer {self.gid} fetch", err))
+            return generation, {}
+        return generation, {tp.partition: [(r.offset, r.key.decode() if r.key else "", r.value) for r in records]
+                            for tp, records in batch.items()}
+
+    async def committed(self, partitions: set[int]) -> dict[int, int]:
+        """The group's committed next-offset per partition (the position for one without a commit)."""
+        assert self.consumer is not None
+        out = {}
+        for p in partitions:
+            tp = TopicPartition(self.topic, p)
+            committed = await self.consumer.committed(tp)
+            out[p] = committed if committed is not None else await self.consumer.position(tp)
+        return out
+
+    def assigned(self) -> set[int]:
+        """Partitions this member holds now."""
+        return {tp.partition for tp in self.consumer.assignment()} if self.consumer is not None else set()
+
+    def highwater(self, partition: int) -> int | None:
+        """The partition's end offset as of the last fetch (None before one)."""
+        assert self.consumer is not None
+        return self.consumer.highwater(TopicPartition(self.topic, partition))
+
+    async def commit(self, offsets: dict[int, int]) -> bool:
+        """Commit next-offsets per partition; False (kept by the caller for the next try) on a failure."""
+        if not offsets or self.consumer is None:
+            return True
+        try:
+            await asyncio.wait_for(self.consumer.commit({TopicPartition(self.topic, p): o
+                                                         for p, o in offsets.items()}), COMMIT_TIMEOUT_S)
+            return True
+        except (KafkaError, asyncio.TimeoutError) as err:
+            log.warning("%s", self.bus._fail(f"commit of group {self.gid}", err))
+            return False
+
+    async def stop(self) -> None:
+        """Leave the group (revocation callbacks run first: the host saves and commits)."""
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+
+async def read_to_end(bootstrap: str, topic: str, partitions: set[int], client_id: str = "telecare",
+                      timeout_s: float = 60.0) -> dict[str, bytes | None]:
+    """The latest value per key in these partitions of a (compacted) topic, read from the start to its end now."""
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id=client_id, enable_auto_commit=False,
+                                group_id=None, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    latest: dict[str, bytes | None] = {}
+    try:
+        await consumer.start()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        for tp in tps:  # explicit: a lazy seek_to_beginning can race the first position lookup
+            consumer.seek(tp, starts[tp])
+        # Done with a partition once a record at or past end-1 was read (not by position(): records count).
+        left = {tp for tp in tps if ends[tp] > starts[tp]}
+        deadline = time.monotonic() + timeout_s
+        while left:
+            if time.monotonic() > deadline:
+                raise KafkaError(f"reading {topic} to its end took over {timeout_s:.0f}s")
+            for tp, records in (await consumer.getmany(*left, timeout_ms=500)).items():
+                for r in records:
+                    if r.offset < ends[tp] and r.key:
+                        latest[r.key.decode()] = r.value
+                if records and records[-1].offset >= ends[tp] - 1:
+                    left.discard(tp)
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+    return latest

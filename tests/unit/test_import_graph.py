@@ -20,6 +20,7 @@ VENDOR_OWNERS = {
     "argon2": {"identity/passwords.py"},
     "aiokafka": {"telecare/kafkabus.py", "telecare/kafkafeed.py"},
     "babel": {"telecare/i18n.py"},
+    "faust": {"rules/faust_host.py"},
 }
 WEB_LIBRARIES = ("fastapi", "starlette", "uvicorn")
 

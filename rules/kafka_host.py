@@ -1,0 +1,267 @@
+"""The rule engine hosted on Kafka: one consumer-group member per process, state per partition in `rules-state`.
+
+Per batch of `events` (getmany): evaluate each event with the pure engine, fire the owned residents' due
+timers, then publish the verdicts to `alert-triggers` (acked), the changed states to the compacted
+`rules-state` topic (acked), and only then commit the batch's offsets. A crash anywhere in between
+redelivers events that are evaluated again; their verdicts carry the same key (rules/verdicts.py) and the
+alert writer applies each key once. On assignment the states of the assigned partitions' residents are read
+from `rules-state` to its end before any of their events is evaluated; on revocation pending work is
+flushed and committed, then those residents are forgotten. `rules-state` has as many partitions as `events`
+and the same key, so a resident's state lives in the partition number of its events.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from rules.directory import Directory
+from rules.engine import Decision, evaluate, new_state, next_due, state_from_json, state_to_json, tick
+from rules.model import ResidentState
+from rules.runner import _processed  # the per-type counter, looked up once (labels() is slow per event)
+from rules.timers import DueTimes
+from telecare.bus import ALERT_TRIGGERS, EVENTS
+from telecare.clock import Clock
+from telecare.errors import ConfigError
+from telecare.events import Event, decode_event
+from telecare.health import Health, PartState
+from telecare.kafkabus import RULES_STATE, KafkaBus
+from telecare.metrics import RULE_TIMERS_FIRED, RULES_ERRORS
+from telecare.people import ResidentLookup
+
+log = logging.getLogger(__name__)
+
+GROUP = "rules"
+PART = "rules"
+LEAVE_TIMEOUT_S = 10.0
+
+
+class KafkaRulesHost:
+    """Consumes `events` in group "rules", owns the state of its partitions' residents, ticks their timers."""
+
+    def __init__(self, bus: KafkaBus, residents: ResidentLookup, clock: Clock, *, tick_seconds: float = 1.0,
+                 refresh_seconds: float = 300.0, device_refresh_seconds: float = 5.0, group: str = GROUP,
+                 health: Health | None = None, session_timeout_ms: int = 10_000, max_records: int = 1000,
+                 save_seconds: float = 0.5) -> None:
+        bus.register(EVENTS, group)  # a first start anchors the group here: events published meanwhile are kept
+        self._bus, self._clock, self._health, self._group = bus, clock, health, group
+        self._directory = Directory(residents, refresh_seconds=refresh_seconds,
+                                    device_refresh_seconds=device_refresh_seconds)
+        self._tick_ms = max(1, int(tick_seconds * 1000))
+        self._member_options = {"session_timeout_ms": session_timeout_ms,
+                                "heartbeat_ms": max(100, session_timeout_ms // 3), "max_records": max_records}
+        self._member: Any = None
+        self._states: dict[str, ResidentState] = {}
+        self._dirty: set[str] = set()
+        self._verdicts: list[Decision] = []
+        self._offsets: dict[int, int] = {}  # partition -> next offset, evaluated but not committed yet
+        self._owned: set[int] = set()
+        self._next: dict[int, int] = {}  # owned partition -> next offset to evaluate
+        self._due = DueTimes()
+        self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
+        self._save_seconds, self._saved_at = save_seconds, time.monotonic()
+        self._started = False
+        self.evaluated = 0  # events evaluated by this process (redeliveries included)
+        self.restored = 0  # states read back from rules-state
+
+    async def start(self) -> None:
+        """Topics ready (same partition count for events and rules-state) and the registry loaded."""
+        if self._started:
+            return
+        self._report(PartState.STARTING, "joining the rules group")
+        await self._bus.start()
+        if self._bus.partitions(EVENTS) != self._bus.partitions(RULES_STATE):
+            raise ConfigError(f"topics {EVENTS} and {RULES_STATE} must have the same partition count "
+                              f"({self._bus.partitions(EVENTS)} != {self._bus.partitions(RULES_STATE)})")
+        await self._directory.refresh_all()
+        self._started = True
+
+    async def run(self) -> None:
+        """Join the group and process batches until cancelled; a dead loop reports FAILED."""
+        try:
+            await self.start()
+            self._member = self._bus.member(EVENTS, self._group, self._assigned, self._revoked,
+                                            **self._member_options)
+            await self._member.start(self._bus.registered_at(EVENTS, self._group))
+            self._report(PartState.OK, "consuming")
+            while True:
+                await self._step()
+        except asyncio.CancelledError:
+            if self._health is not None:
+                self._health.forget(PART)
+            raise
+        except BaseException as err:
+            log.error("rules (kafka) loop died: %s", type(err).__name__)
+            self._report(PartState.FAILED, f"event loop died: {type(err).__name__}")
+            raise
+        finally:
+            if self._member is not None:
+                try:  # a clean stop saves and commits what was evaluated (a dead broker must not hold the exit)
+                    async with self._lock:
+                        await asyncio.wait_for(self._flush(), LEAVE_TIMEOUT_S)
+                except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - never mask why we stop
+                    log.warning("rules: final save failed: %s", type(err).__name__)
+                try:
+                    await asyncio.wait_for(self._member.stop(), LEAVE_TIMEOUT_S)
+                except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - never mask why we stop
+                    log.warning("rules: leaving the group failed: %s", type(err).__name__)
+
+    async def _step(self) -> None:
+        _, batch = await self._member.fetch(self._tick_ms)
+        async with self._lock:
+            # By offset, not by rebalance generation: a batch fetched across a rebalance may hold records of the
+            # new assignment (dropping them would skip them: the consumer's position is already past them), or
+            # records the new assignment will fetch again from the committed offset (those are skipped here).
+            for partition, records in batch.items():
+                expected = self._next.get(partition)
+                if expected is None:
+                    continue  # not ours (any more)
+                for offset, _key, raw in records:
+                    if offset < expected:
+                        continue
+                    await self._evaluate(raw)
+                    expected = self._next[partition] = self._offsets[partition] = offset + 1
+            if self._directory.due_for_refresh():
+                await self._refresh_registry()
+            self._tick_due(self._clock.now())
+            # Verdicts go out with every batch (alarm latency); states and the commit every save_seconds (a
+            # resident's state is written once per interval, not once per batch).
+            await self._flush(states=time.monotonic() - self._saved_at >= self._save_seconds)
+
+    async def _evaluate(self, raw: bytes) -> None:
+        """One event, isolated: a bad one is counted and logged by id, never retried forever."""
+        try:
+            event = decode_event(raw)
+        except Exception as err:  # noqa: BLE001 - an undecodable record must not stop the rules
+            RULES_ERRORS.labels("bad_message").inc()
+            log.warning("undecodable event skipped: %s", type(err).__name__)
+            return
+        try:
+            await self._evaluate_one(event)
+        except Exception as err:  # noqa: BLE001 - one bad event must not stop the rules for everyone
+            RULES_ERRORS.labels("internal_error").inc()
+            log.error("rules: event %s (resident %s) failed: %s; skipped", event.id, event.resident_id,
+                      type(err).__name__)
+
+    async def _evaluate_one(self, event: Event) -> None:
+        rid = event.resident_id
+        resident = await self._directory.for_event(event)
+        if resident is None:
+            RULES_ERRORS.labels("unknown_resident").inc()
+            log.warning("event %s for unknown resident %s ignored", event.id, rid)
+            return
+        state, decisions = evaluate(event, resident, self._directory.devices(rid), self._state(rid),
+                                    self._clock.now())
+        self._set_state(rid, state)
+        self.evaluated += 1
+        _processed(event.type).inc()
+        self._verdicts += decisions
+
+    def _tick_due(self, now: datetime) -> None:
+        """Fire the due timers of owned residents (a resident of a revoked partition is skipped)."""
+        for rid in self._due.due(now):
+            resident = self._directory.residents.get(rid)
+            if resident is None or self._bus.partition_of(EVENTS, rid) not in self._owned:
+                continue
+            try:
+                old = self._state(rid)
+                state, triggers = tick(resident, self._directory.devices(rid), old, now)
+            except Exception as err:  # noqa: BLE001 - one resident's timer must not stop everyone else's
+                RULES_ERRORS.labels("evaluate").inc()
+                log.error("rule tick failed for resident %s: %s", rid, type(err).__name__)
+                continue
+            if state is not old:
+                self._set_state(rid, state)
+            else:
+                self._due.schedule(rid, next_due(state))
+            for trigger in triggers:
+                RULE_TIMERS_FIRED.labels(trigger.type.value).inc()
+            self._verdicts += triggers
+
+    async def _flush(self, states: bool = True) -> None:
+        """Verdicts, then states, then offsets: each step only after the one before was acknowledged."""
+        if self._verdicts:
+            await self._bus.publish_many(ALERT_TRIGGERS, [(v.resident_id, v) for v in self._verdicts])
+            self._verdicts = []
+        if not states:
+            return
+        self._saved_at = time.monotonic()
+        if self._dirty:
+            await self._bus.publish_many(RULES_STATE, [(rid, state_to_json(self._states[rid]).encode())
+                                                       for rid in self._dirty if rid in self._states])
+            self._dirty = set()
+        if self._offsets and await self._member.commit(self._offsets):
+            self._offsets = {}
+
+    async def _assigned(self, partitions: set[int]) -> None:
+        """Read the states of the new partitions' residents from rules-state, then arm their timers."""
+        async with self._lock:
+            started = time.monotonic()
+            rows = await self._bus.read_table(RULES_STATE, partitions)
+            for rid, raw in rows.items():
+                if raw is None:
+                    self._states.pop(rid, None)
+                    continue
+                try:
+                    self._states[rid] = state_from_json(raw.decode())
+                except (KeyError, TypeError, ValueError) as err:
+                    log.error("unreadable rule state for resident %s: %s", rid, type(err).__name__)
+            self._next.update(await self._member.committed(partitions))
+            self._owned |= partitions
+            now = self._clock.now()
+            for rid in self._directory.residents:  # every owned resident gets a tick: arms its timers
+                if self._bus.partition_of(EVENTS, rid) in partitions:
+                    self._due.at(rid, now)
+            self.restored += len(rows)
+            log.info("rules: assigned partitions %s, %d states restored in %.2fs", sorted(partitions), len(rows),
+                     time.monotonic() - started)
+
+    async def _revoked(self, partitions: set[int]) -> None:
+        """Flush and commit what was evaluated, then forget the residents of the partitions given up."""
+        async with self._lock:
+            try:
+                await self._flush()
+            except Exception as err:  # noqa: BLE001 - the next owner redoes what was not committed
+                log.error("rules: flush on revocation failed: %s", type(err).__name__)
+            self._owned -= partitions
+            for p in partitions:
+                self._next.pop(p, None)
+            gone = [rid for rid in self._states if self._bus.partition_of(EVENTS, rid) in partitions]
+            for rid in gone:
+                del self._states[rid]
+            self._offsets = {p: o for p, o in self._offsets.items() if p not in partitions}
+            self._dirty = {rid for rid in self._dirty if rid in self._states}
+
+    def _state(self, rid: str) -> ResidentState:
+        state = self._states.get(rid)
+        if state is None:
+            state = self._states[rid] = new_state(rid)
+            self._dirty.add(rid)
+        return state
+
+    def _set_state(self, rid: str, state: ResidentState) -> None:
+        if self._states.get(rid) is not state:
+            self._states[rid] = state
+            self._dirty.add(rid)
+        self._due.schedule(rid, next_due(state))
+
+    async def _refresh_registry(self) -> None:
+        changed = await self._directory.refresh_all()
+        now = self._clock.now()
+        for rid in changed:
+            self._due.at(rid, now)
+
+    def _report(self, state: PartState, detail: str = "") -> None:
+        if self._health is not None:
+            self._health.report(PART, state, detail)
+
+    @property
+    def owned(self) -> set[int]:
+        """Partitions of `events` this host owns now."""
+        return set(self._owned)
+
+    def state(self, resident_id: str) -> ResidentState | None:
+        """The in-memory state of an owned resident (inspection, tests)."""
+        return self._states.get(resident_id)
