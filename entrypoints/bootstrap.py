@@ -304,8 +304,6 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             await service.start()
             running.tasks.append(watched_task(core.health, service.run(), part))
         elif part == "rules":
-            if kafka:
-                kafka_parts.require_rules_host()  # the in-process runner would attach redelivered events twice
             rules = build_rules(core)  # on Kafka: the rules host (its own wiring in build_rules)
             await rules.start()
             running.tasks.append(watched_task(core.health, rules.run(), "rules"))

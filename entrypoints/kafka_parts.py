@@ -54,12 +54,3 @@ def alerts_via_bus(core: Any) -> Any:
     from alerts.bus_sink import AlertsViaBus, BusVerdictSink
 
     return AlertsViaBus(core.alerts, BusVerdictSink(core.bus))
-
-
-def require_rules_host() -> None:
-    """Rules on Kafka run in the rules host (rules/kafka_host.py, built by bootstrap.build_rules): it keys its
-    verdicts so a redelivered event attaches nothing. Refuse clearly where that host is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("rules.kafka_host") is None:
-        raise ConfigError("rules on Kafka: not built (rules/kafka_host.py is missing)")
