@@ -15,7 +15,8 @@ from telecare.metrics import ALERT_ACK_SECONDS, ALERT_RAISE_LATENCY, ALERT_ANSWE
 from telecare.store import Database
 
 _COLUMNS = """id, resident_id, type, severity, status, raised_at, first_event_at, last_event_at, count,
-    reason, device_id, delayed, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, note"""
+    reason, device_id, delayed, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, note,
+    reason_template, reason_params"""
 SYSTEM = "system"  # the actor of history lines nobody typed
 # The device's gateway has an open commissioning session (devices/commissioning.py writes them).
 _IN_COMMISSIONING = """SELECT EXISTS (SELECT 1 FROM devices d JOIN commissioning_sessions s ON s.gateway_id = d.gateway_id
@@ -41,9 +42,10 @@ class AlertStore:
         row = await tx.fetchrow(
             f"""WITH changed AS (
                   INSERT INTO alerts (resident_id, type, severity, status, raised_at, first_event_at,
-                                      last_event_at, count, reason, device_id, delayed)
+                                      last_event_at, count, reason, device_id, delayed, reason_template,
+                                      reason_params)
                   VALUES (%(rid)s, %(type)s, %(sev)s, 'open', %(now)s, %(at)s, %(at)s, 1, %(reason)s, %(dev)s,
-                          %(delayed)s)
+                          %(delayed)s, %(template)s, %(params)s)
                   ON CONFLICT (resident_id, type) WHERE status IN ('open', 'acknowledged')
                   DO UPDATE SET count = alerts.count + 1,
                                 first_event_at = LEAST(alerts.first_event_at, EXCLUDED.first_event_at),
@@ -57,6 +59,7 @@ class AlertStore:
                 SELECT * FROM changed""",
             {"rid": trigger.resident_id, "type": trigger.type.value, "sev": trigger.severity.value, "now": now,
              "at": trigger.at, "reason": trigger.reason, "dev": trigger.device_id, "delayed": trigger.delayed,
+             "template": trigger.template, "params": dict(trigger.params) if trigger.template else None,
              "detail": {"event_at": trigger.at.isoformat(), "device_id": trigger.device_id, "delayed": trigger.delayed,
                         "event_id": str(trigger.event_id) if trigger.event_id else None}},
         )

@@ -166,7 +166,7 @@ class ResidentQueries:
 
 _ALERT_COLUMNS = """a.id, a.resident_id, a.type, a.severity, a.status, a.raised_at, a.first_event_at, a.last_event_at,
     a.count, a.reason, a.device_id, a.delayed, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by,
-    a.outcome, a.note, r.name AS resident_name, e.tier, e.state, e.next_at, e.round"""
+    a.outcome, a.note, a.reason_template, a.reason_params, r.name AS resident_name, e.tier, e.state, e.next_at, e.round"""
 
 
 @dataclass(frozen=True, slots=True)

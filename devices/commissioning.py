@@ -126,9 +126,10 @@ class Commissioning:
         if session.finished_at is not None:
             raise ConflictError(f"commissioning session {session.id} was already finished")
         checks = await self.checks(session)
+        reason, template, params = installation_test_reason(session.gateway_id, checks)
         change = await self._alerts.raise_or_attach(AlertTrigger(
-            session.resident_id, AlertType.INSTALLATION_TEST, Severity.TECHNICAL, now,
-            installation_test_reason(session.gateway_id, checks), device_id=session.gateway_id), now)
+            session.resident_id, AlertType.INSTALLATION_TEST, Severity.TECHNICAL, now, reason,
+            device_id=session.gateway_id, template=template, params=params), now)
         async with self._db.transaction() as tx:
             done = await tx.execute(
                 "UPDATE commissioning_sessions SET finished_by = %s, finished_at = %s, test_alert_id = %s "

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from telecare.alerts import ReasonParams, reason_params
 from telecare.events import DeviceType, EventType
 
 
@@ -112,8 +113,15 @@ def missing(checks: Iterable[Check]) -> list[Check]:
     return [c for c in checks if c.reported_at is None]
 
 
-def installation_test_reason(gateway_id: str, checks: list[Check]) -> str:
-    """The operator's one line for the installation test alert (ids only, no health detail)."""
+def installation_test_reason(gateway_id: str, checks: list[Check]) -> tuple[str, str, ReasonParams]:
+    """The operator's one line for the installation test alert (ids only, no health detail): (English line,
+    its template, the template's values)."""
     absent = missing(checks)
-    tail = "every device reported" if not absent else "not reported: " + ", ".join(c.device_id for c in absent)
-    return f"Installation test of gateway {gateway_id}: {len(checks) - len(absent)} of {len(checks)} devices; {tail}"
+    template = (N_("Installation test of gateway {gateway_id}: {reported} of {devices} devices; every device reported")
+                if not absent else
+                N_("Installation test of gateway {gateway_id}: {reported} of {devices} devices; not reported: {missing}"))
+    values = {"gateway_id": gateway_id, "reported": len(checks) - len(absent), "devices": len(checks),
+              "missing": ", ".join(c.device_id for c in absent)}
+    if not absent:
+        del values["missing"]
+    return template.format(**values), template, reason_params(**values)

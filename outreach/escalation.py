@@ -32,7 +32,7 @@ ESCALATE = frozenset({Severity.CRITICAL, Severity.HIGH})
 _STATE_COLS = "alert_id, tier, next_at, contact_index, state, updated_at, round"
 _ALERT_COLS = """a.id, a.resident_id, a.type, a.severity, a.status, a.raised_at, a.first_event_at, a.last_event_at,
     a.count, a.reason, a.device_id, a.delayed, a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by,
-    a.outcome, a.note"""
+    a.outcome, a.note, a.reason_template, a.reason_params"""
 
 
 class Escalator:

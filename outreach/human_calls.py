@@ -13,7 +13,7 @@ from outreach.call_vocabulary import CallMode, CallOutcome, CallPurpose
 from outreach.planning import calling_hours_at, service_time_text
 from outreach.task_records import TaskStatus, welfare_trigger
 from outreach.telephony import CallRequest, Telephony
-from telecare.alerts import AlertSink, AlertTrigger, AlertType, Severity
+from telecare.alerts import N_, AlertSink, AlertTrigger, AlertType, Severity, reason_params
 from telecare.clock import Clock
 from telecare.errors import ConflictError, InvalidInput, TelephonyError
 from telecare.metrics import OUTREACH_CALLS, OUTREACH_OUTCOMES
@@ -184,9 +184,11 @@ class HumanCalls:
     async def _concern(self, record: CallRecord, resident: Any, urgent: bool, now: datetime) -> None:
         """Urgent: a welfare alert on the operator queue now. Otherwise a person follows up within two days."""
         if urgent:
+            template = N_("urgent concern from a {purpose} call")  # the page says purpose with term()
             await self._alerts.raise_or_attach(AlertTrigger(
                 record.resident_id, AlertType.WELFARE_CHECK, Severity.HIGH, now,
-                f"urgent concern from a {record.purpose.replace('_', ' ')} call"), now)
+                template.format(purpose=record.purpose.replace("_", " ")), template=template,
+                params=reason_params(purpose=record.purpose)), now)
             return
         await self._tasks.create_callback(record.resident_id, "follow-up of a concern raised on a call", now,
                                           resident=resident, source_task_id=record.task_id, priority=5,

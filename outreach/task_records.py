@@ -8,7 +8,7 @@ from typing import Any
 
 from outreach.call_vocabulary import CallMode, CallOutcome, CallPurpose
 from outreach.planning import next_calling_window
-from telecare.alerts import AlertTrigger, AlertType, Severity
+from telecare.alerts import N_, AlertTrigger, AlertType, Severity, reason_params
 from telecare.errors import InvalidInput
 from telecare.people import Resident
 
@@ -173,5 +173,7 @@ def decide_after_attempt(task: CallTask, outcome: CallOutcome | str, now: dateti
 
 def welfare_trigger(task: CallTask, now: datetime) -> AlertTrigger:
     """The welfare_check alert to raise for a task left unreached (no personal data in the reason)."""
+    template = N_("{purpose} call unreached after {attempts} attempt(s)")  # the page says purpose with term()
     return AlertTrigger(task.resident_id, AlertType.WELFARE_CHECK, Severity.HIGH, now,
-                        f"{task.purpose.replace('_', ' ')} call unreached after {task.attempts} attempt(s)")
+                        template.format(purpose=task.purpose.replace("_", " "), attempts=task.attempts),
+                        template=template, params=reason_params(purpose=task.purpose.value, attempts=task.attempts))

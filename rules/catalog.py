@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from string import Formatter
 
-from telecare.alerts import AlertType, Severity
+from telecare.alerts import N_, AlertType, ReasonParams, Severity, reason_params
 from telecare.events import DeviceType, EventType
 
 
@@ -15,7 +16,7 @@ class RuleSpec:
     alert_type: AlertType
     severity: Severity
     when: str  # human description, shown in docs and the admin page
-    text: str  # str.format template for AlertTrigger.reason (times are resident-local HH:MM)
+    text: str  # str.format template for AlertTrigger.reason and its .template (times are resident-local HH:MM)
     parameter: str | None = None  # CarePlan attribute holding the threshold, None for instant rules
 
 
@@ -23,33 +24,33 @@ RULES: dict[AlertType, RuleSpec] = {
     spec.alert_type: spec
     for spec in (
         RuleSpec(AlertType.HELP_BUTTON, Severity.CRITICAL, "pendant press",
-                 "Help button pressed at {time}"),
+                 N_("Help button pressed at {time}")),
         RuleSpec(AlertType.FALL, Severity.CRITICAL, "fall event",
-                 "Fall detected at {time}"),
+                 N_("Fall detected at {time}")),
         RuleSpec(AlertType.BED_EXIT_NO_RETURN, Severity.HIGH,
                  "bed exit in the night window and no bed return within N minutes",
-                 "Bed exit at {time}, no return after {minutes} min", "bed_return_minutes"),
+                 N_("Bed exit at {time}, no return after {minutes} min"), "bed_return_minutes"),
         RuleSpec(AlertType.MEDICATION_MISSED, Severity.MEDIUM,
                  "dispenser reports a missed dose, or no dose taken within N minutes of a dose time",
-                 "Dose due at {time} not taken within {minutes} min", "dose_window_minutes"),
+                 N_("Dose due at {time} not taken within {minutes} min"), "dose_window_minutes"),
         RuleSpec(AlertType.INACTIVITY, Severity.HIGH,
                  "no motion, bed or door event for N hours while at home",
-                 "No activity for {hours} h (last at {time})", "inactivity_hours"),
+                 N_("No activity for {hours} h (last at {time})"), "inactivity_hours"),
         RuleSpec(AlertType.DEVICE_OFFLINE, Severity.TECHNICAL,
                  "device silent past its supervision interval, or gateway reports offline",
-                 "{device} {device_id} silent since {time}", None),
+                 N_("{device} {device_id} silent since {time}"), None),
         RuleSpec(AlertType.LOW_BATTERY, Severity.TECHNICAL,
                  "low_battery event or battery below the care plan threshold",
-                 "Low battery on {device} {device_id}{level}", "low_battery_percent"),
+                 N_("Low battery on {device} {device_id}{level}"), "low_battery_percent"),
     )
 }
 
 # Event-driven texts that differ from the rule's main template.
-DISPENSER_MISSED_TEXT = "Dispenser reported a missed dose at {time}"
-GATEWAY_OFFLINE_TEXT = "Gateway {device_id} reported offline at {time}"
+DISPENSER_MISSED_TEXT = N_("Dispenser reported a missed dose at {time}")
+GATEWAY_OFFLINE_TEXT = N_("Gateway {device_id} reported offline at {time}")
 # Why a technical alert closed itself (its history line).
-BACK_ONLINE_TEXT = "{device} {device_id} back online at {time}"
-BATTERY_RECOVERED_TEXT = "{device} {device_id} battery at {level}% at {time}"
+BACK_ONLINE_TEXT = N_("{device} {device_id} back online at {time}")
+BATTERY_RECOVERED_TEXT = N_("{device} {device_id} battery at {level}% at {time}")
 
 # Events that raise an alert on their own, without a timer.
 INSTANT_ALERTS: dict[EventType, AlertType] = {
@@ -78,6 +79,21 @@ DEVICE_LABELS: dict[DeviceType, str] = {
     DeviceType.MOTION_SENSOR: "Motion sensor",
     DeviceType.DOOR_SENSOR: "Door sensor",
 }
+
+
+
+def worded(template: str, **values: object) -> tuple[str, str, ReasonParams]:
+    """(English reason, template, params) of a rule text. A `device` value is a DeviceType (None: unknown):
+    the English line says its label, the params carry its type value for the page's term()."""
+    used = {name for _, name, _, _ in Formatter().parse(template) if name}
+    values = {k: v for k, v in values.items() if k in used}  # the timer rules share one set of values
+    english = dict(values)
+    if "device" in values:
+        kind = values["device"]
+        english["device"] = DEVICE_LABELS.get(kind, "Device")  # type: ignore[arg-type]
+        values["device"] = kind.value if isinstance(kind, DeviceType) else "device"
+    return template.format(**english), template, reason_params(**values)
+
 
 # Dose timers are planned this far ahead, so an early dose finds its timer and a 25-hour DST day
 # still has the next dose planned before the last timer fires.

@@ -8,14 +8,14 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from rules.catalog import (
-    BATTERY_RECOVERED_TEXT, BACK_ONLINE_TEXT, DEVICE_LABELS, DISPENSER_MISSED_TEXT, DOSE_PLAN_AHEAD,
-    GATEWAY_OFFLINE_TEXT, INSTANT_ALERTS, RULES, SUPERVISION,
+    BATTERY_RECOVERED_TEXT, BACK_ONLINE_TEXT, DISPENSER_MISSED_TEXT, DOSE_PLAN_AHEAD,
+    GATEWAY_OFFLINE_TEXT, INSTANT_ALERTS, RULES, SUPERVISION, worded,
 )
 from rules.model import (
     ResidentState, Timer, new_state, next_due, state_from_dict, state_from_json, state_to_dict, state_to_json,
 )
 from telecare.alerts import AlertClear, AlertTrigger, AlertType
-from telecare.events import ACTIVITY_EVENT_TYPES, LATE_AFTER, Event, EventType
+from telecare.events import ACTIVITY_EVENT_TYPES, LATE_AFTER, DeviceType, Event, EventType
 from telecare.people import Device, Resident
 
 __all__ = [  # the state model lives in rules.model; the engine re-exports it as its public API
@@ -64,10 +64,16 @@ def dose_instants(resident: Resident, after: datetime, until: datetime) -> list[
     return out
 
 
-def _trigger(resident: Resident, rule: AlertType, at: datetime, reason: str, device_id: str | None,
+def _trigger(resident: Resident, rule: AlertType, at: datetime, text: tuple[str, str, tuple], device_id: str | None,
              delayed: bool, event: Event | None = None) -> AlertTrigger:
+    reason, template, params = text  # catalog.worded(...)
     return AlertTrigger(resident.id, rule, RULES[rule].severity, at, reason, device_id, delayed,
-                        event.id if event else None)
+                        event.id if event else None, template, params)
+
+
+def _clear(resident: Resident, rule: AlertType, at: datetime, text: tuple[str, str, tuple], device_id: str) -> AlertClear:
+    reason, template, params = text
+    return AlertClear(resident.id, rule, at, reason, device_id, template, params)
 
 
 def _reconcile(resident: Resident, devices: Iterable[Device], state: ResidentState, now: datetime) -> ResidentState:
@@ -114,8 +120,8 @@ def _rearm(timers: dict[str, Timer], key: str, rule: AlertType, since: datetime,
         timers[key] = Timer(rule, since + span, since, device_id)
 
 
-def _label(by_id: Mapping[str, Device], device_id: str) -> str:
-    return DEVICE_LABELS.get(by_id[device_id].type, "Device") if device_id in by_id else "Device"
+def _kind(by_id: Mapping[str, Device], device_id: str | None) -> DeviceType | None:
+    return by_id[device_id].type if device_id in by_id else None
 
 
 def evaluate(event: Event, resident: Resident, devices: Iterable[Device], state: ResidentState,
@@ -131,8 +137,8 @@ def evaluate(event: Event, resident: Resident, devices: Iterable[Device], state:
     if event.type is EventType.GATEWAY_OFFLINE:  # the broker speaks for the gateway: not a sign of life
         current = timers.get(SUP + dev)
         if current is None or not current.fired:  # once per silence
-            out.append(_trigger(resident, AlertType.DEVICE_OFFLINE, ts, GATEWAY_OFFLINE_TEXT.format(
-                device_id=dev, time=_hhmm(ts, resident)), dev, event.delayed, event))
+            out.append(_trigger(resident, AlertType.DEVICE_OFFLINE, ts, worded(
+                GATEWAY_OFFLINE_TEXT, device_id=dev, time=_hhmm(ts, resident)), dev, event.delayed, event))
             timers[SUP + dev] = Timer(AlertType.DEVICE_OFFLINE, ts, current.since if current else ts, dev,
                                       event.delayed, fired=True)
     else:  # any message, tamper included, is a sign of life for the device and the gateway that relayed it
@@ -147,24 +153,23 @@ def evaluate(event: Event, resident: Resident, devices: Iterable[Device], state:
                     back.append(device_id)
         # Close the offline alert only when no device of this resident is still silent (one alert covers all).
         if back and not any(t.fired for k, t in timers.items() if k.startswith(SUP)):
-            out.append(AlertClear(resident.id, AlertType.DEVICE_OFFLINE, ts, BACK_ONLINE_TEXT.format(
-                device=_label(by_id, back[0]), device_id=back[0], time=_hhmm(ts, resident)), back[0]))
+            out.append(_clear(resident, AlertType.DEVICE_OFFLINE, ts, worded(
+                BACK_ONLINE_TEXT, device=_kind(by_id, back[0]), device_id=back[0], time=_hhmm(ts, resident)), back[0]))
     if event.type is EventType.LOW_BATTERY or (event.battery is not None and event.battery < plan.low_battery_percent):
         if dev not in low:  # once per battery episode, not once per heartbeat
             low = low | {dev}
-            kind = by_id[dev].type if dev in by_id else None
             level = f" ({event.battery}%)" if event.battery is not None else ""
-            out.append(_trigger(resident, AlertType.LOW_BATTERY, ts, RULES[AlertType.LOW_BATTERY].text.format(
-                device=DEVICE_LABELS.get(kind, "Device"), device_id=dev, level=level), dev, event.delayed, event))
+            out.append(_trigger(resident, AlertType.LOW_BATTERY, ts, worded(RULES[AlertType.LOW_BATTERY].text,
+                device=_kind(by_id, dev), device_id=dev, level=level), dev, event.delayed, event))
     elif event.battery is not None and dev in low:
         low = low - {dev}  # recovered: the next drop is a new episode
         if not low:  # the one low-battery alert covers every device: close it when none is low any more
-            out.append(AlertClear(resident.id, AlertType.LOW_BATTERY, ts, BATTERY_RECOVERED_TEXT.format(
-                device=_label(by_id, dev), device_id=dev, level=event.battery, time=_hhmm(ts, resident)), dev))
+            out.append(_clear(resident, AlertType.LOW_BATTERY, ts, worded(BATTERY_RECOVERED_TEXT,
+                device=_kind(by_id, dev), device_id=dev, level=event.battery, time=_hhmm(ts, resident)), dev))
     alert_type = INSTANT_ALERTS.get(event.type)
     if alert_type is not None:
         text = DISPENSER_MISSED_TEXT if alert_type is AlertType.MEDICATION_MISSED else RULES[alert_type].text
-        out.append(_trigger(resident, alert_type, ts, text.format(time=_hhmm(ts, resident)), dev,
+        out.append(_trigger(resident, alert_type, ts, worded(text, time=_hhmm(ts, resident)), dev,
                             event.delayed, event))
     if event.type in ACTIVITY_EVENT_TYPES and resident.at_home:
         _rearm(timers, INACTIVITY, AlertType.INACTIVITY, ts, plan.inactivity_window)
@@ -206,13 +211,12 @@ def _timer_trigger(resident: Resident, by_id: Mapping[str, Device], timer: Timer
     span = timer.due - timer.since
     when = _hhmm(timer.since, resident)
     if timer.rule is AlertType.DEVICE_OFFLINE:
-        kind = by_id[timer.device_id].type if timer.device_id in by_id else None
-        reason = spec.text.format(device=DEVICE_LABELS.get(kind, "Device"), device_id=timer.device_id, time=when)
+        text = worded(spec.text, device=_kind(by_id, timer.device_id), device_id=timer.device_id, time=when)
     else:
-        reason = spec.text.format(time=when, minutes=round(span.total_seconds() / 60),
-                                  hours=f"{span.total_seconds() / 3600:g}")
+        text = worded(spec.text, time=when, minutes=round(span.total_seconds() / 60),
+                      hours=f"{span.total_seconds() / 3600:g}")
     late = timer.delayed or now - timer.due > LATE_AFTER  # e.g. came due while the service was down
-    return _trigger(resident, timer.rule, timer.due, reason, timer.device_id, late)
+    return _trigger(resident, timer.rule, timer.due, text, timer.device_id, late)
 
 
 def resume(state: ResidentState, now: datetime) -> ResidentState:

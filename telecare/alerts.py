@@ -64,6 +64,19 @@ class Outcome(StrEnum):
 # Technical alerts close themselves when their condition ends; alarms about a person never do.
 SELF_CLEARING = frozenset({AlertType.DEVICE_OFFLINE, AlertType.LOW_BATTERY})
 
+# A reason's placeholder values: (name, text) pairs, hashable so verdicts stay frozen values.
+ReasonParams = tuple[tuple[str, str], ...]
+
+
+def N_(text: str) -> str:
+    """Marks a reason template for the pages' catalogue (scripts/i18n extracts it); the page shows it with t()."""
+    return text
+
+
+def reason_params(**values: object) -> ReasonParams:
+    """Placeholder values as a verdict carries them: strings, in name order."""
+    return tuple(sorted((k, str(v)) for k, v in values.items()))
+
 
 @dataclass(frozen=True, slots=True)
 class AlertTrigger:
@@ -77,6 +90,9 @@ class AlertTrigger:
     device_id: str | None = None
     delayed: bool = False
     event_id: UUID | None = None
+    # `reason` as a catalogue msgid with {placeholders} and their values, so a page can say it in its language.
+    template: str | None = None
+    params: ReasonParams = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +104,8 @@ class AlertClear:
     at: datetime  # when the condition ended (event time)
     reason: str  # one line for the history, e.g. "Gateway gw-1 back online at 10:02"
     device_id: str | None = None
+    template: str | None = None  # as on AlertTrigger
+    params: ReasonParams = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +130,16 @@ class Alert:
     resolved_by: str | None = None
     outcome: Outcome | None = None
     note: str | None = None
+    reason_template: str | None = None  # the first trigger's template and params (AlertTrigger.template/params)
+    reason_params: ReasonParams = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the API and the live stream."""
+        """JSON-ready form for the API and the live stream (reason_params as an object)."""
         out = asdict(self)
         for key, value in out.items():
             if isinstance(value, datetime):
                 out[key] = value.isoformat()
+        out["reason_params"] = dict(self.reason_params)
         return out
 
 
@@ -196,6 +217,8 @@ def alert_from_row(row: dict[str, Any]) -> Alert:
         resolved_by=row["resolved_by"],
         outcome=Outcome(row["outcome"]) if row["outcome"] else None,
         note=row["note"],
+        reason_template=row.get("reason_template"),
+        reason_params=tuple((row.get("reason_params") or {}).items()),
     )
 
 
@@ -216,16 +239,26 @@ def decode_alert_change(raw: bytes) -> AlertChange:
 COMMISSIONING_TESTABLE = frozenset({AlertType.HELP_BUTTON, AlertType.FALL})
 
 
+# The test forms of the testable alarms' templates (rules/catalog.py), marked here for the catalogue;
+# tests/unit/test_reason_templates.py checks as_installation_test builds only these.
+INSTALLATION_TEST_TEMPLATES = (N_("Commissioning test: Help button pressed at {time}"),
+                               N_("Commissioning test: Fall detected at {time}"))
+
+
 def as_installation_test(trigger: AlertTrigger) -> AlertTrigger:
     """The same trigger as an installation test (technical: never escalated, not counted against answer times)."""
     return replace(trigger, type=AlertType.INSTALLATION_TEST, severity=Severity.TECHNICAL,
-                   reason=f"Commissioning test: {trigger.reason}")
+                   reason=f"Commissioning test: {trigger.reason}",
+                   template=f"Commissioning test: {trigger.template}" if trigger.template else None)
 
 
 def encode_verdict(verdict: AlertTrigger | AlertClear) -> bytes:
     """A rules verdict on the wire (topic `alert-triggers`): {"verdict": "trigger"|"clear", ...fields}."""
     body = {k: v for k, v in asdict(verdict).items() if v is not None}
     body["at"] = verdict.at.isoformat()
+    body["params"] = dict(verdict.params)  # an object on the wire, in the verdict's order
+    if not verdict.params:
+        del body["params"]
     if isinstance(verdict, AlertTrigger) and verdict.event_id is not None:
         body["event_id"] = str(verdict.event_id)
     body["verdict"] = "clear" if isinstance(verdict, AlertClear) else "trigger"
@@ -238,6 +271,7 @@ def decode_verdict(raw: bytes) -> AlertTrigger | AlertClear:
     kind = data.pop("verdict")
     data["type"] = AlertType(data["type"])
     data["at"] = datetime.fromisoformat(data["at"])
+    data["params"] = tuple((str(k), str(v)) for k, v in data.get("params", {}).items())
     if kind == "clear":
         return AlertClear(**data)
     if kind != "trigger":

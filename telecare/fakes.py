@@ -33,7 +33,7 @@ class InMemoryAlertSink:
         if active is None:
             alert = Alert(len(self.alerts) + 1, trigger.resident_id, trigger.type, trigger.severity,
                           AlertStatus.OPEN, now, trigger.at, trigger.at, 1, trigger.reason, trigger.device_id,
-                          trigger.delayed)
+                          trigger.delayed, reason_template=trigger.template, reason_params=trigger.params)
             kind, line = AlertChangeKind.RAISED, (HistoryKind.RAISED, f"Raised: {trigger.reason}")
         else:
             alert = replace(active, count=active.count + 1, first_event_at=min(active.first_event_at, trigger.at),

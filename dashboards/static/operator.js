@@ -5,7 +5,7 @@
   const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, technical: 3 };
   const AMBER_AFTER = 45; // seconds; the answer target is 60 s
   const RED_AFTER = 60;
-  const { $, el, cell, emptyRow, toast, api, dayTime, t, N_, term, ready } = window.telecareUI;
+  const { $, el, cell, emptyRow, toast, api, dayTime, t, N_, term, reason, ready } = window.telecareUI;
   // The alert types the filter offers (labels: telecareUI.term, in the page's language).
   const ALERT_TYPES = ["help_button", "fall", "bed_exit_no_return", "medication_missed", "inactivity",
                        "device_offline", "low_battery", "welfare_check", "installation_test"];
@@ -123,7 +123,7 @@
     }
     const badge = escalationBadge(a);
     if (badge) what.append(badge);
-    if (a.reason) what.append(el("span", { class: "reason" }, a.reason));
+    if (a.reason) what.append(el("span", { class: "reason" }, reason(a)));
     tr.append(what);
 
     const who = el("td");

@@ -1,6 +1,6 @@
 // Small DOM and fetch helpers shared by Telecare pages: window.telecareUI.{$, el, cell, emptyRow, toast, api, csrfToken}
 // the one time formatter every page uses: window.telecareUI.{ready, time, dayTime, dateTime, zone}, and the
-// words: window.telecareUI.{t, N_, term, translate, words, setLanguage, language} (catalogue from /i18n/<lang>.json).
+// words: window.telecareUI.{t, N_, term, reason, translate, words, setLanguage, language} (catalogue from /i18n/<lang>.json).
 // toast() writes into an element with id "toast" (role=status) when the page has one.
 // Times are shown in the service time zone (TELECARE_SERVICE_TIMEZONE, read from /api/config), 24-hour,
 // whatever the browser's own zone: an operator in another zone must read the same "14:05" as the team.
@@ -91,7 +91,7 @@
     critical: N_("Critical"), high: N_("High"), medium: N_("Medium"), technical: N_("Technical"),
     gateway: N_("Gateway"), pendant: N_("Pendant"), fall_sensor: N_("Fall sensor"), bed_sensor: N_("Bed sensor"),
     medication_dispenser: N_("Medication dispenser"), motion_sensor: N_("Motion sensor"),
-    door_sensor: N_("Door sensor"),
+    door_sensor: N_("Door sensor"), device: N_("Device"),
     follow_up: N_("Follow-up"), birthday: N_("Birthday"), weather: N_("Weather"), information: N_("Information"),
     reminder: N_("Reminder"), escalation: N_("Escalation"), welfare: N_("Welfare"),
     fine: N_("Fine"), concern: N_("Concern"), callback_requested: N_("Callback requested"),
@@ -110,6 +110,15 @@
   };
   // A vocabulary value in the page's language ("low_battery" -> "Bateria baixa"); unknown values readable as is.
   const term = (value) => (value in TERMS ? t(TERMS[value]) : String(value || "").replace(/_/g, " "));
+  // An alert's reason line in the page's language: its template with the values (device types and call
+  // purposes are vocabulary words), or the English line of an alert stored without one.
+  const TERM_PARAMS = new Set(["device", "purpose"]);
+  function reason(alert) {
+    if (!alert.reason_template) return alert.reason;
+    const params = {};
+    for (const [k, v] of Object.entries(alert.reason_params || {})) params[k] = TERM_PARAMS.has(k) ? term(v) : v;
+    return t(alert.reason_template, params);
+  }
 
   // Translate the page's marked text and attributes (the English original kept as the id).
   function translate(root = document) {
@@ -210,7 +219,7 @@
     return Math.abs(at - now()) < 6 * 86400000 ? formats.dayTime.format(at) : formats.dateTime.format(at);
   }
 
-  window.telecareUI = { $, el, cell, emptyRow, toast, api, csrfToken, ready, time, dayTime, dateTime, t, N_, term,
+  window.telecareUI = { $, el, cell, emptyRow, toast, api, csrfToken, ready, time, dayTime, dateTime, t, N_, term, reason,
                         translate, words: wordsReady, setLanguage, language: () => language,
                         languages: Object.keys(LANGUAGES), zone: () => zone };
 })();

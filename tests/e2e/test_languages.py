@@ -1,5 +1,5 @@
 """Languages in Chromium: the service's language is the default, a user switches to Català from the top bar,
-the operator queue's headings and buttons are Catalan, and a reload keeps it."""
+the operator queue's headings, buttons and alert reasons are Catalan, and a reload keeps it."""
 from __future__ import annotations
 
 from datetime import date
@@ -8,9 +8,11 @@ import pytest
 
 from alerts.store import AlertStore
 from dashboards.app import WebDeps, create_app
+from rules.catalog import RULES, worded
 from telecare.alerts import AlertTrigger, AlertType, Severity
 from telecare.bus import InProcessBus
 from telecare.clock import SystemClock
+from telecare.events import DeviceType
 from telecare.i18n import Language
 from tests.e2e.browser import browser_page, insert_resident, serve
 from tests.web_helpers import sign_in_browser
@@ -23,7 +25,12 @@ async def _app(db, language: Language):
     store = AlertStore(db, bus)
     await insert_resident(db, "r1", "Montserrat Puig", born=date(1939, 3, 14), phones=["+34 600 000 001"])
     now = clock.now()
-    await store.raise_or_attach(AlertTrigger("r1", AlertType.FALL, Severity.CRITICAL, now, "fall reported"), now)
+    for type_, severity, (reason, template, params) in (
+            (AlertType.FALL, Severity.CRITICAL, worded(RULES[AlertType.FALL].text, time="03:12")),
+            (AlertType.LOW_BATTERY, Severity.TECHNICAL, worded(RULES[AlertType.LOW_BATTERY].text,
+                                                               device=DeviceType.PENDANT, device_id="pd1", level=" (9%)"))):
+        await store.raise_or_attach(AlertTrigger("r1", type_, severity, now, reason, template=template, params=params),
+                                    now)
     return create_app(WebDeps(db=db, bus=bus, alerts=store, clock=clock, service_language=language))
 
 
@@ -40,6 +47,7 @@ async def test_a_user_switches_to_catalan_and_it_stays(db):
         await expect(page.locator("#queue-title")).to_have_text("Cola de alertas")
         await expect(page.locator("html")).to_have_attribute("lang", "es")
         await expect(row.locator("[data-action=acknowledge]")).to_have_text("Atender")
+        await expect(row.locator(".reason")).to_have_text("Caída detectada a las 03:12")
         await expect(page.locator("#language-select")).to_have_value("es")
 
         await page.select_option("#language-select", "ca")  # saves the choice, then reloads in Catalan
@@ -49,6 +57,9 @@ async def test_a_user_switches_to_catalan_and_it_stays(db):
         await expect(row.locator("[data-action=resolve]")).to_have_text("Resoldre")
         await expect(row.locator(".alert-type strong")).to_have_text("Caiguda")
         await expect(row.locator(".badge.sev-critical")).to_have_text("Crítica")
+        await expect(row.locator(".reason")).to_have_text("Caiguda detectada a les 03:12")  # the reason too
+        battery = page.locator("#queue-body tr[data-severity=technical] .reason")
+        await expect(battery).to_have_text("Bateria baixa: Penjoll pd1 (9%)")  # the device type via term()
         await expect(page.locator("th", has_text="Gravetat")).to_be_visible()
         await expect(page.locator("#live-status")).to_have_text("En directe")
         await expect(page.locator("header.topbar a[aria-current=page]")).to_have_text("Cua d'operadors")
@@ -72,7 +83,8 @@ async def test_the_default_language_follows_the_setting(db):
         await page.goto(base + "/")
         await expect(page.locator("html")).to_have_attribute("lang", "ca")
         await expect(page.locator("#queue-title")).to_have_text("Cua d'alertes")
-        await expect(page.locator("#queue-body [data-action=acknowledge]")).to_have_text("Atendre")
+        await expect(page.locator("#queue-body tr[data-severity=critical] [data-action=acknowledge]")).to_have_text(
+            "Atendre")
         await expect(page.locator("[data-sign-out]")).to_have_text("Tancar la sessió")
 
 

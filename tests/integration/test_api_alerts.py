@@ -156,3 +156,33 @@ async def test_extra_routers_are_included(db):
                              extra_routers=(extra,)))
     async with api_client(app, role="installer") as client:
         assert (await client.get("/api/devices")).json() == [{"id": "d1"}]
+
+
+async def test_a_reason_is_sent_with_its_template_and_params_and_the_first_trigger_keeps_them(env, db):
+    """The engine's reason template and values reach the queue (the page says them in its language)."""
+    from uuid import uuid4
+
+    from rules.engine import evaluate, new_state
+    from telecare.events import DeviceType, Event, EventType
+    from telecare.people import Device, Resident
+
+    client, store, clock = env
+    resident, pendant = Resident("r1", "Montserrat Puig"), Device("pd1", DeviceType.PENDANT, "gw1", "r1")
+    state, decisions = new_state("r1"), []
+    for battery in (12, 40, 9):  # low, recovered, low again (a second trigger attaches to the open alert)
+        ev = Event(uuid4(), "gw1", "pd1", "r1", EventType.HEARTBEAT, clock.now(), clock.now(), uuid4().hex, battery)
+        state, out = evaluate(ev, resident, [pendant], state, clock.now())
+        decisions += [d for d in out if isinstance(d, AlertTrigger)]
+        clock.advance(60)
+    assert len(decisions) == 2
+    for trigger in decisions:
+        await store.raise_or_attach(trigger, clock.now())
+    await _raise(store, clock, "r2", AlertType.FALL, Severity.CRITICAL)  # a writer without a template
+
+    body = {a["resident_id"]: a for a in (await client.get("/api/alerts")).json()}
+    low = body["r1"]
+    assert low["count"] == 2 and low["reason"] == "Low battery on Pendant pd1 (12%)"
+    assert low["reason_template"] == "Low battery on {device} {device_id}{level}"
+    assert low["reason_params"] == {"device": "pendant", "device_id": "pd1", "level": " (12%)"}
+    assert body["r2"]["reason_template"] is None and body["r2"]["reason_params"] == {}
+    assert await db.fetchval("SELECT reason_params->>'level' FROM alerts WHERE resident_id = 'r1'") == " (12%)"

@@ -37,7 +37,14 @@ def test_a_device_is_ticked_at_its_first_test_event_only_and_the_gateway_comes_f
     assert [(c.device_id, c.reported_at) for c in checks] == [
         ("gw-1", T0 + timedelta(seconds=2)), ("dr-1", None), ("mo-1", None), ("pd-1", T0 + timedelta(seconds=9))]
     assert [c.device_id for c in missing(checks)] == ["dr-1", "mo-1"]
-    assert installation_test_reason("gw-1", checks) == "Installation test of gateway gw-1: 2 of 4 devices; not reported: dr-1, mo-1"
+    assert installation_test_reason("gw-1", checks) == (
+        "Installation test of gateway gw-1: 2 of 4 devices; not reported: dr-1, mo-1",
+        "Installation test of gateway {gateway_id}: {reported} of {devices} devices; not reported: {missing}",
+        (("devices", "4"), ("gateway_id", "gw-1"), ("missing", "dr-1, mo-1"), ("reported", "2")))
+    every = [c for c in checks if c.reported_at is not None]
+    assert installation_test_reason("gw-1", every)[1:] == (
+        "Installation test of gateway {gateway_id}: {reported} of {devices} devices; every device reported",
+        (("devices", "2"), ("gateway_id", "gw-1"), ("reported", "2")))
     assert checks[3].to_dict()["prompt"] == "Press the pendant's button now" and checks[3].to_dict()["room"] == "Bedroom"
 
 

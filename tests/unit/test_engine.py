@@ -66,6 +66,7 @@ def test_help_button_raises_critical_alert_with_local_time():
     [trig] = h.event(EventType.HELP_BUTTON)
     assert trig.type is AlertType.HELP_BUTTON and trig.severity is Severity.CRITICAL
     assert trig.reason == "Help button pressed at 02:00" and trig.device_id == "pd1"
+    assert (trig.template, trig.params) == ("Help button pressed at {time}", (("time", "02:00"),))
     assert trig.event_id == h.last_event.id and trig.at == T0 and trig.delayed is False
 
 
@@ -108,6 +109,8 @@ def test_bed_exit_at_night_without_return_fires_from_the_clock():
     [trig] = h.advance(timedelta(seconds=1))  # no new event: the tick alone fires it
     assert (trig.type, trig.severity) == (AlertType.BED_EXIT_NO_RETURN, Severity.HIGH)
     assert trig.reason == "Bed exit at 02:00, no return after 30 min"
+    assert (trig.template, trig.params) == ("Bed exit at {time}, no return after {minutes} min",
+                                            (("minutes", "30"), ("time", "02:00")))
     assert trig.at == T0 + timedelta(minutes=30) and trig.device_id == "bs1" and not trig.delayed
     assert h.advance(timedelta(minutes=1)) == []  # fires once
 
@@ -195,6 +198,9 @@ def test_low_battery_alerts_once_per_episode():
     [trig] = h.event(EventType.HEARTBEAT, PENDANT, battery=15)
     assert (trig.type, trig.severity) == (AlertType.LOW_BATTERY, Severity.TECHNICAL)
     assert trig.reason == "Low battery on Pendant pd1 (15%)"
+    # The page says the device type in its language (telecareUI.term): the params carry the type, not "Pendant".
+    assert (trig.template, dict(trig.params)) == ("Low battery on {device} {device_id}{level}",
+                                                  {"device": "pendant", "device_id": "pd1", "level": " (15%)"})
     assert h.event(EventType.HEARTBEAT, PENDANT, battery=14) == []
     assert h.event(EventType.LOW_BATTERY, PENDANT, battery=13) == []
     [cleared] = h.event(EventType.HEARTBEAT, PENDANT, battery=20)  # recovered (>= threshold): the alert closes
@@ -217,6 +223,8 @@ def test_gateway_supervision_and_once_per_silence():
     [off] = h.advance(timedelta(seconds=1))
     assert (off.type, off.severity, off.device_id) == (AlertType.DEVICE_OFFLINE, Severity.TECHNICAL, "gw1")
     assert off.reason == "Gateway gw1 silent since 02:00"
+    assert (off.template, dict(off.params)) == ("{device} {device_id} silent since {time}",
+                                                {"device": "gateway", "device_id": "gw1", "time": "02:00"})
     assert h.advance(timedelta(minutes=30)) == []  # once per silence
     h.event(EventType.HEARTBEAT, GW)
     assert h.advance(timedelta(minutes=4)) == []

@@ -20,6 +20,8 @@ def test_gateway_back_online_after_reported_offline_clears_device_offline():
     [clear] = h.event(EventType.GATEWAY_ONLINE, GW)
     assert (clear.type, clear.device_id, clear.resident_id) == (AlertType.DEVICE_OFFLINE, "gw1", "r1")
     assert clear.reason == "Gateway gw1 back online at 02:02"
+    assert (clear.template, dict(clear.params)) == ("{device} {device_id} back online at {time}",
+                                                    {"device": "gateway", "device_id": "gw1", "time": "02:02"})
     assert h.event(EventType.HEARTBEAT, GW) == []  # nothing was silent any more: nothing to clear
 
 

@@ -17,7 +17,9 @@ from telecare.i18n import Language, catalogue_path, parse_language, placeholder_
 
 STATIC = Path(__file__).resolve().parents[2] / "dashboards" / "static"
 # Server-side tables of sentences the pages show with t() (marked N_("…") there, extracted by scripts/i18n).
-SERVER_WORDS = (Path(__file__).resolve().parents[2] / "devices" / "commissioning_plan.py",)
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_WORDS = tuple(ROOT / p for p in ("devices/commissioning_plan.py", "rules/catalog.py", "telecare/alerts.py",
+                                        "outreach/task_records.py", "outreach/human_calls.py"))  # + alert reasons
 # t("…") / N_("…") with a literal first argument, either quote style (ui.t(, telecareUI.t( included).
 CALL = re.compile(r"""(?<![\w$])(?:t|N_)\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(`))""")
 
