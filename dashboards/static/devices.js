@@ -30,6 +30,32 @@
     }
   }
 
+  async function register(event) {
+    event.preventDefault();
+    const value = (id) => $(id).value.trim();
+    const rooms = value("gw-rooms").split(",").map((r) => r.trim()).filter(Boolean);
+    const body = { id: value("gw-id"), serial: value("gw-serial"), resident_id: value("gw-resident"),
+                   address: value("gw-address"), rooms };
+    $("register-error").hidden = true;
+    try {
+      const done = await api("POST", "/api/gateways", body);
+      $("mqtt-login").hidden = !done.mqtt;
+      if (done.mqtt) {
+        $("mqtt-username").textContent = done.mqtt.username;
+        $("mqtt-password").textContent = done.mqtt.password;
+        $("mqtt-next").href = commissionUrl(done.id);
+      } else {
+        location.assign(commissionUrl(done.id)); // already registered: its login was shown when it was new
+        return;
+      }
+      $("register-form").reset();
+      await load();
+    } catch (err) {
+      $("register-error").textContent = err.message;
+      $("register-error").hidden = false;
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     $("register-form").addEventListener("submit", register);
     ready.catch(() => null).finally(load);

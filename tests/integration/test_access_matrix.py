@@ -56,7 +56,7 @@ async def build(db: Any) -> tuple[Any, dict[str, Any]]:
                          (f"gw-{rid}", f"gw-{rid}", rid))
     alert = (await alerts.raise_or_attach(AlertTrigger("ra", AlertType.FALL, Severity.CRITICAL, T0, "fall"), T0)).alert
     core = SimpleNamespace(db=db, alerts=alerts, registry=registry, clock=clock,
-                           settings=SimpleNamespace(telephony="simulated"))
+                           settings=SimpleNamespace(telephony="simulated", bus=None, kafka_bootstrap=None))
     care = care_routers_without_outreach(core)[0]
     twilio = TwilioTelephony("AC" + "0" * 32, "secret", "+34930001122", "https://telecare.example", clock=clock)
     routers = (devices_router(registry, clock), care, phones_router(SimulatedTelephony(clock)), twilio_router(twilio),
