@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from telecare.bus import ALERTS
+from telecare.alerts import AlertTrigger
+from telecare.bus import ALERT_TRIGGERS, ALERTS
 from telecare.kafkabus import KafkaBus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,11 @@ class PartProcesses:
             self.procs[part] = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "run", part],
                                                 env={**self.env, **extra}, cwd=str(ROOT), stdout=log,
                                                 stderr=subprocess.STDOUT)
+
+    def stop_part(self, part: str) -> None:
+        """SIGTERM one part and wait for it (ingest: its persistent MQTT sessions queue meanwhile)."""
+        self.procs[part].terminate()
+        self.procs[part].wait(30)
 
     def check(self) -> None:
         """Raise if a part exited (with the tail of its log)."""
@@ -116,24 +122,34 @@ class StreamWatcher:
         return self._task.exception() if self._task is not None and self._task.done() else None
 
 
-class TopicWatcher:
-    """A consumer group of its own on `alerts` (the cheaper measure: no web process in between)."""
+def _help(topic: str, value) -> str | None:
+    """The resident of a help press (events), its trigger (alert-triggers) or its raised alert (alerts)."""
+    if topic == ALERTS:
+        ok = value.kind.value == "raised" and value.alert.type.value == "help_button"
+        return value.alert.resident_id if ok else None
+    if topic == ALERT_TRIGGERS:
+        return value.resident_id if isinstance(value, AlertTrigger) and value.type.value == "help_button" else None
+    return value.resident_id if value.type.value == "help_button" else None
 
-    def __init__(self, bootstrap: str, group: str) -> None:
-        self.bus, self.group = KafkaBus(bootstrap), group
+
+class TopicWatcher:
+    """A consumer group of its own on one topic of the path: the hop-by-hop measure (no web in between)."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str) -> None:
+        self.bus, self.topic, self.group = KafkaBus(bootstrap), topic, group
         self.arrived: dict[str, float] = {}
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.bus.register(ALERTS, self.group)
-        await self.bus.anchor(ALERTS, self.group)
+        self.bus.register(self.topic, self.group)
+        await self.bus.anchor(self.topic, self.group)
         self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        async for message in self.bus.subscribe(ALERTS, self.group):
-            change = message.value
-            if change.kind.value == "raised" and change.alert.type.value == "help_button":
-                self.arrived.setdefault(change.alert.resident_id, time.time())
+        async for message in self.bus.subscribe(self.topic, self.group):
+            rid = _help(self.topic, message.value)
+            if rid is not None:
+                self.arrived.setdefault(rid, time.time())
 
     async def close(self) -> None:
         if self._task is not None:
