@@ -174,7 +174,7 @@ async def _live(mqtt_url: str, rate: float, seconds: float, homes: int, press_ra
 
 
 async def run_kafka_latency_bench(n: int = 20_000, *, homes: int = 2_000, live_seconds: float = 20.0,
-                                  press_rate: float = 10.0, rate: float | None = None) -> dict:
+                                  press_rate: float = 10.0, rate: float | None = None, rules_workers: int = 1) -> dict:
     """Start the parts as processes; (a) the drain rate, (b) publish -> alert at half of it (or at `rate`)."""
     from demo.broker import free_port
 
@@ -191,6 +191,8 @@ async def run_kafka_latency_bench(n: int = 20_000, *, homes: int = 2_000, live_s
         port = free_port()
         for part in PARTS:
             parts.start(part, **({"TELECARE_HTTP_PORT": str(port)} if part == "web" else {}))
+        for k in range(2, rules_workers + 1):  # more members of the group `events.rules`
+            parts.start("rules", f"rules-{k}")
         base = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
         await _healthy(base, parts)
@@ -212,16 +214,18 @@ async def run_kafka_latency_bench(n: int = 20_000, *, homes: int = 2_000, live_s
         drain = await _drain(db, pub, parts, n, homes, topics[ALERTS])
         live = await _live(mqtt_url, rate or drain["path_events_per_s"] / 2, live_seconds, homes, press_rate,
                            stream, topics, parts) if live_seconds > 0 else None
-    return {"events": n, "residents": homes, "cores": os.cpu_count(), "parts": list(PARTS),
+    return {"events": n, "residents": homes, "cores": os.cpu_count(), "parts": list(exits), "rules_workers": rules_workers,
             "ready_s": round(ready_s, 1), "drain": drain, "live": live, "exits": exits}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python bench/kafka_latency.py [N] [LIVE_SECONDS]`: JSON; exit 1 when p99 misses the target."""
+    """`python bench/kafka_latency.py [N] [LIVE_SECONDS] [RATE|half] [RULES_WORKERS]`: JSON; exit 1 if p99 misses."""
     argv = sys.argv[1:] if argv is None else argv
     n = int(argv[0]) if argv else 20_000
     seconds = float(argv[1]) if len(argv) > 1 else 20.0
-    result = asyncio.run(run_kafka_latency_bench(n, live_seconds=seconds))
+    rate = float(argv[2]) if len(argv) > 2 and argv[2] != "half" else None
+    workers = int(argv[3]) if len(argv) > 3 else 1
+    result = asyncio.run(run_kafka_latency_bench(n, live_seconds=seconds, rate=rate, rules_workers=workers))
     print(json.dumps(result, indent=2))
     return 0 if result["live"] is None or result["live"]["meets_target"] else 1
 

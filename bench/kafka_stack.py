@@ -32,9 +32,10 @@ class PartProcesses:
     env: dict[str, str]
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
-    def start(self, part: str, **extra: str) -> None:
-        with open(self.work / f"{part}.log", "ab") as log:
-            self.procs[part] = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "run", part],
+    def start(self, part: str, name: str | None = None, **extra: str) -> None:
+        """Start `run <part>` as `name` (default: the part; a second rules worker needs its own name)."""
+        with open(self.work / f"{name or part}.log", "ab") as log:
+            self.procs[name or part] = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "run", part],
                                                 env={**self.env, **extra}, cwd=str(ROOT), stdout=log,
                                                 stderr=subprocess.STDOUT)
 
