@@ -214,7 +214,8 @@ async def run_kafka_latency_bench(n: int = 20_000, *, homes: int = 2_000, live_s
         drain = await _drain(db, pub, parts, n, homes, topics[ALERTS])
         live = await _live(mqtt_url, rate or drain["path_events_per_s"] / 2, live_seconds, homes, press_rate,
                            stream, topics, parts) if live_seconds > 0 else None
-    return {"events": n, "residents": homes, "cores": os.cpu_count(), "parts": list(exits), "rules_workers": rules_workers,
+    return {"events": n, "residents": homes, "cores": os.cpu_count(), "parts": list(exits),
+            "rules_workers": rules_workers,
             "ready_s": round(ready_s, 1), "drain": drain, "live": live, "exits": exits}
 
 

@@ -237,10 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_worker(argv[1]))
         return 0
     if argv[:1] == ["--scaling"]:
-        rest = argv[1:]
-        scaling = asyncio.run(run_rules_scaling_bench(int(rest[0]) if rest else 50_000,
-                                                      int(rest[1]) if len(rest) > 1 else 3))
-        print(json.dumps(scaling, indent=2))
+        n, repeats = (int(argv[1]) if len(argv) > 1 else 50_000), (int(argv[2]) if len(argv) > 2 else 3)
+        print(json.dumps(asyncio.run(run_rules_scaling_bench(n, repeats)), indent=2))
         return 0
     result = asyncio.run(run_rules_kafka_bench(int(argv[0]) if argv else 50_000))
     print(json.dumps(result, indent=2))
