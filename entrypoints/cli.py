@@ -152,9 +152,11 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks (ratios against a baseline measured in the same run)",
                            description="Benchmarks on their own temporary database and broker; JSON results.")
-    bench.add_argument("what", choices=["ingest", "outreach", "resident-page", "copy", "rules-state", "rules-kafka"],
+    bench.add_argument("what", choices=["ingest", "outreach", "resident-page", "copy", "rules-state", "rules-kafka",
+                                         "kafka-latency"],
                        help="which benchmark: ingest (drain + live load), outreach, resident-page, copy (the sink vs "
-                            "psql \\copy) rules-state (rule state at scale) or rules-kafka (the Kafka rules worker); docs/performance.md")
+                            "psql \\copy) rules-state (rule state at scale), rules-kafka (the Kafka rules worker) or "
+                            "kafka-latency (publish->alert, the Kafka parts as processes); docs/performance.md")
     bench.add_argument("--live-seconds", type=float, default=20.0,
                        help="ingest: seconds of steady load at half the drain rate for publish->alert (0 skips)")
     bench.add_argument("--rows", type=int, default=100_000, help="copy: event rows to write (default 100000)")

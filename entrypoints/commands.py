@@ -215,6 +215,10 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
         from bench.rules_kafka import run_rules_kafka_bench
 
         result = await run_rules_kafka_bench(args.events)
+    elif args.what == "kafka-latency":
+        from bench.kafka_latency import run_kafka_latency_bench
+
+        result = await run_kafka_latency_bench(args.events, live_seconds=args.live_seconds)
     else:
         from bench.outreach_calls import run_calls_bench
         from bench.outreach_plan import run_plan_bench
