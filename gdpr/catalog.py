@@ -59,6 +59,8 @@ EXCLUDED: dict[str, str] = {
     "event_keys": "de-duplication keys only (gateway id, message id, time, no content); pruned after 35 days",
     "event_rollup_hourly": "counts derived from the events, which are exported in full; erased with them",
     "device_rollup_daily": "last seen and battery derived from the events, which are exported in full; erased with them",
+    "alert_trigger_keys": "replay keys of applied alert verdicts (resident id, alert type, event id or timer "
+                          "deadline; no content): the alerts part's de-duplication, pruned after 8 days",
     "gateway_credentials": "the gateway's MQTT login (a mosquitto password hash): a security secret of the device, "
                            "not information about the person; deleted with the device registration (ON DELETE CASCADE)",
 }

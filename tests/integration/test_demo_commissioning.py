@@ -8,13 +8,14 @@ import pytest
 
 from alerts.store import AlertStore
 from demo.installer_visit import answer_commissioning
-from demo.simulator import Simulator
+from demo.simulator import Simulator, status_topic
 from devices.commissioning import Commissioning
 from devices.registry import Registry
 from ingest.service import IngestService
 from telecare.bus import InProcessBus
 from telecare.clock import SystemClock
 from telecare.events import DeviceType
+from telecare.mqtt import MqttPublisher
 from telecare.people import Device, Resident
 from tests.conftest import eventually
 
@@ -51,3 +52,9 @@ async def test_starting_commissioning_on_a_demo_gateway_gets_every_device_ticked
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await ingest.stop()
+        # The simulated gateway's retained "online" status would reach every later subscriber of the shared
+        # broker as an unknown gateway's message: an empty retained message deletes it.
+        cleaner = MqttPublisher(mqtt_url, "cleanup-demo-commissioning")
+        await cleaner.connect()
+        await cleaner.publish(status_topic("gw-demo"), b"", retain=True)
+        await cleaner.disconnect()
