@@ -157,11 +157,17 @@ class Database:
             await self._pool.putconn(conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """A connection in a transaction; commits on success, rolls back on error."""
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Tx]:
+        """A connection in a transaction; commits on success, rolls back on error.
+
+        durable=False: the commit does not wait for its WAL flush (`synchronous_commit = off` for this
+        transaction only): a crash may lose it, never half of it. Only for writes that can be redone.
+        """
         async with self._pooled() as conn:
             try:
                 async with conn.transaction():
+                    if not durable:
+                        await conn.execute("SET LOCAL synchronous_commit = off")
                     yield Tx(conn)
             except psycopg.Error as err:
                 raise _translate(err) from err
