@@ -99,7 +99,7 @@ class AlertOutbox:
     async def _run(self) -> None:
         while True:
             verdicts, now = await self._queue.get()
-            await self._deliver(verdicts, now, isolate=True)  # what escapes kills the task: _sent stays, saves wait (and fail)
+            await self._deliver(verdicts, now, isolate=True)  # what escapes kills the task: saves then fail
             self._sent += 1
             self._progress.set()
 
