@@ -7,6 +7,7 @@ from datetime import datetime
 
 import msgspec
 
+from telecare.errors import ConflictError
 from telecare.events import MAX_PAYLOAD_BYTES, Event, EventType, Rejected
 from telecare.store import Database
 from telecare.store.db import Tx
@@ -16,6 +17,8 @@ UNKEYED_TYPES = frozenset({EventType.GATEWAY_ONLINE, EventType.GATEWAY_OFFLINE})
 
 EVENT_COLUMNS = ("id", "ts", "received_at", "gateway_id", "device_id", "resident_id", "type",
                  "msg_id", "battery", "value")
+EVENT_TYPES = ("uuid", "timestamptz", "timestamptz", "text", "text", "text", "text", "text", "int2", "jsonb")
+KEY_COLUMNS, KEY_TYPES = ("gateway_id", "msg_id", "received_at"), ("text", "text", "timestamptz")
 DEAD_LETTER_COLUMNS = ("received_at", "topic", "payload", "reason", "gateway_id", "device_id")
 # Enough of a junk topic or payload to see what sent it; the rest is not worth storing.
 MAX_DEAD_TOPIC_CHARS = 1024
@@ -117,6 +120,12 @@ class EventSink:
     async def store(self, events: Sequence[Event], rejects: Sequence[Rejected]) -> StoreResult:
         """Store a batch atomically; StoreError leaves nothing behind (the caller retries)."""
         kept, repeats = first_per_key(events)
+        if kept:
+            try:
+                await self._copy(kept, rejects)
+                return StoreResult(tuple(kept), repeats, tuple(rejects))
+            except ConflictError:
+                pass  # a key (or id) was taken already: this batch holds a redelivery, rolled back; claim row by row
         new: list[Event] = []
         async with self._db.transaction() as tx:
             if kept:
@@ -126,6 +135,21 @@ class EventSink:
             if rejects:
                 await tx.copy_rows("dead_letters", DEAD_LETTER_COLUMNS, [_dead_row(r) for r in rejects])
         return StoreResult(tuple(new), repeats + len(kept) - len(new), tuple(rejects))
+
+    async def _copy(self, kept: Sequence[Event], rejects: Sequence[Rejected]) -> None:
+        """The usual batch (no repeats): binary COPY into event_keys, then events. The keys' primary key makes
+        the first COPY fail on any key already stored (or being stored by another writer, once it commits),
+        which rolls the whole transaction back: "stored once" stays exact, checked by the index itself."""
+        unkeyed = UNKEYED_TYPES
+        async with self._db.transaction() as tx:
+            keys = [(e.gateway_id, e.msg_id, e.received_at) for e in kept if e.type not in unkeyed]
+            if keys:
+                await tx.copy_binary("event_keys", KEY_COLUMNS, KEY_TYPES, keys)
+            await tx.copy_binary("events", EVENT_COLUMNS, EVENT_TYPES, [
+                (e.id, e.ts, e.received_at, e.gateway_id, e.device_id, e.resident_id, e.type.value, e.msg_id,
+                 e.battery, e.value) for e in kept])
+            if rejects:
+                await tx.copy_rows("dead_letters", DEAD_LETTER_COLUMNS, [_dead_row(r) for r in rejects])
 
     async def dead_letter(self, rejects: Sequence[Rejected]) -> None:
         """Store rejects alone (used when a message cannot be stored as an event)."""

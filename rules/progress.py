@@ -94,13 +94,14 @@ class PgProgressStore:
         return Progress(row["processed_through"], frozenset(row["recent_ids"])) if row else None
 
     async def save(self, progress: Progress, now: datetime) -> None:
-        """Upsert the one progress row."""
-        await self._db.execute(
-            """INSERT INTO rules_progress (id, processed_through, recent_ids, updated_at) VALUES (1, %s, %s, %s)
-               ON CONFLICT (id) DO UPDATE SET processed_through = EXCLUDED.processed_through,
-                      recent_ids = EXCLUDED.recent_ids, updated_at = EXCLUDED.updated_at""",
-            (progress.processed_through, sorted(progress.recent_ids), now),
-        )
+        """Upsert the one progress row (not durable, like the states it covers: rules/state.py)."""
+        async with self._db.transaction(durable=False) as tx:
+            await tx.execute(
+                """INSERT INTO rules_progress (id, processed_through, recent_ids, updated_at) VALUES (1, %s, %s, %s)
+                   ON CONFLICT (id) DO UPDATE SET processed_through = EXCLUDED.processed_through,
+                          recent_ids = EXCLUDED.recent_ids, updated_at = EXCLUDED.updated_at""",
+                (progress.processed_through, sorted(progress.recent_ids), now),
+            )
 
 
 class PgStoredEvents:

@@ -41,14 +41,14 @@ class RulesRunner:
         self._stores, self._bus, self._clock, self._health = stores, bus, clock, health
         self._directory = Directory(residents, refresh_seconds=refresh_seconds,
                                     device_refresh_seconds=device_refresh_seconds)
-        self._saver = StateSaver(stores.states, stores.progress)
+        self._outbox = AlertOutbox(alerts)  # started by run(): verdicts then go out from their own task
+        self._saver = StateSaver(stores.states, stores.progress, self._outbox)
         self._replayer = Replayer(stores.progress, stores.events, catch_up_after_s=catch_up_after_s)
         if bus.keeps_from_register:
             self._replayer.not_needed()
         self._tick_seconds, self._save_every = tick_seconds, save_every
         self._states: dict[str, ResidentState] = {}
         self._due = DueTimes()
-        self._outbox = AlertOutbox(alerts)
         self._loaded, self._load_lock = False, asyncio.Lock()
 
     async def start(self) -> None:
@@ -72,10 +72,11 @@ class RulesRunner:
         """Process events and ticks until cancelled; saves pending state on the way out."""
         await self.start()
         self._report(PartState.OK)
+        outbox = self._outbox.start()  # alarms are sent while the next events are evaluated
         ticker = asyncio.create_task(self._tick_loop(), name="rules-ticker")
         catch_up = asyncio.create_task(self._replayer.catch_up(self._saver.progress, self._evaluate),
                                        name="rules-catch-up")
-        for helper in (ticker, catch_up):
+        for helper in (outbox, ticker, catch_up):
             helper.add_done_callback(self._helper_ended)
         try:
             async for message in self._bus.subscribe(EVENTS, GROUP, gaps=True):
@@ -85,7 +86,7 @@ class RulesRunner:
                     continue
                 await self.process(message.value)
                 if self._saver.pending >= self._save_every:
-                    await self.flush()
+                    self._saver.flush_soon(self._states, self._clock.now())  # evaluation goes on meanwhile
             raise RuntimeError("the events subscription ended")  # only cancellation may stop the rules
         except asyncio.CancelledError:
             if self._health is not None:
@@ -99,11 +100,13 @@ class RulesRunner:
         finally:
             ticker.cancel()
             catch_up.cancel()
-            await asyncio.gather(ticker, catch_up, return_exceptions=True)
+            await asyncio.gather(ticker, catch_up, *self._saver.saving, return_exceptions=True)
             try:
-                await self.flush()
+                await self.flush()  # waits for the verdicts queued so far to be sent
             except Exception as err:  # noqa: BLE001 - shutting down: report, do not mask the reason we stop
                 log.error("final rule state save failed: %s", type(err).__name__)
+            finally:
+                await self._outbox.stop()
 
     async def process(self, event: Event) -> list[AlertTrigger]:
         """Evaluate one event; raise the alerts it triggers; return them."""

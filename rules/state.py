@@ -76,7 +76,10 @@ class PgRuleStateStore:
         """Upsert these states in one statement; return how many were written."""
         batch = list(states)
         if batch:
-            await self._db.execute(_UPSERT, (now, states_to_json(batch).decode()))
+            # Not durable (docs/performance.md): a save lost in a crash only means an older state at the next
+            # start, and replay from the older progress re-sends verdicts that attach to the active alert.
+            async with self._db.transaction(durable=False) as tx:
+                await tx.execute(_UPSERT, (now, states_to_json(batch).decode()))
         return len(batch)
 
     async def delete(self, resident_id: str) -> None:

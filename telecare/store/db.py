@@ -107,6 +107,20 @@ class Tx:
             raise _translate(err) from err
         return len(rows)
 
+    async def copy_binary(self, table: str, columns: Sequence[str], types: Sequence[str],
+                          rows: Sequence[Sequence[Any]]) -> int:
+        """Bulk-load rows with binary COPY (`types`: the columns' PostgreSQL types; no text formatting)."""
+        cols = ", ".join(columns)
+        try:
+            async with self._conn.cursor() as cur:
+                async with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(types)
+                    for row in rows:
+                        await copy.write_row(row)
+        except psycopg.Error as err:
+            raise _translate(err) from err
+        return len(rows)
+
 
 class Database:
     """The pool. Build one per process in the bootstrap and pass it in."""
@@ -157,11 +171,17 @@ class Database:
             await self._pool.putconn(conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """A connection in a transaction; commits on success, rolls back on error."""
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Tx]:
+        """A connection in a transaction; commits on success, rolls back on error.
+
+        durable=False: the commit does not wait for its WAL flush (`synchronous_commit = off` for this
+        transaction only): a crash may lose it, never half of it. Only for writes that can be redone.
+        """
         async with self._pooled() as conn:
             try:
                 async with conn.transaction():
+                    if not durable:
+                        await conn.execute("SET LOCAL synchronous_commit = off")
                     yield Tx(conn)
             except psycopg.Error as err:
                 raise _translate(err) from err

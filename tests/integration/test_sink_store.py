@@ -1,4 +1,4 @@
-"""EventSink.store against real PostgreSQL: one statement claims keys and writes rows exactly as given."""
+"""EventSink.store against real PostgreSQL: keys claimed (COPY, or one statement after a conflict), rows as given."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -50,3 +50,19 @@ async def test_repeats_in_and_across_batches_are_duplicates_presence_is_never_de
     assert await db.fetchval("SELECT count(*) FROM events") == 6
     assert await db.fetchval("SELECT count(*) FROM event_keys") == 4  # presence claims no key
     assert await db.fetchval("SELECT count(*) FROM dead_letters") == 1
+
+
+async def test_writers_racing_on_the_same_keys_store_each_event_once(db: Database) -> None:
+    """The COPY path meets a key another writer holds: one of them falls back to the claim, nothing twice."""
+    import asyncio
+
+    sink = EventSink(db)
+    await sink.store([event("old")], [])
+    batches = [[event(f"k{i}") for i in range(start, start + 300)] + [event("old")] * (start == 0)
+               for start in (0, 100, 200)]
+    results = await asyncio.gather(*(sink.store(b, []) for b in batches))
+    stored = sorted(e.msg_id for r in results for e in r.new)
+    assert stored == sorted(f"k{i}" for i in range(500))
+    assert sum(r.duplicates for r in results) == 1 + 200 + 200
+    assert await db.fetchval("SELECT count(*) FROM events") == 501
+    assert await db.fetchval("SELECT count(*) FROM event_keys") == 501
