@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -333,6 +334,10 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             if web.done():
                 await running.stop()
                 await web  # re-raises why the server could not start
+    # What start-up loaded (the registry view, rule states, catalogues) lives as long as the process: freezing
+    # it keeps the collector's full passes from scanning it again and again (their pauses were the live
+    # publish -> alert p99 tail: docs/performance.md, TELECARE_BENCH_GC_FREEZE).
+    gc.freeze()
     if "web" not in parts:
         from telecare.part_http import part_port, serve_part_http
 
