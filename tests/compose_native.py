@@ -162,6 +162,9 @@ class Local:
         env["TELECARE_DATABASE_URL"] = self.database_url
         if "TELECARE_KAFKA_BOOTSTRAP" in env:
             env["TELECARE_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
+            # The test session's broker is shared: its topics already exist with the fixtures' 6 partitions
+            # (the compose's 12 would make the bus's partition checks of later tests disagree).
+            env["TELECARE_KAFKA_PARTITIONS"] = "6"
         if "TELECARE_MQTT_URL" in env:
             assert env["TELECARE_MQTT_URL"] == "mqtt://mosquitto:1883"
             env["TELECARE_MQTT_URL"] = self.mqtt_url
