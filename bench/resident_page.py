@@ -13,24 +13,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import resident_seed as seed  # noqa: E402
+from bench.harness import scratch_database  # noqa: E402
 from telecare.store import Database  # noqa: E402
-from telecare.store.migrate import maintain, upgrade  # noqa: E402
+from telecare.store.migrate import maintain  # noqa: E402
 
 TARGET_MS = 300.0
 SERIES = (("bed", 30), ("doors", 30), ("medication", 30), ("devices", 30), ("activity", 28), ("calls", 365))
@@ -46,22 +43,7 @@ def _ms(samples: list[float]) -> dict[str, float]:
 
 
 async def _database(stack: AsyncExitStack) -> Database:
-    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="telecare-bench-")))
-    server = os.environ.get("TELECARE_DATABASE_URL")
-    if not server:
-        from telecare.store.embedded import EmbeddedPostgres
-
-        pg = EmbeddedPostgres(tmp / "pg")
-        server = await asyncio.to_thread(pg.start)
-        stack.callback(pg.stop)
-    admin = await Database.connect(server, min_size=1, max_size=1)
-    stack.push_async_callback(admin.close)
-    name = f"bench_resident_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    stack.push_async_callback(admin.execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    db = await Database.connect(urlunsplit(urlsplit(server)._replace(path=f"/{name}")), min_size=2, max_size=10)
-    stack.push_async_callback(db.close)
-    await upgrade(db)
+    db, _ = await scratch_database(stack, "bench_resident")
     return db
 
 
