@@ -6,7 +6,6 @@ The watchers record when each resident's help_button alert was first raised, in 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.sse import sse_frames
 from telecare.alerts import AlertTrigger
 from telecare.bus import ALERT_TRIGGERS, ALERTS
 from telecare.kafkabus import KafkaBus
@@ -97,15 +97,8 @@ class StreamWatcher:
                                      headers=self.headers) as client:
             async with client.stream("GET", "/api/alerts/stream") as response:
                 response.raise_for_status()
-                event, data = None, []
-                async for line in response.aiter_lines():
-                    if line.startswith("event:"):
-                        event = line[6:].strip()
-                    elif line.startswith("data:"):
-                        data.append(line[5:].strip())
-                    elif line == "" and event:
-                        self._frame(event, json.loads("\n".join(data)), time.time())
-                        event, data = None, []
+                async for event, data in sse_frames(response):
+                    self._frame(event, data, time.time())
 
     def _frame(self, event: str, data: dict, at: float) -> None:
         if event in ("snapshot", "status"):

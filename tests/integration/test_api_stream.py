@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime, timezone
 
 import httpx
@@ -10,6 +9,7 @@ import httpx
 from dashboards.app import WebDeps, create_app
 from dashboards.live import RELOAD, LiveHub
 from alerts.store import AlertStore
+from bench.sse import sse_frames
 from telecare.alerts import AlertChange, AlertTrigger, AlertType, Severity
 from telecare.bus import ALERTS, InProcessBus
 from telecare.clock import FakeClock
@@ -19,19 +19,6 @@ from tests.conftest import eventually
 from tests.e2e.browser import insert_resident, serve
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
-
-
-async def _frames(response: httpx.Response):
-    """Yield (event, data) pairs from an SSE response."""
-    event, data = None, []
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-        elif line == "" and event:
-            yield event, json.loads("\n".join(data))
-            event, data = None, []
 
 
 async def test_stream_sends_a_snapshot_then_each_new_alert(db):
@@ -47,7 +34,7 @@ async def test_stream_sends_a_snapshot_then_each_new_alert(db):
     async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
         async with client.stream("GET", "/api/alerts/stream") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
-            frames = _frames(response)
+            frames = sse_frames(response)
             event, data = await anext(frames)
             assert event == "snapshot" and [a["id"] for a in data["alerts"]] == [first.id]
             await eventually(lambda: app.state.live.client_count == 1)

@@ -3,13 +3,13 @@ database is away (a PostgreSQL server this test stops and starts again)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import datetime, timezone
 
 import httpx
 import pytest
 
+from bench.sse import sse_frames
 from alerts.store import AlertStore
 from dashboards.routes.commissioning import router as commissioning_router
 from devices.installations import GatewaySite, Installations
@@ -29,18 +29,6 @@ def own_pg(tmp_root):
     server = OwnPostgres(tmp_root / f"own-pg-com-{uuid.uuid4().hex[:8]}")
     yield server
     server.close()
-
-
-async def _frames(response: httpx.Response):
-    event, data = None, []
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-        elif line == "" and event:
-            yield event, json.loads("\n".join(data))
-            event, data = None, []
 
 
 async def _until(frames, wanted) -> dict:
@@ -67,7 +55,7 @@ async def test_the_stream_ticks_a_sensor_and_says_not_live_while_the_database_is
             sid = (await client.post("/api/gateways/gw-s/commissioning")).json()["session"]["id"]
             async with client.stream("GET", f"/api/gateways/gw-s/commissioning/{sid}/stream") as response:
                 assert response.headers["content-type"].startswith("text/event-stream")
-                frames = _frames(response)
+                frames = sse_frames(response)
                 first = await _until(frames, lambda e, d: e == "state")
                 assert [c["reported"] for c in first["checks"]] == [False]
                 await _until(frames, lambda e, d: e == "status" and d["live"])
