@@ -20,7 +20,7 @@ from telecare.clock import FakeClock
 from telecare.people import Contact, Resident
 from tests.web_helpers import bearer
 from tests.e2e.browser import api_client, serve
-from tests.integration.test_api_stream import _frames
+from bench.sse import sse_frames
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 
@@ -96,7 +96,7 @@ async def test_the_live_stream_carries_the_escalation_in_snapshot_and_change_fra
     headers = await bearer(e["app"])
     async with serve(e["app"]) as base, httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
         async with client.stream("GET", "/api/alerts/stream") as response:
-            frames = _frames(response)
+            frames = sse_frames(response)
             event, data = await anext(frames)
             assert event == "snapshot" and data["alerts"][0]["escalation"]["state"] == "armed"
             e["clock"].set(T0 + timedelta(seconds=181))

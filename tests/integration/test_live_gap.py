@@ -14,7 +14,7 @@ from telecare.health import Health
 from tests.web_helpers import bearer
 from tests.conftest import eventually
 from tests.e2e.browser import serve
-from tests.integration.test_api_stream import _frames
+from bench.sse import sse_frames
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 
@@ -26,7 +26,7 @@ async def test_lost_feed_degrades_the_stream_and_healthz_then_browsers_reload(db
     async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
         assert (await client.get("/healthz")).status_code == 200
         async with client.stream("GET", "/api/alerts/stream") as response:
-            frames = _frames(response)
+            frames = sse_frames(response)
             event, data = await anext(frames)
             assert event == "snapshot" and data["live"] is True
             await eventually(lambda: app.state.live.client_count == 1)
@@ -39,7 +39,7 @@ async def test_lost_feed_degrades_the_stream_and_healthz_then_browsers_reload(db
             assert health_down.json()["parts"]["live_stream"]["state"] == "reconnecting"
 
             async with client.stream("GET", "/api/alerts/stream") as late:  # a browser connecting meanwhile
-                event, data = await anext(_frames(late))
+                event, data = await anext(sse_frames(late))
                 assert event == "snapshot" and data["live"] is False
 
             await bus.publish(ALERTS, "", FeedGap(FeedState.RESUMED, T0, "test"))
@@ -47,7 +47,7 @@ async def test_lost_feed_degrades_the_stream_and_healthz_then_browsers_reload(db
             assert event == "reload"  # its queue may have missed changes: start again from a snapshot
         await eventually(lambda: app.state.live.client_count == 0)
         async with client.stream("GET", "/api/alerts/stream") as again:
-            event, data = await anext(_frames(again))
+            event, data = await anext(sse_frames(again))
             assert event == "snapshot" and data["live"] is True
         health_up = await client.get("/healthz")
         assert health_up.status_code == 200 and health_up.json()["parts"]["live_stream"]["state"] == "ok"

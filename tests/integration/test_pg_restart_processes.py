@@ -30,7 +30,7 @@ from tests.conftest import eventually
 from tests.e2e.browser import serve
 from tests.web_helpers import bearer
 from tests.integration.pgfault import OwnPostgres, new_name
-from tests.integration.test_api_stream import _frames
+from bench.sse import sse_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESIDENTS = ("r0", "r1", "r2")
@@ -49,7 +49,7 @@ class Browser:
                 try:
                     async with client.stream("GET", "/api/alerts/stream") as response:
                         self.connections += 1
-                        async for event, data in _frames(response):
+                        async for event, data in sse_frames(response):
                             self.frames.append((event, data))
                             if event in ("reload", "error"):
                                 break
