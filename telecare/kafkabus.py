@@ -178,10 +178,11 @@ class KafkaBus:
             if self._producer is None:
                 await self.start(max(0.0, deadline - time.monotonic()))
             producer = self._producer
-            try:
-                await producer.send_and_wait(topic, payload, key=raw_key)
+            try:  # bounded: aiokafka's own wait has no deadline when its metadata or sender loop is stuck
+                await asyncio.wait_for(producer.send_and_wait(topic, payload, key=raw_key),
+                                       max(0.1, deadline - time.monotonic()))
                 return
-            except KafkaError as err:
+            except (KafkaError, asyncio.TimeoutError) as err:
                 # A retry after an unknown outcome may duplicate the message (consumers dedupe by id).
                 if time.monotonic() >= deadline or self._closed:
                     raise self._fail(f"publish to {topic}", err) from err

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
+from aiokafka.errors import ConsumerStoppedError, KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 
 from telecare.bus import FeedGap, FeedState, Message
 from telecare.health import PartState
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 COMMIT_EVERY_S = 1.0
 COMMIT_TIMEOUT_S = 2.0
 PROBE_EVERY_S = 2.0
+STOP_TIMEOUT_S = 10.0
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.1, 5.0
 
 
@@ -128,7 +129,7 @@ class Subscription:
             except NoOffsetForPartitionError as err:  # a partition added after anchoring: it starts empty
                 await consumer.seek_to_beginning(*[a for a in err.args if isinstance(a, TopicPartition)])
                 continue
-            except KafkaError as err:
+            except (KafkaError, ConsumerStoppedError) as err:  # stopped: close() stopped it under this loop
                 if self.bus._closed:
                     break
                 batch = {}
@@ -242,7 +243,10 @@ class Subscription:
         finally:
             self.consumer = None
             self.bus._subscriptions.discard(self)
-            await consumer.stop()
+            try:  # leaving the group waits on the coordinator: a broker that does not answer must not hold close()
+                await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_S)
+            except (KafkaError, asyncio.TimeoutError) as err:
+                log.warning("%s", self.bus._fail(f"consumer {self.gid} stop", err))
             self.bus._health.forget(self.part)
 
 
