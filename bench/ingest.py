@@ -192,7 +192,9 @@ async def run_ingest_bench(n: int = 20_000, *, homes: int = 2_000, live_events: 
 
         runner = RulesRunner(pg_rule_stores(db), bus, registry, AlertStore(db, bus), clock, tick_seconds=1.0)
         await runner.start()  # registry and state load is not part of the drain
-        if os.environ.get("TELECARE_BENCH_GC_FREEZE"):  # what a service could do once started (docs/performance.md)
+        # As the composition root does once the parts started (entrypoints/bootstrap.py start_parts);
+        # TELECARE_BENCH_GC_FREEZE=0 measures without it.
+        if os.environ.get("TELECARE_BENCH_GC_FREEZE", "1") != "0":
             gc.collect()
             gc.freeze()
         rules_task = asyncio.create_task(runner.run() if with_rules else asyncio.sleep(3600))

@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from rules.directory import Directory
-from rules.engine import Decision, evaluate, new_state, next_due, state_from_json, state_to_json, tick
+from rules.engine import Decision, evaluate, new_state, next_due, state_from_json, tick
+from rules.kafka_saver import KafkaStateSaver
 from rules.model import ResidentState
 from rules.runner import _processed  # the per-type counter, looked up once (labels() is slow per event)
 from rules.timers import DueTimes
@@ -62,6 +63,7 @@ class KafkaRulesHost:
         self._due = DueTimes()
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
         self._save_seconds, self._saved_at = save_seconds, time.monotonic()
+        self._saver = KafkaStateSaver(self._publish_states, self._commit, self._give_back)
         self._started = False
         self.evaluated = 0  # events evaluated by this process (redeliveries included)
         self.restored = 0  # states read back from rules-state
@@ -128,7 +130,7 @@ class KafkaRulesHost:
             self._tick_due(self._clock.now())
             # Verdicts go out with every batch (alarm latency); states and the commit every save_seconds (a
             # resident's state is written once per interval, not once per batch).
-            await self._flush(states=time.monotonic() - self._saved_at >= self._save_seconds)
+            await self._flush(states=time.monotonic() - self._saved_at >= self._save_seconds, inline=False)
 
     async def _evaluate(self, raw: bytes) -> None:
         """One event, isolated: a bad one is counted and logged by id, never retried forever."""
@@ -180,20 +182,38 @@ class KafkaRulesHost:
                 RULE_TIMERS_FIRED.labels(trigger.type.value).inc()
             self._verdicts += triggers
 
-    async def _flush(self, states: bool = True) -> None:
-        """Verdicts, then states, then offsets: each step only after the one before was acknowledged."""
+    async def _flush(self, states: bool = True, *, inline: bool = True) -> None:
+        """Verdicts now; then (if `states`) the changed states and the offsets, each after the one before was
+        acknowledged. `inline=False`: the states go to the background saver (skipped while one is running)."""
         if self._verdicts:
             await self._bus.publish_many(ALERT_TRIGGERS, [(v.resident_id, v) for v in self._verdicts])
             self._verdicts = []
-        if not states:
+        if not states or (not inline and self._saver.busy):
             return
+        if inline:
+            await self._saver.wait()  # a background save gives back what failed: include it
         self._saved_at = time.monotonic()
-        if self._dirty:
-            await self._bus.publish_many(RULES_STATE, [(rid, state_to_json(self._states[rid]).encode())
-                                                       for rid in self._dirty if rid in self._states])
-            self._dirty = set()
-        if self._offsets and await self._member.commit(self._offsets):
-            self._offsets = {}
+        snapshot = {rid: self._states[rid] for rid in self._dirty if rid in self._states}
+        offsets, self._dirty, self._offsets = self._offsets, set(), {}
+        if inline:
+            await self._saver.save_now(snapshot, offsets)
+        else:
+            self._saver.start(snapshot, offsets)
+
+    async def _publish_states(self, items: list[tuple[str, bytes]]) -> None:
+        if items:
+            await self._bus.publish_many(RULES_STATE, items)
+
+    async def _commit(self, offsets: dict[int, int]) -> bool:
+        owned = {p: o for p, o in offsets.items() if p in self._owned}  # a revoked partition is the next owner's
+        return await self._member.commit(owned) if owned else True
+
+    def _give_back(self, residents: set[str], offsets: dict[int, int]) -> None:
+        """A save that failed: its residents are saved again next time; newer offsets supersede its ones."""
+        self._dirty |= {rid for rid in residents if rid in self._states}
+        for partition, offset in offsets.items():
+            if partition in self._owned:
+                self._offsets.setdefault(partition, offset)
 
     async def _assigned(self, partitions: set[int]) -> None:
         """Read the states of the new partitions' residents from rules-state, then arm their timers."""

@@ -54,6 +54,7 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
 }
 REGISTER_SKEW_MS = 1000
 CLOSE_TIMEOUT_S = 10.0
+ATTEMPT_TIMEOUT_S = 15.0  # one send's wait for its ack before the producer is replaced
 
 
 async def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> None:
@@ -178,9 +179,10 @@ class KafkaBus:
             if self._producer is None:
                 await self.start(max(0.0, deadline - time.monotonic()))
             producer = self._producer
-            try:  # bounded: aiokafka's own wait has no deadline when its metadata or sender loop is stuck
+            try:  # bounded per attempt: aiokafka's own wait has no deadline when its sender is stuck; a new
+                # producer is tried next (a healthy ack takes milliseconds)
                 await asyncio.wait_for(producer.send_and_wait(topic, payload, key=raw_key),
-                                       max(0.1, deadline - time.monotonic()))
+                                       min(ATTEMPT_TIMEOUT_S, max(0.1, deadline - time.monotonic())))
                 return
             except (KafkaError, asyncio.TimeoutError) as err:
                 # A retry after an unknown outcome may duplicate the message (consumers dedupe by id).
@@ -235,9 +237,9 @@ class KafkaBus:
         async with self._lock:
             if self._producer is broken:
                 self._producer = None
-                try:
-                    await broken.stop()
-                except Exception:  # noqa: BLE001 - it is being discarded
+                try:  # stop() flushes what it still holds: a stuck one must not hold the lock (and every publish)
+                    await asyncio.wait_for(broken.stop(), CLOSE_TIMEOUT_S)
+                except Exception:  # noqa: BLE001 - it is being discarded (TimeoutError included)
                     pass
 
     def register(self, topic: str, group: str) -> None:

@@ -19,6 +19,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError, NoOffsetForPartiti
 
 from telecare.bus import FeedGap, FeedState, Message
 from telecare.health import PartState
+from telecare.kafkalag import LagGauge
 
 if TYPE_CHECKING:
     from telecare.kafkabus import KafkaBus
@@ -90,6 +91,7 @@ class Subscription:
         self.consumer: AIOKafkaConsumer | None = None
         self.lost_at: datetime | None = None
         self._last_commit = self._last_probe = time.monotonic()
+        self.lag = LagGauge(topic, gid)
 
     async def _start(self, since_ms: int) -> None:
         attempt = 0
@@ -134,6 +136,7 @@ class Subscription:
                     break
                 batch = {}
                 log.warning("%s", self.bus._fail(f"consumer {self.gid} fetch", err))
+            await self.lag.maybe_report(consumer)
             gap = await self._probe(bool(batch))
             if gap is not None and gaps:
                 yield Message(self.topic, "", gap)
@@ -247,6 +250,7 @@ class Subscription:
                 await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_S)
             except (KafkaError, asyncio.TimeoutError) as err:
                 log.warning("%s", self.bus._fail(f"consumer {self.gid} stop", err))
+            self.lag.forget()
             self.bus._health.forget(self.part)
 
 
@@ -282,6 +286,7 @@ class GroupMember:
         self.consumer: AIOKafkaConsumer | None = None
         self._options = {"max_poll_records": max_records, "session_timeout_ms": session_timeout_ms,
                          "heartbeat_interval_ms": heartbeat_ms, "auto_offset_reset": "none"}
+        self.lag = LagGauge(topic, gid)
 
     async def start(self, since_ms: int) -> None:
         """Anchor a new group (as the bus does), then join it; KafkaError/OSError propagate (the host retries)."""
@@ -313,6 +318,7 @@ class GroupMember:
         except KafkaError as err:
             log.warning("%s", self.bus._fail(f"consumer {self.gid} fetch", err))
             return generation, {}
+        await self.lag.maybe_report(self.consumer)
         return generation, {tp.partition: [(r.offset, r.key.decode() if r.key else "", r.value) for r in records]
                             for tp, records in batch.items()}
 
@@ -350,6 +356,7 @@ class GroupMember:
     async def stop(self) -> None:
         """Leave the group (revocation callbacks run first: the host saves and commits)."""
         consumer, self.consumer = self.consumer, None
+        self.lag.forget()
         if consumer is not None:
             await consumer.stop()
 

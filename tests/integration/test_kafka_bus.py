@@ -323,3 +323,34 @@ async def test_unread_messages_deleted_by_retention_are_reported_as_a_gap(kafka_
     ids = [m.value.msg_id for m in got if not isinstance(m.value, FeedGap)]
     assert ids == ["read", "after"]
     assert [(g.state, g.missed) for g in gaps_of(got)][-2:] == [(FeedState.LOST, True), (FeedState.RESUMED, True)]
+
+
+async def test_consumer_lag_is_reported_while_a_backlog_drains_and_removed_when_the_consumer_stops(kafka_bootstrap):
+    from telecare import metrics
+
+    def lag(gid: str) -> float | None:
+        return metrics.REGISTRY.get_sample_value("telecare_bus_consumer_lag", {"topic": EVENTS, "group": gid})
+
+    bus, grp = new_bus(kafka_bootstrap), group()
+    bus.register(EVENTS, grp)
+    gid = bus.group_id(EVENTS, grp)
+    await bus.publish_many(EVENTS, [("r-lag", ev("r-lag", f"lag-{i}")) for i in range(1_200)])  # one partition
+    batches: list[int] = []
+    seen_at_first: list[float | None] = []
+
+    async def drain() -> None:
+        async for batch in bus.subscribe_batches(EVENTS, grp):
+            if not batches:
+                seen_at_first.append(lag(gid))
+            batches.append(len(batch))
+
+    task = asyncio.create_task(drain())
+    try:
+        await eventually(lambda: sum(batches) >= 1_200, timeout=30)
+        assert seen_at_first[0] is not None and 0 < seen_at_first[0] <= 1_200 - batches[0]
+        await eventually(lambda: lag(gid) == 0, timeout=10)  # reported again within a second, once drained
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.close()
+    assert sum(batches) == 1_200 and lag(gid) is None  # a stopped consumer's series is gone
