@@ -153,15 +153,18 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks (ratios against a baseline measured in the same run)",
                            description="Benchmarks on their own temporary database and broker; JSON results.")
     bench.add_argument("what", choices=["ingest", "outreach", "resident-page", "copy", "rules-state", "rules-kafka",
-                                         "kafka-latency"],
+                                         "rules-restart", "kafka-latency"],
                        help="which benchmark: ingest (drain + live load), outreach, resident-page, copy (the sink vs "
-                            "psql \\copy) rules-state (rule state at scale), rules-kafka (the Kafka rules worker) or "
+                            "psql \\copy) rules-state (rule state at scale), rules-kafka (the Kafka rules worker), "
+                            "rules-restart (a Kafka rules worker restarting over N states after an outage) or "
                             "kafka-latency (publish->alert, the Kafka parts as processes); docs/performance.md")
     bench.add_argument("--live-seconds", type=float, default=20.0,
                        help="ingest: seconds of steady load at half the drain rate for publish->alert (0 skips)")
     bench.add_argument("--rows", type=int, default=100_000, help="copy: event rows to write (default 100000)")
     bench.add_argument("--rule-residents", type=int, default=100_000,
-                       help="rules-state: simulated residents (default 100000)")
+                       help="rules-state, rules-restart: simulated residents (default 100000)")
+    bench.add_argument("--outage-minutes", type=float, default=10.0,
+                       help="rules-restart: how long the worker was down (default 10: gateway supervision due)")
     bench.add_argument("--events", type=int, default=20_000, help="ingest: queued events to drain (default 20000)")
     bench.add_argument("--residents", type=int, default=None,
                        help="outreach: residents to plan a day for (default 100000); resident-page: residents in "

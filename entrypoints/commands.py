@@ -215,6 +215,10 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
         from bench.rules_kafka import run_rules_kafka_bench
 
         result = await run_rules_kafka_bench(args.events)
+    elif args.what == "rules-restart":
+        from bench.rules_restart import run_rules_restart_bench
+
+        result = await run_rules_restart_bench(args.rule_residents, args.outage_minutes)
     elif args.what == "kafka-latency":
         from bench.kafka_latency import run_kafka_latency_bench
 

@@ -17,10 +17,11 @@ import time
 from datetime import datetime
 from typing import Any
 
+from rules.catch_up import timer_clock
 from rules.directory import Directory
-from rules.engine import Decision, evaluate, new_state, next_due, state_from_json, tick
+from rules.engine import Decision, evaluate, new_state, next_due, tick
 from rules.kafka_saver import KafkaStateSaver
-from rules.model import ResidentState
+from rules.model import ResidentState, state_from_json, stored_next_due
 from rules.runner import _processed  # the per-type counter, looked up once (labels() is slow per event)
 from rules.timers import DueTimes
 from telecare.bus import ALERT_TRIGGERS, EVENTS
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 GROUP = "rules"
 PART = "rules"
 LEAVE_TIMEOUT_S = 10.0
+TICK_BUDGET_S = 0.05  # timer work per batch before the next fetch (see _tick_due)
 
 
 class KafkaRulesHost:
@@ -54,7 +56,7 @@ class KafkaRulesHost:
         self._member_options = {"session_timeout_ms": session_timeout_ms,
                                 "heartbeat_ms": max(100, session_timeout_ms // 3), "max_records": max_records}
         self._member: Any = None
-        self._states: dict[str, ResidentState] = {}
+        self._states: dict[str, ResidentState | bytes] = {}  # bytes: restored, not decoded yet
         self._dirty: set[str] = set()
         self._verdicts: list[Decision] = []
         self._offsets: dict[int, int] = {}  # partition -> next offset, evaluated but not committed yet
@@ -65,8 +67,11 @@ class KafkaRulesHost:
         self._save_seconds, self._saved_at = save_seconds, time.monotonic()
         self._saver = KafkaStateSaver(self._publish_states, self._commit, self._give_back)
         self._started = False
+        self._behind = False  # due timers left over from the last batch's budget
+        self._arrived: dict[int, datetime] = {}  # partition -> arrival time of the last event evaluated from it
         self.evaluated = 0  # events evaluated by this process (redeliveries included)
         self.restored = 0  # states read back from rules-state
+        self.ticked = 0  # resident ticks run (inspection, the restart bench)
 
     async def start(self) -> None:
         """Topics ready (same partition count for events and rules-state) and the registry loaded."""
@@ -111,7 +116,7 @@ class KafkaRulesHost:
                     log.warning("rules: leaving the group failed: %s", type(err).__name__)
 
     async def _step(self) -> None:
-        _, batch = await self._member.fetch(self._tick_ms)
+        _, batch = await self._member.fetch(0 if self._behind else self._tick_ms)
         async with self._lock:
             # By offset, not by rebalance generation: a batch fetched across a rebalance may hold records of the
             # new assignment (dropping them would skip them: the consumer's position is already past them), or
@@ -123,29 +128,34 @@ class KafkaRulesHost:
                 for offset, _key, raw in records:
                     if offset < expected:
                         continue
-                    await self._evaluate(raw)
+                    if (arrived := await self._evaluate(raw)) is not None:
+                        self._arrived[partition] = arrived
                     expected = self._next[partition] = self._offsets[partition] = offset + 1
             if self._directory.due_for_refresh():
                 await self._refresh_registry()
-            self._tick_due(self._clock.now())
+            backlog = {p: (end - self._next[p]) if (end := self._member.highwater(p)) is not None else None
+                       for p in self._owned if p in self._next}
+            if (tick_at := timer_clock(self._clock.now(), backlog, self._arrived)) is not None:
+                self._tick_due(tick_at)
             # Verdicts go out with every batch (alarm latency); states and the commit every save_seconds (a
             # resident's state is written once per interval, not once per batch).
             await self._flush(states=time.monotonic() - self._saved_at >= self._save_seconds, inline=False)
 
-    async def _evaluate(self, raw: bytes) -> None:
-        """One event, isolated: a bad one is counted and logged by id, never retried forever."""
+    async def _evaluate(self, raw: bytes) -> datetime | None:
+        """One event, isolated: a bad one is counted and logged by id, never retried forever; its arrival time."""
         try:
             event = decode_event(raw)
         except Exception as err:  # noqa: BLE001 - an undecodable record must not stop the rules
             RULES_ERRORS.labels("bad_message").inc()
             log.warning("undecodable event skipped: %s", type(err).__name__)
-            return
+            return None
         try:
             await self._evaluate_one(event)
         except Exception as err:  # noqa: BLE001 - one bad event must not stop the rules for everyone
             RULES_ERRORS.labels("internal_error").inc()
             log.error("rules: event %s (resident %s) failed: %s; skipped", event.id, event.resident_id,
                       type(err).__name__)
+        return event.received_at
 
     async def _evaluate_one(self, event: Event) -> None:
         rid = event.resident_id
@@ -162,11 +172,21 @@ class KafkaRulesHost:
         self._verdicts += decisions
 
     def _tick_due(self, now: datetime) -> None:
-        """Fire the due timers of owned residents (a resident of a revoked partition is skipped)."""
-        for rid in self._due.due(now):
+        """Fire the due timers of owned residents (a resident of a revoked partition is skipped).
+
+        At most TICK_BUDGET_S per batch: after an outage or an assignment a million residents come due at once,
+        and the events fetched meanwhile (a help press) must not wait for all of them; the rest stay due in the
+        heap and are ticked with the next batches, earliest first."""
+        budget_end, self._behind = time.monotonic() + TICK_BUDGET_S, False
+        for count, rid in enumerate(self._due.due(now), 1):
+            if count % 128 == 0 and time.monotonic() > budget_end:
+                self._due.at(rid, now)  # popped but not ticked: back in the heap, first next time
+                self._behind = True  # the next fetch does not wait: only for what is already there
+                return
             resident = self._directory.residents.get(rid)
             if resident is None or self._bus.partition_of(EVENTS, rid) not in self._owned:
                 continue
+            self.ticked += 1
             try:
                 old = self._state(rid)
                 state, triggers = tick(resident, self._directory.devices(rid), old, now)
@@ -193,7 +213,7 @@ class KafkaRulesHost:
         if inline:
             await self._saver.wait()  # a background save gives back what failed: include it
         self._saved_at = time.monotonic()
-        snapshot = {rid: self._states[rid] for rid in self._dirty if rid in self._states}
+        snapshot = {rid: self._state(rid) for rid in self._dirty if rid in self._states}
         offsets, self._dirty, self._offsets = self._offsets, set(), {}
         if inline:
             await self._saver.save_now(snapshot, offsets)
@@ -220,23 +240,28 @@ class KafkaRulesHost:
         async with self._lock:
             started = time.monotonic()
             rows = await self._bus.read_table(RULES_STATE, partitions)
+            read_s = time.monotonic() - started
+            now = self._clock.now()
+            # Kept encoded: a resident's state is decoded when its first event or timer needs it (~25 µs each:
+            # 25 s for a million residents if done here). Each is scheduled by the next-due header it carries.
             for rid, raw in rows.items():
                 if raw is None:
                     self._states.pop(rid, None)
                     continue
-                try:
-                    self._states[rid] = state_from_json(raw.decode())
-                except (KeyError, TypeError, ValueError) as err:
-                    log.error("unreadable rule state for resident %s: %s", rid, type(err).__name__)
+                self._states[rid] = raw
+                known, due = stored_next_due(raw)
+                if not known:
+                    self._due.at(rid, now)  # stored before the header: a tick finds out
+                else:
+                    self._due.schedule(rid, due)
             self._next.update(await self._member.committed(partitions))
             self._owned |= partitions
-            now = self._clock.now()
-            for rid in self._directory.residents:  # every owned resident gets a tick: arms its timers
-                if self._bus.partition_of(EVENTS, rid) in partitions:
+            for rid in self._directory.residents:  # a resident without a stored state gets a tick: arms its timers
+                if rid not in rows and self._bus.partition_of(EVENTS, rid) in partitions:
                     self._due.at(rid, now)
             self.restored += len(rows)
-            log.info("rules: assigned partitions %s, %d states restored in %.2fs", sorted(partitions), len(rows),
-                     time.monotonic() - started)
+            log.info("rules: assigned partitions %s, %d states restored in %.2fs (%.2fs reading rules-state)",
+                     sorted(partitions), len(rows), time.monotonic() - started, read_s)
 
     async def _revoked(self, partitions: set[int]) -> None:
         """Flush and commit what was evaluated, then forget the residents of the partitions given up."""
@@ -248,6 +273,7 @@ class KafkaRulesHost:
             self._owned -= partitions
             for p in partitions:
                 self._next.pop(p, None)
+                self._arrived.pop(p, None)
             gone = [rid for rid in self._states if self._bus.partition_of(EVENTS, rid) in partitions]
             for rid in gone:
                 del self._states[rid]
@@ -256,10 +282,20 @@ class KafkaRulesHost:
 
     def _state(self, rid: str) -> ResidentState:
         state = self._states.get(rid)
+        if type(state) is bytes:
+            state = self._states[rid] = self._decoded(rid, state)
         if state is None:
             state = self._states[rid] = new_state(rid)
             self._dirty.add(rid)
         return state
+
+    def _decoded(self, rid: str, raw: bytes) -> ResidentState:
+        try:
+            return state_from_json(raw)
+        except (KeyError, TypeError, ValueError) as err:  # start it afresh: its timers are armed again by a tick
+            log.error("unreadable rule state for resident %s: %s; started afresh", rid, type(err).__name__)
+            self._dirty.add(rid)
+            return new_state(rid)
 
     def _set_state(self, rid: str, state: ResidentState) -> None:
         if self._states.get(rid) is not state:
@@ -282,6 +318,16 @@ class KafkaRulesHost:
         """Partitions of `events` this host owns now."""
         return set(self._owned)
 
+    async def settled(self) -> None:
+        """Returns once no batch or rebalance step is in progress (its verdicts are acknowledged): tests."""
+        async with self._lock:
+            return
+
+    def next_due_at(self) -> datetime | None:
+        """When the next resident's timers are due (inspection, the restart bench)."""
+        return self._due.earliest()
+
     def state(self, resident_id: str) -> ResidentState | None:
         """The in-memory state of an owned resident (inspection, tests)."""
-        return self._states.get(resident_id)
+        return self._state(resident_id) if resident_id in self._states else None
+

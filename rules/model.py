@@ -73,6 +73,7 @@ def state_to_dict(state: ResidentState) -> dict[str, Any]:
         "last_bed_return": _ts(state.last_bed_return),
         "doses_planned_until": _ts(state.doses_planned_until),
         "dose_plan": list(state.dose_plan),
+        "n": _ts(next_due(state)),  # read alone on restore (stored_next_due): schedule without decoding the rest
     }
 
 
@@ -119,10 +120,18 @@ class _StateV2(msgspec.Struct):
     last_bed_return: float | None = None
     doses_planned_until: float | None = None
     dose_plan: list[str] = []
+    n: float | None = None
+
+
+class _NextDue(msgspec.Struct):
+    """Only the header of a stored state: msgspec skips the other fields without building them."""
+
+    n: float | None | msgspec.UnsetType = msgspec.UNSET
 
 
 _encode = msgspec.json.Encoder().encode
 _decode_v2 = msgspec.json.Decoder(_StateV2).decode
+_decode_next_due = msgspec.json.Decoder(_NextDue).decode
 _RULES = {r.value: r for r in AlertType}
 
 
@@ -131,12 +140,20 @@ def states_to_json(states: Iterable[ResidentState]) -> bytes:
     return _encode([(s.resident_id, state_to_dict(s)) for s in states])
 
 
+# Instants decoded recently, shared by every decode (also of one state at a time, as the Kafka host decodes on
+# first use): states saved in one interval hold the same instants, and building a datetime costs ~1 µs.
+_INSTANTS: dict[float, datetime] = {}
+_INSTANTS_MAX = 1 << 18
+
+
 def states_from_json(texts: Iterable[str | bytes]) -> list[ResidentState]:
     """Decode many stored states; equal instants and repeated ids share one object (less memory held).
 
     ValueError/KeyError/TypeError for a state that cannot be read, as state_from_dict raises.
     """
-    instants: dict[float, datetime] = {}
+    instants = _INSTANTS
+    if len(instants) > _INSTANTS_MAX:  # bounded: a long-running host decodes states for as long as it runs
+        instants.clear()
     intern = sys.intern
 
     def at(value: float | None) -> datetime | None:
@@ -168,3 +185,17 @@ def states_from_json(texts: Iterable[str | bytes]) -> list[ResidentState]:
             dose_plan=tuple(intern(t) for t in doc.dose_plan),
         ))
     return out
+
+
+def stored_next_due(raw: str | bytes) -> tuple[bool, datetime | None]:
+    """(known, the earliest unfired timer's due) of a stored state without decoding it (~1 µs instead of ~25).
+
+    known is False for states stored before the header existed (or unreadable ones): tick them to find out.
+    """
+    try:
+        due = _decode_next_due(raw).n
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False, None
+    if due is msgspec.UNSET:
+        return False, None
+    return True, None if due is None else datetime.fromtimestamp(due, timezone.utc)

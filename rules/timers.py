@@ -34,6 +34,12 @@ class DueTimes:
             del self._scheduled[rid]
             yield rid
 
+    def earliest(self) -> datetime | None:
+        """The earliest live due time (stale entries at the top are dropped), or None when nothing is scheduled."""
+        while self._heap and self._scheduled.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
     def _push(self, rid: str, due: datetime) -> None:
         self._scheduled[rid] = due
         heapq.heappush(self._heap, (due, rid))

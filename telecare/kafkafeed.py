@@ -380,11 +380,15 @@ async def read_to_end(bootstrap: str, topic: str, partitions: set[int], client_i
             consumer.seek(tp, starts[tp])
         # Done with a partition once a record at or past end-1 was read (not by position(): records count).
         left = {tp for tp in tps if ends[tp] > starts[tp]}
+        # A deadline on progress, not on the whole read: a million states take longer than a minute to read
+        # on a slow box, but a read that gets nothing for `timeout_s` is stuck.
         deadline = time.monotonic() + timeout_s
         while left:
             if time.monotonic() > deadline:
-                raise KafkaError(f"reading {topic} to its end took over {timeout_s:.0f}s")
+                raise KafkaError(f"reading {topic} to its end: nothing received for {timeout_s:.0f}s")
             for tp, records in (await consumer.getmany(*left, timeout_ms=500)).items():
+                if records:
+                    deadline = time.monotonic() + timeout_s
                 for r in records:
                     if r.offset < ends[tp] and r.key:
                         latest[r.key.decode()] = r.value

@@ -16,7 +16,7 @@ def work_dir(tmp_root: Path, name: str) -> Path:
 
 
 async def test_aiokafka_rules_workers_survive_a_join_during_backlog_and_a_kill(kafka_bootstrap, db, tmp_root):
-    backlog = int(os.environ.get("TELECARE_TEST_FAILOVER_BACKLOG", "60000"))
+    backlog = int(os.environ.get("TELECARE_TEST_FAILOVER_BACKLOG", "150000"))
     result = await run_failover(kafka_bootstrap, db, work_dir(tmp_root, "rules-failover-aiokafka"), "aiokafka",
                                 backlog=backlog)
     print(result.line("aiokafka"))
@@ -72,7 +72,7 @@ async def test_a_rules_worker_whose_verdicts_cannot_be_published_reports_failed(
 @pytest.mark.skipif(not os.environ.get("TELECARE_TEST_FAUST"), reason="the Faust host fails this test: docs/kafka.md")
 async def test_faust_rules_workers_survive_a_join_during_backlog_and_a_kill(kafka_bootstrap, db, tmp_root):
     """The same scenario with faust-streaming 0.15.3 hosting the same engine (TELECARE_TEST_FAUST=1 to run)."""
-    backlog = int(os.environ.get("TELECARE_TEST_FAILOVER_BACKLOG", "60000"))
+    backlog = int(os.environ.get("TELECARE_TEST_FAILOVER_BACKLOG", "150000"))
     result = await run_failover(kafka_bootstrap, db, work_dir(tmp_root, "rules-failover-faust"), "faust",
                                 backlog=backlog)
     print(result.line("faust"))

@@ -45,3 +45,18 @@ def test_version_1_text_goes_through_the_dict_reader() -> None:
 def test_unreadable_text_raises_what_load_all_catches(text: str) -> None:
     with pytest.raises((KeyError, TypeError, ValueError)):
         states_from_json([text])
+
+
+
+def test_a_stored_state_carries_its_next_due_readable_without_decoding_the_rest() -> None:
+    from datetime import datetime, timezone
+
+    from rules.model import ResidentState, Timer, next_due, state_to_json, stored_next_due
+    from telecare.alerts import AlertType
+
+    at = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
+    armed = ResidentState("r1", timers={"inactivity": Timer(AlertType.INACTIVITY, at, at)})
+    assert stored_next_due(state_to_json(armed).encode()) == (True, next_due(armed))
+    assert stored_next_due(state_to_json(ResidentState("r2"))) == (True, None)  # nothing armed: nothing to schedule
+    assert stored_next_due(b'{"v":2,"resident_id":"r3","timers":{}}') == (False, None)  # before the header: tick it
+    assert stored_next_due(b"not json") == (False, None)

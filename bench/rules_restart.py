@@ -1,0 +1,175 @@
+"""Benchmark: a Kafka rules worker restarting with N residents' state in `rules-state`.
+
+N residents of the demo fleet (6 devices each) get their armed state as of OUTAGE ago (every timer of a first tick
+then), published to the compacted `rules-state` topic as the workers write it (6 partitions, a fresh embedded
+broker unless TELECARE_KAFKA_BOOTSTRAP). Then a new worker *process* starts, as after a kill -9 that lasted the
+outage: it imports, builds its registry view, joins the `events.rules` group, is assigned every partition and
+reads `rules-state` to its end (states stay encoded until needed; each is scheduled by its next-due header), then
+fires what came due during the outage (gateway supervision after 5 minutes), in budgets between batches.
+Reported in seconds from the spawn:
+- `registry`: the worker's registry view built (here from the fleet generator, not from PostgreSQL);
+- `state_ready`: every state restored and the partitions owned (events are evaluated from here);
+- `overdue_fired`: every timer that was due at `state_ready` fired (the timer lag after the outage, worst case);
+- the worker's peak RSS and the timers it fired. Target (issue 9): state ready in <= 30 s for 1M residents,
+  timer lag p99 <= 1 s; linear extrapolations shown.
+Run: `telecare bench rules-restart [--residents N] [--outage-minutes M]` or `python bench/rules_restart.py [N] [M]`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from demo.fleet import barcelona_fleet  # noqa: E402
+from rules.directory import Directory  # noqa: E402
+from rules.engine import new_state, tick  # noqa: E402
+from rules.kafka_host import KafkaRulesHost  # noqa: E402
+from rules.model import state_to_json  # noqa: E402
+from telecare.clock import SystemClock  # noqa: E402
+from telecare.fakes import InMemoryResidents  # noqa: E402
+from telecare.kafkabus import RULES_STATE, KafkaBus  # noqa: E402
+from telecare.metrics import REGISTRY  # noqa: E402
+
+MILLION = 1_000_000
+TARGET_S = 30.0
+CHUNK = 5_000
+
+
+def _fleet(n: int) -> InMemoryResidents:
+    residents, devices = barcelona_fleet(n, seed=7, today=datetime.now(timezone.utc).date())
+    return InMemoryResidents(residents, devices)
+
+
+async def _publish_states(bus: KafkaBus, fleet: InMemoryResidents, outage: timedelta) -> float:
+    """Every resident's state armed `outage` ago onto rules-state, as a worker saves it; seconds."""
+    directory = Directory(fleet)
+    await directory.refresh_all()
+    now, started = datetime.now(timezone.utc) - outage, time.perf_counter()
+    residents = list(directory.residents.values())
+    for k in range(0, len(residents), CHUNK):
+        chunk = residents[k:k + CHUNK]
+        await bus.publish_many(RULES_STATE, [
+            (r.id, state_to_json(tick(r, directory.devices(r.id), new_state(r.id), now)[0]).encode())
+            for r in chunk])
+    return time.perf_counter() - started
+
+
+async def _worker(spec_path: str) -> None:
+    """The restarted worker: writes its milestones (seconds since its spawn, given in the spec) to a status file."""
+    spec = json.loads(Path(spec_path).read_text())
+    status, spawned, n = Path(spec["status"]), spec["spawned"], spec["residents"]
+    marks: dict[str, float] = {}
+
+    def mark(name: str) -> None:
+        marks[name] = round(time.time() - spawned, 2)
+        marks["rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+        status.with_suffix(".tmp").write_text(json.dumps(marks))
+        status.with_suffix(".tmp").replace(status)
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("rules.kafka_host").setLevel(logging.INFO)  # its restore line splits read / decode
+    mark("imported")
+    fleet = _fleet(n)
+    bus = KafkaBus(spec["bootstrap"])
+    host = KafkaRulesHost(bus, fleet, SystemClock(), tick_seconds=0.5, group=spec["group"])
+    await host.start()
+    mark("registry")
+    task = asyncio.create_task(host.run())
+    try:
+        while host.restored < n or host.owned != set(range(bus.partitions(RULES_STATE))):
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        mark("state_ready")
+        ready_at = datetime.now(timezone.utc)
+        while (due := host.next_due_at()) is not None and due <= ready_at:  # what the outage made due
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        mark("overdue_fired")
+        marks["timers_fired"] = round(sum(s.value for m in REGISTRY.collect()
+                                          if m.name == "telecare_rules_timers_fired" for s in m.samples
+                                          if s.name.endswith("_total")))
+        marks["residents_ticked"] = host.ticked
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.close()
+    mark("done")
+
+
+async def _restart(bootstrap: str, n: int, work: Path) -> dict:
+    status = work / "worker.status"
+    spec = work / "worker.json"
+    spawned = time.time()
+    spec.write_text(json.dumps({"bootstrap": bootstrap, "group": f"bench-restart-{uuid.uuid4().hex[:6]}",
+                                "status": str(status), "spawned": spawned, "residents": n}))
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(spec)],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        while proc.poll() is None:
+            await asyncio.sleep(0.2)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the restarted worker exited {proc.returncode}")
+        return json.loads(status.read_text())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+async def run_rules_restart_bench(n: int = 100_000, outage_minutes: float = 10.0) -> dict:
+    """Publish N states armed `outage_minutes` ago, restart a worker process over them; its milestones, at 1M."""
+    broker = None
+    bootstrap = os.environ.get("TELECARE_KAFKA_BOOTSTRAP")
+    with tempfile.TemporaryDirectory(prefix="telecare-bench-restart-") as tmp:
+        if not bootstrap:
+            from demo.kafka_broker import EmbeddedKafka
+
+            broker = EmbeddedKafka(Path(tmp) / "kafka", 0)
+            bootstrap = broker.start()
+        bus = KafkaBus(bootstrap)
+        try:
+            await bus.start()
+            publish_s = await _publish_states(bus, _fleet(n), timedelta(minutes=outage_minutes))
+        finally:
+            await bus.close()
+        try:
+            marks = await _restart(bootstrap, n, Path(tmp))
+        finally:
+            if broker is not None:
+                broker.stop()
+    restore = marks["state_ready"] - marks["registry"]
+    firing = marks["overdue_fired"] - marks["state_ready"]
+    return {"residents": n, "outage_minutes": outage_minutes, "states_published_s": round(publish_s, 1),
+            "worker": marks, "restore_s": round(restore, 2),
+            "restore_s_at_1m": round(restore * MILLION / n, 1),
+            "overdue_firing_s": round(firing, 2), "overdue_firing_s_at_1m": round(firing * MILLION / n, 1),
+            "target_state_ready_s": TARGET_S, "target_timer_lag_p99_s": 1.0,
+            "meets_restore_target": restore * MILLION / n <= TARGET_S}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python bench/rules_restart.py [N]`; `--worker SPEC` is the restarted worker."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        asyncio.run(_worker(argv[1]))
+        return 0
+    n, outage = (int(argv[0]) if argv else 100_000), (float(argv[1]) if len(argv) > 1 else 10.0)
+    print(json.dumps(asyncio.run(run_rules_restart_bench(n, outage)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
