@@ -134,8 +134,15 @@ def fetch_jars(version: str = KAFKA_VERSION, cache: Path | None = None) -> Path:
 
 
 def _cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints).
+
+    Never starting with "-", as Kafka's own Uuid.randomUuid() ensures: the storage tool's argument parser takes
+    "-t -Xy…" for a missing value (1 format in 64 failed with "argument --cluster-id/-t: expected one argument").
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class EmbeddedKafka:
