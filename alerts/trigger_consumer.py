@@ -39,8 +39,9 @@ class TriggerConsumer:
     """One member of the `alert-triggers.alerts` group (a KafkaBus: batches); run() until the bus closes."""
 
     def __init__(self, bus: Bus, applier: TriggerApplier, clock: Clock, health: Health | None = None, *,
-                 group: str = GROUP) -> None:
+                 group: str = GROUP, from_start: bool = True) -> None:
         self._bus, self._applier, self._clock, self._group = bus, applier, clock, group
+        self._from_start = from_start  # False: a new group starts at its registration (tests on a shared broker)
         self._health = health or Health()
         self._pruned_at: datetime | None = None
 
@@ -48,7 +49,8 @@ class TriggerConsumer:
         """Declare the group (it resumes from its commits; a new one from the oldest kept message)."""
         # A brand-new group starts at the oldest kept message: what was published before this part's very first
         # start is not lost (the keys make what it sees again a no-op).
-        register = getattr(self._bus, "register_from_start", self._bus.register)
+        register = getattr(self._bus, "register_from_start", self._bus.register) if self._from_start \
+            else self._bus.register
         register(ALERT_TRIGGERS, self._group)
         self._health.report(PART, PartState.STARTING, "subscribing")
 

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 GROUP = "rules"
 PART = "rules"
 LEAVE_TIMEOUT_S = 10.0
+RESTORE_LOOKUP_TIMEOUT_S = 30.0  # the group's committed offsets of newly assigned partitions
 TICK_BUDGET_S = 0.05  # timer work per batch before the next fetch (see _tick_due)
 
 
@@ -68,6 +69,9 @@ class KafkaRulesHost:
         self._saver = KafkaStateSaver(self._publish_states, self._commit, self._give_back)
         self._started = False
         self._behind = False  # due timers left over from the last batch's budget
+        self._restoring: set[int] = set()  # assigned, paused until their states are read (_restore)
+        self._restores: set[asyncio.Task[None]] = set()
+        self._assignments, self._assignment_of = 0, {}  # assignment count; partition -> the one that added it
         self._arrived: dict[int, datetime] = {}  # partition -> arrival time of the last event evaluated from it
         self.evaluated = 0  # events evaluated by this process (redeliveries included)
         self.restored = 0  # states read back from rules-state
@@ -104,6 +108,8 @@ class KafkaRulesHost:
             self._report(PartState.FAILED, f"event loop died: {type(err).__name__}")
             raise
         finally:
+            for task in list(self._restores):
+                task.cancel()
             if self._member is not None:
                 try:  # a clean stop saves and commits what was evaluated (a dead broker must not hold the exit)
                     async with self._lock:
@@ -236,32 +242,70 @@ class KafkaRulesHost:
                 self._offsets.setdefault(partition, offset)
 
     async def _assigned(self, partitions: set[int]) -> None:
-        """Read the states of the new partitions' residents from rules-state, then arm their timers."""
+        """Pause the new partitions and restore their states beside the loop (see _restore).
+
+        Not inside this callback: aiokafka sends no heartbeat until it returns, and reading a million states takes
+        longer than the session timeout (the member was evicted and the group rebalanced again)."""
+        self._member.pause(partitions)
+        self._restoring |= partitions
+        self._assignments += 1
+        for p in partitions:  # a restore still reading for an earlier assignment of p must not apply its rows
+            self._assignment_of[p] = self._assignments
+        task = asyncio.create_task(self._restore(set(partitions), self._assignments), name="rules-state-restore")
+        self._restores.add(task)
+        task.add_done_callback(self._restores.discard)
+
+    async def _restore(self, partitions: set[int], assignment: int) -> None:
+        """Read the partitions' states from rules-state, then (under the lock) own, schedule and resume them."""
+        attempt = 0
+        while True:
+            try:
+                started = time.monotonic()
+                rows = await self._bus.read_table(RULES_STATE, partitions)
+                committed = await asyncio.wait_for(self._member.committed(partitions), RESTORE_LOOKUP_TIMEOUT_S)
+                break
+            except Exception as err:  # noqa: BLE001 - retried: those partitions stay paused, never skipped
+                attempt += 1
+                self._report(PartState.RECONNECTING, f"restoring rule state: {type(err).__name__}")
+                log.warning("rules: restoring partitions %s failed (%s); retry %d", sorted(partitions),
+                            type(err).__name__, attempt)
+                await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt))
+        read_s = time.monotonic() - started
         async with self._lock:
-            started = time.monotonic()
-            rows = await self._bus.read_table(RULES_STATE, partitions)
-            read_s = time.monotonic() - started
-            now = self._clock.now()
-            # Kept encoded: a resident's state is decoded when its first event or timer needs it (~25 µs each:
-            # 25 s for a million residents if done here). Each is scheduled by the next-due header it carries.
-            for rid, raw in rows.items():
-                if raw is None:
-                    self._states.pop(rid, None)
-                    continue
-                self._states[rid] = raw
-                known, due = stored_next_due(raw)
-                if not known:
-                    self._due.at(rid, now)  # stored before the header: a tick finds out
-                else:
-                    self._due.schedule(rid, due)
-            self._next.update(await self._member.committed(partitions))
-            self._owned |= partitions
-            for rid in self._directory.residents:  # a resident without a stored state gets a tick: arms its timers
-                if rid not in rows and self._bus.partition_of(EVENTS, rid) in partitions:
-                    self._due.at(rid, now)
-            self.restored += len(rows)
+            # A partition revoked meanwhile is the next owner's; one assigned again since is that restore's.
+            mine = {p for p in partitions & self._restoring if self._assignment_of.get(p) == assignment}
+            if not mine:
+                return
+            if mine != partitions:
+                rows = {rid: raw for rid, raw in rows.items() if self._bus.partition_of(EVENTS, rid) in mine}
+            self._apply_restored(rows, mine)
+            self._next.update({p: committed[p] for p in mine})
+            self._owned |= mine
+            self._restoring -= mine
+            self._member.resume({p: committed[p] for p in mine})
+            if attempt:
+                self._report(PartState.OK, "consuming")
             log.info("rules: assigned partitions %s, %d states restored in %.2fs (%.2fs reading rules-state)",
-                     sorted(partitions), len(rows), time.monotonic() - started, read_s)
+                     sorted(mine), len(rows), time.monotonic() - started, read_s)
+
+    def _apply_restored(self, rows: dict[str, bytes | None], partitions: set[int]) -> None:
+        # Kept encoded: a resident's state is decoded when its first event or timer needs it (~25 µs each:
+        # 25 s for a million residents if done here). Each is scheduled by the next-due header it carries.
+        now = self._clock.now()
+        for rid, raw in rows.items():
+            if raw is None:
+                self._states.pop(rid, None)
+                continue
+            self._states[rid] = raw
+            known, due = stored_next_due(raw)
+            if not known:
+                self._due.at(rid, now)  # stored before the header: a tick finds out
+            else:
+                self._due.schedule(rid, due)
+        for rid in self._directory.residents:  # a resident without a stored state gets a tick: arms its timers
+            if rid not in rows and self._bus.partition_of(EVENTS, rid) in partitions:
+                self._due.at(rid, now)
+        self.restored += len(rows)
 
     async def _revoked(self, partitions: set[int]) -> None:
         """Flush and commit what was evaluated, then forget the residents of the partitions given up."""
@@ -271,6 +315,7 @@ class KafkaRulesHost:
             except Exception as err:  # noqa: BLE001 - the next owner redoes what was not committed
                 log.error("rules: flush on revocation failed: %s", type(err).__name__)
             self._owned -= partitions
+            self._restoring -= partitions
             for p in partitions:
                 self._next.pop(p, None)
                 self._arrived.pop(p, None)

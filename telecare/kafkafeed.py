@@ -336,6 +336,24 @@ class GroupMember:
         """Partitions this member holds now."""
         return {tp.partition for tp in self.consumer.assignment()} if self.consumer is not None else set()
 
+    def pause(self, partitions: set[int]) -> None:
+        """Fetch nothing more from these partitions until resume() (their host is not ready for them)."""
+        if self.consumer is not None:
+            self.consumer.pause(*[TopicPartition(self.topic, p) for p in partitions])
+
+    def resume(self, offsets: dict[int, int]) -> None:
+        """Fetch from these partitions again (those still assigned), from the given next offsets.
+
+        The position is set explicitly: a partition paused as it was assigned never had one looked up, and
+        aiokafka does not look it up for a paused partition (it would stay silent after resume)."""
+        if self.consumer is not None:
+            held = self.consumer.assignment()
+            for p, offset in offsets.items():
+                tp = TopicPartition(self.topic, p)
+                if tp in held:
+                    self.consumer.seek(tp, offset)
+                    self.consumer.resume(tp)
+
     def highwater(self, partition: int) -> int | None:
         """The partition's end offset as of the last fetch (None before one)."""
         assert self.consumer is not None

@@ -46,7 +46,8 @@ async def test_mqtt_to_kafka_to_the_events_table_and_a_trigger_to_the_alerts_top
     bus, health, clock = KafkaBus(kafka_bootstrap, register_skew_ms=0), Health(), SystemClock()
     store = AlertStore(db, bus)
     writer = StoreWriter(bus, db, health, group=f"store-{tag}")
-    alerts_part = TriggerConsumer(bus, TriggerApplier(db, store), clock, health, group=f"alerts-{tag}")
+    alerts_part = TriggerConsumer(bus, TriggerApplier(db, store), clock, health, group=f"alerts-{tag}",
+                          from_start=False)  # the shared broker keeps every earlier test's verdicts
     await writer.start()
     await alerts_part.start()
     bus.register(EVENTS, f"rules-{tag}")
@@ -177,7 +178,8 @@ async def test_outreach_on_kafka_raises_its_welfare_check_through_the_alerts_par
     rid, clock = f"r-{tag}-0", SystemClock()
     bus = KafkaBus(kafka_bootstrap, register_skew_ms=0)
     store = AlertStore(db, bus)
-    part = TriggerConsumer(bus, TriggerApplier(db, store), clock, group=f"alerts-{tag}")
+    part = TriggerConsumer(bus, TriggerApplier(db, store), clock, group=f"alerts-{tag}",
+                          from_start=False)  # the shared broker keeps every earlier test's verdicts
     await part.start()
     outreach_alerts = AlertsViaBus(store, BusVerdictSink(bus))  # what build_outreach passes on Kafka
     welfare = AlertTrigger(rid, AlertType.WELFARE_CHECK, Severity.HIGH, clock.now(), "unreached after 3 calls")
@@ -187,7 +189,6 @@ async def test_outreach_on_kafka_raises_its_welfare_check_through_the_alerts_par
         async with asyncio.timeout(150), running(part.run()):
             assert await outreach_alerts.raise_or_attach(welfare, clock.now()) is None  # published, not applied here
             await outreach_alerts.raise_or_attach(welfare, clock.now())  # a retried publish: the same verdict
-            # The new group reads alert-triggers from its start: earlier tests' verdicts come first (refused here).
             await eventually(lambda: _verdicts("replayed") > replayed, timeout=90)  # the second one was seen
             row = await db.fetchrow("SELECT id, type, count FROM alerts WHERE resident_id = %s", (rid,))
             got = await outreach_alerts.get(row["id"])  # reads are the store's
