@@ -20,6 +20,7 @@ from telecare.errors import BusError
 log = logging.getLogger(__name__)
 
 ENCODE_CHUNK = 250  # states encoded between two yields to the loop (~2 ms of CPU)
+PUBLISH_CHUNK = 5_000  # states per publish (and per publish deadline)
 
 Publish = Callable[[list[tuple[str, bytes]]], Awaitable[None]]
 Commit = Callable[[dict[int, int]], Awaitable[bool]]
@@ -55,18 +56,25 @@ class KafkaStateSaver:
         """Save inline (revocation, shutdown): raises what the publish raises; offsets committed after."""
         await self.wait()
         try:
-            await self._publish(await _encoded(states))
+            await self._publish_all(states)
         except BaseException:
             self._give_back(set(states), offsets)
             raise
         if offsets and not await self._commit(offsets):
             self._give_back(set(), offsets)
 
+    async def _publish_all(self, states: Mapping[str, ResidentState]) -> None:
+        """In chunks: each publish has its own deadline (a million changed states after an outage took longer
+        than one publish's timeout, and that save was retried whole, again and again)."""
+        encoded = await _encoded(states)
+        for k in range(0, len(encoded), PUBLISH_CHUNK):
+            await self._publish(encoded[k:k + PUBLISH_CHUNK])
+
     async def _save(self, states: dict[str, ResidentState], offsets: dict[int, int]) -> None:
         started = time.monotonic()
         try:
             if states:
-                await self._publish(await _encoded(states))
+                await self._publish_all(states)
             if offsets and not await self._commit(offsets):
                 self._give_back(set(), offsets)  # states are out; the next save commits these offsets
         except (BusError, asyncio.CancelledError) as err:

@@ -110,3 +110,15 @@ def test_what_is_published_is_the_state_json() -> None:
 
     pairs = asyncio.run(module._encoded(states("r1")))
     assert pairs[0][0] == "r1" and state_from_json(pairs[0][1]) == ResidentState("r1")
+
+
+async def test_a_large_save_is_published_in_chunks_each_with_its_own_deadline(monkeypatch) -> None:
+    import rules.kafka_saver as module
+
+    monkeypatch.setattr(module, "PUBLISH_CHUNK", 4)
+    kafka = Kafka()
+    saver = KafkaStateSaver(kafka.publish, kafka.commit, kafka.give_back)
+    saver.start(states(*(f"r{i}" for i in range(10))), {0: 10})
+    await saver.wait()
+    assert [len(rids) for kind, rids in kafka.log if kind == "states"] == [4, 4, 2]
+    assert kafka.log[-1] == ("commit", {0: 10})
