@@ -9,7 +9,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from contextlib import AsyncExitStack
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -98,3 +99,19 @@ async def services(stack: AsyncExitStack) -> tuple[Database, str]:
         mqtt_url = broker.start()
         stack.callback(broker.stop)
     return db, mqtt_url
+
+
+@contextmanager
+def kafka_broker(work: Path) -> Iterator[str]:
+    """TELECARE_KAFKA_BOOTSTRAP, or an embedded Kafka broker in `work` for the block (stopped after it)."""
+    bootstrap = os.environ.get("TELECARE_KAFKA_BOOTSTRAP")
+    if bootstrap:
+        yield bootstrap
+        return
+    from demo.kafka_broker import EmbeddedKafka
+
+    broker = EmbeddedKafka(work / "kafka", 0)
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()

@@ -26,6 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.harness import kafka_broker  # noqa: E402
 from rules.engine import evaluate, new_state  # noqa: E402
 from rules.kafka_host import KafkaRulesHost  # noqa: E402
 from telecare.bus import EVENTS  # noqa: E402
@@ -174,14 +175,7 @@ async def _worker(spec_path: str) -> None:
 
 async def run_rules_kafka_bench(n: int = 50_000) -> dict:
     """Run (a), (b), (c) on a fresh backlog each; return the numbers."""
-    broker = None
-    bootstrap = os.environ.get("TELECARE_KAFKA_BOOTSTRAP")
-    with tempfile.TemporaryDirectory(prefix="telecare-bench-rk-") as tmp:
-        if not bootstrap:
-            from demo.kafka_broker import EmbeddedKafka
-
-            broker = EmbeddedKafka(Path(tmp) / "kafka", 0)
-            bootstrap = broker.start()
+    with tempfile.TemporaryDirectory(prefix="telecare-bench-rk-") as tmp, kafka_broker(Path(tmp)) as bootstrap:
         bus = KafkaBus(bootstrap)
         try:
             tag = uuid.uuid4().hex[:6]
@@ -193,8 +187,6 @@ async def run_rules_kafka_bench(n: int = 50_000) -> dict:
             two = await _processes(bootstrap, groups["two"], n, 2, Path(tmp))
         finally:
             await bus.close()
-            if broker is not None:
-                broker.stop()
     return {"events": n, "residents": HOMES, "cores": os.cpu_count(),
             "plain_consumer_events_per_s": round(plain), "rules_worker_events_per_s": round(hosted),
             "ratio_worker_vs_plain": round(hosted / plain, 2), "target_ratio": TARGET_RATIO,
@@ -204,15 +196,8 @@ async def run_rules_kafka_bench(n: int = 50_000) -> dict:
 
 async def run_rules_scaling_bench(n: int = 50_000, repeats: int = 3) -> dict:
     """(c) alone, `repeats` times on one backlog (a group per run): each two / one ratio and the load average."""
-    broker = None
-    bootstrap = os.environ.get("TELECARE_KAFKA_BOOTSTRAP")
     runs = []
-    with tempfile.TemporaryDirectory(prefix="telecare-bench-rk-") as tmp:
-        if not bootstrap:
-            from demo.kafka_broker import EmbeddedKafka
-
-            broker = EmbeddedKafka(Path(tmp) / "kafka", 0)
-            bootstrap = broker.start()
+    with tempfile.TemporaryDirectory(prefix="telecare-bench-rk-") as tmp, kafka_broker(Path(tmp)) as bootstrap:
         bus = KafkaBus(bootstrap)
         try:
             tag = uuid.uuid4().hex[:6]
@@ -226,8 +211,6 @@ async def run_rules_scaling_bench(n: int = 50_000, repeats: int = 3) -> dict:
                              "two_processes_events_per_s": round(two), "ratio_two_vs_one": round(two / one, 2)})
         finally:
             await bus.close()
-            if broker is not None:
-                broker.stop()
     ratios = [r["ratio_two_vs_one"] for r in runs]
     return {"events": n, "cores": os.cpu_count(), "runs": runs, "ratio_two_vs_one_range": [min(ratios), max(ratios)],
             "target_ratio_two_vs_one": 1.8}

@@ -32,6 +32,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.harness import kafka_broker  # noqa: E402
 from demo.fleet import barcelona_fleet  # noqa: E402
 from rules.directory import Directory  # noqa: E402
 from rules.engine import new_state, tick  # noqa: E402
@@ -131,25 +132,14 @@ async def _restart(bootstrap: str, n: int, work: Path) -> dict:
 
 async def run_rules_restart_bench(n: int = 100_000, outage_minutes: float = 10.0) -> dict:
     """Publish N states armed `outage_minutes` ago, restart a worker process over them; its milestones, at 1M."""
-    broker = None
-    bootstrap = os.environ.get("TELECARE_KAFKA_BOOTSTRAP")
-    with tempfile.TemporaryDirectory(prefix="telecare-bench-restart-") as tmp:
-        if not bootstrap:
-            from demo.kafka_broker import EmbeddedKafka
-
-            broker = EmbeddedKafka(Path(tmp) / "kafka", 0)
-            bootstrap = broker.start()
+    with tempfile.TemporaryDirectory(prefix="telecare-bench-restart-") as tmp, kafka_broker(Path(tmp)) as bootstrap:
         bus = KafkaBus(bootstrap)
         try:
             await bus.start()
             publish_s = await _publish_states(bus, _fleet(n), timedelta(minutes=outage_minutes))
         finally:
             await bus.close()
-        try:
-            marks = await _restart(bootstrap, n, Path(tmp))
-        finally:
-            if broker is not None:
-                broker.stop()
+        marks = await _restart(bootstrap, n, Path(tmp))
     restore = marks["state_ready"] - marks["registry"]
     firing = marks["overdue_fired"] - marks["state_ready"]
     return {"residents": n, "outage_minutes": outage_minutes, "states_published_s": round(publish_s, 1),
