@@ -71,6 +71,7 @@ class KafkaRulesHost:
         self._behind = False  # due timers left over from the last batch's budget
         self._restoring: set[int] = set()  # assigned, paused until their states are read (_restore)
         self._restores: set[asyncio.Task[None]] = set()
+        self._restore_error: BaseException | None = None
         self._assignments, self._assignment_of = 0, {}  # assignment count; partition -> the one that added it
         self._arrived: dict[int, datetime] = {}  # partition -> arrival time of the last event evaluated from it
         self.evaluated = 0  # events evaluated by this process (redeliveries included)
@@ -122,6 +123,8 @@ class KafkaRulesHost:
                     log.warning("rules: leaving the group failed: %s", type(err).__name__)
 
     async def _step(self) -> None:
+        if self._restore_error is not None:
+            raise self._restore_error  # run() reports FAILED; the process exits non-zero
         _, batch = await self._member.fetch(0 if self._behind else self._tick_ms)
         async with self._lock:
             # By offset, not by rebalance generation: a batch fetched across a rebalance may hold records of the
@@ -253,7 +256,14 @@ class KafkaRulesHost:
             self._assignment_of[p] = self._assignments
         task = asyncio.create_task(self._restore(set(partitions), self._assignments), name="rules-state-restore")
         self._restores.add(task)
-        task.add_done_callback(self._restores.discard)
+        task.add_done_callback(self._restore_done)
+
+    def _restore_done(self, task: asyncio.Task[None]) -> None:
+        """A restore that died leaves its partitions paused for good: the loop must die with it (loudly)."""
+        self._restores.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._restore_error = task.exception()
+            log.error("rules: restoring partitions died: %s", type(self._restore_error).__name__)
 
     async def _restore(self, partitions: set[int], assignment: int) -> None:
         """Read the partitions' states from rules-state, then (under the lock) own, schedule and resume them."""

@@ -122,3 +122,4 @@ async def test_a_large_save_is_published_in_chunks_each_with_its_own_deadline(mo
     await saver.wait()
     assert [len(rids) for kind, rids in kafka.log if kind == "states"] == [4, 4, 2]
     assert kafka.log[-1] == ("commit", {0: 10})
+
