@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from rules.model import ResidentState, state_to_json
@@ -34,7 +33,6 @@ class KafkaStateSaver:
         self._publish, self._commit, self._give_back = publish, commit, give_back
         self._task: asyncio.Task[None] | None = None
         self.saves = self.failures = 0
-        self.last_save_s = 0.0
 
     @property
     def busy(self) -> bool:
@@ -55,13 +53,31 @@ class KafkaStateSaver:
     async def save_now(self, states: Mapping[str, ResidentState], offsets: dict[int, int]) -> None:
         """Save inline (revocation, shutdown): raises what the publish raises; offsets committed after."""
         await self.wait()
+        await self._publish_and_commit(states, offsets)
+
+    async def _save(self, states: dict[str, ResidentState], offsets: dict[int, int]) -> None:
+        try:
+            await self._publish_and_commit(states, offsets)
+        except asyncio.CancelledError:
+            self.failures += 1
+            raise
+        except Exception as err:  # noqa: BLE001 - a failed save (or a bug in one) must not lose the next ones' work
+            self.failures += 1
+            detail = str(err) if isinstance(err, BusError) else type(err).__name__
+            log.error("rules: saving %d states failed (%s); the next save retries them", len(states), detail)
+        else:
+            self.saves += 1
+
+    async def _publish_and_commit(self, states: Mapping[str, ResidentState], offsets: dict[int, int]) -> None:
+        """The states, then the offsets; a failed publish hands both back (and raises), a failed commit the offsets."""
         try:
             await self._publish_all(states)
+            committed = not offsets or await self._commit(offsets)
         except BaseException:
             self._give_back(set(states), offsets)
             raise
-        if offsets and not await self._commit(offsets):
-            self._give_back(set(), offsets)
+        if not committed:
+            self._give_back(set(), offsets)  # the states are out; the next save commits these offsets
 
     async def _publish_all(self, states: Mapping[str, ResidentState]) -> None:
         """In chunks: each publish has its own deadline (a million changed states after an outage took longer
@@ -69,28 +85,6 @@ class KafkaStateSaver:
         encoded = await _encoded(states)
         for k in range(0, len(encoded), PUBLISH_CHUNK):
             await self._publish(encoded[k:k + PUBLISH_CHUNK])
-
-    async def _save(self, states: dict[str, ResidentState], offsets: dict[int, int]) -> None:
-        started = time.monotonic()
-        try:
-            if states:
-                await self._publish_all(states)
-            if offsets and not await self._commit(offsets):
-                self._give_back(set(), offsets)  # states are out; the next save commits these offsets
-        except (BusError, asyncio.CancelledError) as err:
-            self.failures += 1
-            self._give_back(set(states), offsets)
-            if isinstance(err, asyncio.CancelledError):
-                raise
-            log.error("rules: saving %d states failed (%s); the next save retries them", len(states), err)
-        except Exception as err:  # noqa: BLE001 - a bug in one save must not lose the next ones' work
-            self.failures += 1
-            self._give_back(set(states), offsets)
-            log.error("rules: saving %d states failed: %s", len(states), type(err).__name__)
-        else:
-            self.saves += 1
-        finally:
-            self.last_save_s = time.monotonic() - started
 
 
 async def _encoded(states: Mapping[str, ResidentState]) -> list[tuple[str, bytes]]:
