@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from dashboards.routes.common import ShortText
 from identity.model import CsrfMismatch, LoginLocked, PasswordCredentials, Principal, PrincipalKind
 from identity.passwords import MAX_LENGTH
 from identity.service import Identity
@@ -81,7 +82,9 @@ def landing(principal: Principal) -> str:
 
 
 class LoginIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    # No control characters, as every other name in a body: PostgreSQL cannot hold NUL (the throttling keys
+    # and the user lookup are queries), and no user name has one. The password only meets argon2.
+    name: ShortText = Field(min_length=1, max_length=200)
     password: str = Field(min_length=1, max_length=MAX_LENGTH)
 
 

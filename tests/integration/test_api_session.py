@@ -89,6 +89,14 @@ async def test_wrong_password_and_unknown_name_get_the_same_answer_then_a_lock(a
         assert "set-cookie" not in locked.headers
 
 
+async def test_a_name_with_nul_or_other_control_characters_is_a_422_not_a_database_error(app):
+    async with api_client(app, anonymous=True) as client:
+        for name in ("an\x00na", "anna\n", "\x11u"):  # the fuzzer found NUL answered 503 (DataError)
+            response = await client.post("/api/session", json={"name": name, "password": "0"})
+            assert response.status_code == 422, (name, response.status_code, response.text)
+            assert "set-cookie" not in response.headers
+
+
 async def test_a_login_form_posted_cross_site_as_text_is_refused(app):
     async with api_client(app, anonymous=True) as client:
         response = await client.post("/api/session", content='{"name": "anna", "password": "%s"}' % PASSWORD,
