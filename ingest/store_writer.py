@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 PART = "store"
 GROUP = "store"
 MAX_BACKOFF_S = 5.0
+# Records per fetch, so per transaction. Each commit has a fixed cost (~2 ms: BEGIN, two COPYs, the WAL flush);
+# nothing waits on this hop (the rules read `events` from Kafka, not from the table), so a backlog is stored
+# in large batches, while a trickle still goes in the fetch it arrived in (docs/performance.md "bench copy").
+BATCH_RECORDS = 2_000
 
 # Presence events have no device msg_id to key on; a redelivered one is recognised by its event id.
 _STORED_IDS = """SELECT id FROM events WHERE resident_id = ANY(%s) AND ts = ANY(%s) AND id = ANY(%s)"""
@@ -53,7 +57,7 @@ class StoreWriter:
     async def run(self) -> None:
         """Store every batch; ends only when the bus closes (or by a bug: the task dies, health FAILED)."""
         self._health.report(PART, PartState.OK, "consuming")
-        async for batch in self._bus.subscribe_batches(EVENTS, self._group):
+        async for batch in self._bus.subscribe_batches(EVENTS, self._group, max_records=BATCH_RECORDS):
             events = [m.value for m in batch if isinstance(m.value, Event)]
             if events:
                 await self.store(events)

@@ -254,13 +254,13 @@ class KafkaBus:
         self._codec(topic)
         self._registered[(topic, self.group_id(topic, group))] = 0
 
-    async def _subscription(self, topic: str, group: str) -> tuple[Subscription, int]:
+    async def _subscription(self, topic: str, group: str, max_records: int = 500) -> tuple[Subscription, int]:
         """A subscription of (topic, bus group) and the moment its group was registered (now if never)."""
         _, decode = self._codec(topic)
         gid = self.group_id(topic, group)
         since_ms = self._registered.get((topic, gid), int(time.time() * 1000))
         await self.start()
-        return Subscription(self, topic, gid, decode, f"bus:{topic}:{group}"), since_ms
+        return Subscription(self, topic, gid, decode, f"bus:{topic}:{group}", max_records=max_records), since_ms
 
     async def subscribe(self, topic: str, group: str, *, gaps: bool = False) -> AsyncIterator[Message]:
         """Messages of `topic` for `group` (partitions split among the group's consumers), until close()."""
@@ -271,10 +271,11 @@ class KafkaBus:
         finally:
             await subscription.stop()
 
-    async def subscribe_batches(self, topic: str, group: str) -> AsyncIterator[list[Message]]:
-        """Like subscribe(), one list per fetch (≤ 500 records): offsets are committed only once the subscriber
+    async def subscribe_batches(self, topic: str, group: str, *, max_records: int = 500
+                                ) -> AsyncIterator[list[Message]]:
+        """Like subscribe(), one list per fetch (≤ max_records): offsets are committed only once the subscriber
         came back for the next list, so a batch stored in one transaction is committed after that transaction."""
-        subscription, since_ms = await self._subscription(topic, group)
+        subscription, since_ms = await self._subscription(topic, group, max_records)
         try:
             async for batch in subscription.run(since_ms, False, batches=True):
                 yield batch

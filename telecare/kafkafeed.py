@@ -84,8 +84,10 @@ class _Rebalance(ConsumerRebalanceListener):
 class Subscription:
     """One consumer-group member: fetch, decode, yield, commit; reports to Health as `part`."""
 
-    def __init__(self, bus: KafkaBus, topic: str, gid: str, decode: Callable[[bytes], Any], part: str) -> None:
+    def __init__(self, bus: KafkaBus, topic: str, gid: str, decode: Callable[[bytes], Any], part: str, *,
+                 max_records: int = 500) -> None:
         self.bus, self.topic, self.gid, self.decode, self.part = bus, topic, gid, decode, part
+        self.max_records = max_records  # per fetch: one batch of subscribe_batches
         self.generation = 0
         self.processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self.consumer: AIOKafkaConsumer | None = None
@@ -99,7 +101,7 @@ class Subscription:
             consumer = None
             try:
                 await self.bus._anchor(self.topic, self.gid, since_ms)
-                consumer = self.bus._consumer(self.gid, auto_offset_reset="none", max_poll_records=500)
+                consumer = self.bus._consumer(self.gid, auto_offset_reset="none", max_poll_records=self.max_records)
                 consumer.subscribe([self.topic], listener=_Rebalance(self))
                 await consumer.start()
                 self.consumer = consumer

@@ -73,3 +73,16 @@ async def test_lifecycle_ack_resolve_then_new_alert(db):
     assert done.status is AlertStatus.RESOLVED and done.outcome is Outcome.RESOLVED_BY_PHONE
     again = await store.raise_or_attach(trig, NOW + timedelta(minutes=5))
     assert again.kind is AlertChangeKind.RAISED and again.alert.id != raised.id
+
+
+async def test_duplicate_keys_older_than_35_days_are_pruned_through_their_brin_index(db):
+    method = await db.fetchval("SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
+                               "WHERE c.relname = 'event_keys_received_brin'")
+    assert method == "brin"
+    ages = [40, 36, 34, 1]  # days before NOW
+    for days in ages:
+        await db.execute("INSERT INTO event_keys (gateway_id, msg_id, received_at) VALUES ('g', %s, %s)",
+                         (f"m{days}", NOW - timedelta(days=days)))
+    await maintain(db, NOW)
+    kept = await db.fetch("SELECT msg_id FROM event_keys ORDER BY msg_id")
+    assert [r["msg_id"] for r in kept] == ["m1", "m34"]
