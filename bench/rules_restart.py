@@ -37,7 +37,7 @@ from demo.fleet import barcelona_fleet  # noqa: E402
 from rules.directory import Directory  # noqa: E402
 from rules.engine import new_state, tick  # noqa: E402
 from rules.kafka_host import KafkaRulesHost  # noqa: E402
-from rules.model import state_to_json  # noqa: E402
+from rules.packed import pack_state  # noqa: E402
 from telecare.clock import SystemClock  # noqa: E402
 from telecare.fakes import InMemoryResidents  # noqa: E402
 from telecare.kafkabus import RULES_STATE, KafkaBus  # noqa: E402
@@ -62,7 +62,7 @@ async def _publish_states(bus: KafkaBus, fleet: InMemoryResidents, outage: timed
     for k in range(0, len(residents), CHUNK):
         chunk = residents[k:k + CHUNK]
         await bus.publish_many(RULES_STATE, [
-            (r.id, state_to_json(tick(r, directory.devices(r.id), new_state(r.id), now)[0]).encode())
+            (r.id, pack_state(tick(r, directory.devices(r.id), new_state(r.id), now)[0]))
             for r in chunk])
     return time.perf_counter() - started
 

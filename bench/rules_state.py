@@ -3,7 +3,9 @@
 For N simulated residents (the demo fleet, 6 devices each):
 - registry view: bytes per device of the rules' Directory (tracemalloc; every row brings its own strings,
   as rows from the database do);
-- rule state: bytes per resident once every timer is armed (tracemalloc), timers per resident;
+- rule state: bytes per resident once every timer is armed (tracemalloc), timers per resident: as the engine
+  builds them (what the in-process runner holds) and packed (rules/packed.py: what a Kafka rules host keeps
+  between a resident's events, the target's case), with pack/unpack µs per state;
 - timer lag after an outage: the clock jumps a day (every supervision and inactivity timer is due) and the
   runner's tick order (DueTimes, engine.tick) fires them all: p50/p99/max of due -> fired, wall seconds;
 - save/load: PgRuleStateStore.save_many (in the saver's chunks) and load_all against real PostgreSQL.
@@ -28,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from bench.harness import scratch_database  # noqa: E402
 from demo.fleet import barcelona_fleet  # noqa: E402
 from rules.directory import Directory  # noqa: E402
+from rules.packed import pack_state, unpack_state  # noqa: E402
 from rules.engine import new_state, next_due, tick  # noqa: E402
 from rules.saver import SAVE_CHUNK  # noqa: E402
 from rules.state import PgRuleStateStore  # noqa: E402
@@ -96,7 +99,20 @@ async def run_rules_state_bench(n: int = 100_000, *, with_db: bool = True) -> di
     before = _traced()
     states = {r.id: tick(r, directory.devices(r.id), new_state(r.id), NOW)[0] for r in residents}
     state_bytes = _traced() - before
+    before = _traced()
+    packed = {rid: pack_state(state) for rid, state in states.items()}
+    packed_bytes = _traced() - before
     tracemalloc.stop()
+    started = time.perf_counter()
+    for state in states.values():
+        pack_state(state)
+    pack_us = (time.perf_counter() - started) / n * 1e6
+    started = time.perf_counter()
+    unpacked = {rid: unpack_state(raw) for rid, raw in packed.items()}
+    unpack_us = (time.perf_counter() - started) / n * 1e6
+    if unpacked != states:
+        raise RuntimeError("unpacked states differ from the packed ones")
+    del packed, unpacked
     timers = sum(len(s.timers) for s in states.values())
     result: dict = {
         "residents": n, "devices": len(devices), "timers_per_resident": round(timers / n, 2),
@@ -104,6 +120,9 @@ async def run_rules_state_bench(n: int = 100_000, *, with_db: bool = True) -> di
         "registry_gib_at_6m_devices": round(registry_bytes / len(devices) * 6 * MILLION / 2**30, 2),
         "state_bytes_per_resident": round(state_bytes / n),
         "state_gib_at_1m_residents": round(state_bytes / n * MILLION / 2**30, 2),
+        "packed_state_bytes_per_resident": round(packed_bytes / n),
+        "packed_state_gib_at_1m_residents": round(packed_bytes / n * MILLION / 2**30, 2),
+        "pack_us": round(pack_us, 1), "unpack_us": round(unpack_us, 1),
         "target_gib": 1.0,
     }
     if with_db:

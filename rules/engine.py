@@ -180,7 +180,7 @@ def evaluate(event: Event, resident: Resident, devices: Iterable[Device], state:
         if not returned and (current is None or current.fired or current.since > ts):
             timer = Timer(AlertType.BED_EXIT_NO_RETURN, ts + window, ts, dev, event.delayed)
             if timer.due <= now:  # a buffered exit whose window already expired: alert at once, flagged late
-                timer = replace(timer, delayed=True, fired=True)
+                timer = timer.marked_fired(delayed=True)
                 out.append(_timer_trigger(resident, by_id, timer, now))
             timers[BED] = timer
     elif event.type is EventType.BED_RETURN:
@@ -194,7 +194,7 @@ def evaluate(event: Event, resident: Resident, devices: Iterable[Device], state:
             if event.type is EventType.MEDICATION_TAKEN:
                 del timers[key]
             else:
-                timers[key] = replace(timers[key], fired=True)
+                timers[key] = timers[key].marked_fired()
     new = replace(state, timers=timers, last_seen=seen, low_battery=low, last_bed_return=bed_return)
     return new, out
 
@@ -241,6 +241,6 @@ def tick(resident: Resident, devices: Iterable[Device], state: ResidentState,
     timers = {k: t for k, t in state.timers.items() if k not in stale}
     out = []
     for key in sorted(due, key=lambda k: timers[k].due):
-        timers[key] = replace(timers[key], fired=True)
+        timers[key] = timers[key].marked_fired()
         out.append(_timer_trigger(resident, by_id, timers[key], now))
     return replace(state, timers=timers), out

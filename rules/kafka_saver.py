@@ -1,4 +1,4 @@
-"""The Kafka rules host's state saves, off its evaluation loop: encode, publish to `rules-state`, then commit.
+"""The Kafka rules host's state saves, off its evaluation loop: pack, publish to `rules-state`, then commit.
 
 A save takes a snapshot (the changed residents' states, which are immutable, and the offsets evaluated so far)
 and works on it in its own task, so a help press fetched meanwhile is evaluated and its verdict published
@@ -13,7 +13,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from rules.model import ResidentState, state_to_json
+from rules.model import ResidentState
+from rules.packed import pack_state
 from telecare.errors import BusError
 
 log = logging.getLogger(__name__)
@@ -24,13 +25,16 @@ PUBLISH_CHUNK = 5_000  # states per publish (and per publish deadline)
 Publish = Callable[[list[tuple[str, bytes]]], Awaitable[None]]
 Commit = Callable[[dict[int, int]], Awaitable[bool]]
 GiveBack = Callable[[set[str], dict[int, int]], None]
+Saved = Callable[[list[tuple[str, ResidentState, bytes]]], None]
 
 
 class KafkaStateSaver:
     """Runs one save at a time in a task; `wait()` before anything that must see every save done (rebalance)."""
 
-    def __init__(self, publish: Publish, commit: Commit, give_back: GiveBack) -> None:
+    def __init__(self, publish: Publish, commit: Commit, give_back: GiveBack,
+                 saved: Saved = lambda _: None) -> None:
         self._publish, self._commit, self._give_back = publish, commit, give_back
+        self._saved = saved  # told each chunk's (resident, state, bytes) once acknowledged: the host keeps the bytes
         self._task: asyncio.Task[None] | None = None
         self.saves = self.failures = 0
 
@@ -84,14 +88,16 @@ class KafkaStateSaver:
         than one publish's timeout, and that save was retried whole, again and again)."""
         encoded = await _encoded(states)
         for k in range(0, len(encoded), PUBLISH_CHUNK):
-            await self._publish(encoded[k:k + PUBLISH_CHUNK])
+            chunk = encoded[k:k + PUBLISH_CHUNK]
+            await self._publish([(rid, raw) for rid, _, raw in chunk])
+            self._saved(chunk)
 
 
-async def _encoded(states: Mapping[str, ResidentState]) -> list[tuple[str, bytes]]:
-    """(resident id, JSON) pairs, yielding to the loop between chunks so evaluation goes on meanwhile."""
-    out: list[tuple[str, bytes]] = []
+async def _encoded(states: Mapping[str, ResidentState]) -> list[tuple[str, ResidentState, bytes]]:
+    """(resident id, state, packed bytes), yielding to the loop between chunks so evaluation goes on meanwhile."""
+    out: list[tuple[str, ResidentState, bytes]] = []
     for i, (rid, state) in enumerate(states.items()):
         if i and i % ENCODE_CHUNK == 0:
             await asyncio.sleep(0)
-        out.append((rid, state_to_json(state).encode()))
+        out.append((rid, state, pack_state(state)))
     return out

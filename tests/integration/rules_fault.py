@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from alerts.store import AlertStore
-from rules.model import state_from_json
+from rules.packed import unpack_state
 from telecare.alerts import AlertType
 from telecare.bus import EVENTS
 from telecare.clock import SystemClock
@@ -85,11 +85,12 @@ async def _until(check, timeout: float, what: str, procs=()) -> None:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-async def _final_states(bus: KafkaBus, host: str, group: str) -> dict[str, str]:
-    """Resident id -> state JSON where the host keeps it: rules-state, or the Faust table's changelog (JSON-encoded)."""
+async def _final_states(bus: KafkaBus, host: str, group: str) -> dict[str, str | bytes]:
+    """Resident id -> stored state where the host keeps it: rules-state (packed), or the Faust table's changelog
+    (JSON text)."""
     if host != "faust":
         rows = await bus.read_table(RULES_STATE, set(range(bus.partitions(RULES_STATE))))
-        return {k: v.decode() for k, v in rows.items() if v}
+        return {k: v for k, v in rows.items() if v}
     rows = await bus.read_table(f"events.{group}-rules-state-changelog", set(range(bus.partitions(EVENTS))))
     return {_json_or_text(k.encode()): _json_or_text(v) for k, v in rows.items() if v}
 
@@ -194,7 +195,7 @@ async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *
         seen_last: dict[str, datetime] = {}
         for rid, text in (await _final_states(bus, host, group)).items():
             if rid in set(rids):
-                seen_last.update(state_from_json(text).last_seen)
+                seen_last.update(unpack_state(text).last_seen)
         stale = sum(1 for dev, ts in last_ts.items() if seen_last.get(dev) != ts)
         mine = {k for k in applier.seen if k.split("|")[1] in set(rids)}
         alarm_rows = await db.fetchval("SELECT coalesce(sum(count), 0) FROM alerts WHERE resident_id LIKE %s "

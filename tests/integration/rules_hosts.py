@@ -12,7 +12,8 @@ from typing import Any
 
 from alerts.store import AlertStore
 from rules.kafka_host import KafkaRulesHost
-from rules.model import ResidentState, state_from_json
+from rules.model import ResidentState
+from rules.packed import unpack_state
 from rules.runner import RulesRunner
 from rules.state import PgRuleStateStore
 from rules.stores import pg_rule_stores
@@ -114,7 +115,7 @@ class Host:
 
         rows = await self.bus.read_table(RULES_STATE, {self.bus.partition_of(EVENTS, rid)})
         raw = rows.get(rid)
-        return state_from_json(raw.decode()) if raw else None
+        return unpack_state(raw) if raw else None
 
     async def stop(self) -> None:
         """Cancel the host (it saves or commits on the way out) and close its bus."""

@@ -1,4 +1,4 @@
-"""KafkaRulesHost: a restore task that dies must end the host's loop (its partitions would stay paused)."""
+"""KafkaRulesHost: a restore that dies ends the loop; saved states are kept packed until used again."""
 from __future__ import annotations
 
 import asyncio
@@ -23,3 +23,23 @@ async def test_a_restore_that_dies_ends_the_hosts_loop_instead_of_leaving_partit
     host._restore_done(task)  # noqa: SLF001 - the task's done callback
     with pytest.raises(KeyError):
         await host._step()  # noqa: SLF001 - the loop's next step raises it (run() reports FAILED)
+
+
+def test_a_saved_state_is_kept_packed_unless_it_changed_since_and_unpacks_on_next_use() -> None:
+    from rules.kafka_host import KafkaRulesHost
+    from rules.model import ResidentState
+    from rules.packed import pack_state
+    from telecare.fakes import InMemoryResidents
+
+    class Bus:
+        def register(self, *args) -> None: ...
+
+    host = KafkaRulesHost(Bus(), InMemoryResidents([], []), None)  # type: ignore[arg-type]
+    saved_a, saved_b = ResidentState("a", dose_plan=("08:00",)), ResidentState("b")
+    newer_b = ResidentState("b", dose_plan=("09:00",))
+    host._states.update(a=saved_a, b=newer_b)  # noqa: SLF001 - b changed after its snapshot was taken
+    host._at_rest([("a", saved_a, pack_state(saved_a)), ("b", saved_b, pack_state(saved_b)),  # noqa: SLF001
+                   ("gone", ResidentState("gone"), pack_state(ResidentState("gone")))])
+    assert type(host._states["a"]) is bytes and host._states["b"] is newer_b  # noqa: SLF001
+    assert "gone" not in host._states  # noqa: SLF001 - revoked meanwhile: not brought back
+    assert host.state("a") == saved_a and host._states["a"] == saved_a  # noqa: SLF001 - unpacked on use

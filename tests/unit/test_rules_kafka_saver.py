@@ -6,7 +6,8 @@ import asyncio
 import pytest
 
 from rules.kafka_saver import KafkaStateSaver
-from rules.model import ResidentState, state_from_json
+from rules.model import ResidentState
+from rules.packed import unpack_state
 from telecare.errors import BusError
 
 
@@ -105,11 +106,28 @@ async def test_many_states_are_encoded_in_chunks_that_let_the_loop_in(monkeypatc
     assert kafka.log == [("states", [f"r{i}" for i in range(10)])]
 
 
-def test_what_is_published_is_the_state_json() -> None:
+def test_what_is_published_is_the_packed_state() -> None:
     import rules.kafka_saver as module
 
-    pairs = asyncio.run(module._encoded(states("r1")))
-    assert pairs[0][0] == "r1" and state_from_json(pairs[0][1]) == ResidentState("r1")
+    [(rid, state, raw)] = asyncio.run(module._encoded(states("r1")))
+    assert rid == "r1" and unpack_state(raw) == state == ResidentState("r1")
+
+
+async def test_the_host_is_told_each_acknowledged_chunk_and_nothing_of_a_failed_one(monkeypatch) -> None:
+    import rules.kafka_saver as module
+
+    monkeypatch.setattr(module, "PUBLISH_CHUNK", 4)
+    kafka, told = Kafka(), []
+    saver = KafkaStateSaver(kafka.publish, kafka.commit, kafka.give_back, told.append)
+    saved = states(*(f"r{i}" for i in range(6)))
+    saver.start(saved, {0: 6})
+    await saver.wait()
+    assert [[rid for rid, _, _ in chunk] for chunk in told] == [["r0", "r1", "r2", "r3"], ["r4", "r5"]]
+    assert all(state is saved[rid] and unpack_state(raw) == state for chunk in told for rid, state, raw in chunk)
+    kafka.fail, told[:] = True, []
+    saver.start(states("r9"), {0: 7})
+    await saver.wait()
+    assert told == []
 
 
 async def test_a_large_save_is_published_in_chunks_each_with_its_own_deadline(monkeypatch) -> None:
