@@ -113,15 +113,19 @@ class KafkaRulesHost:
             for task in list(self._restores):
                 task.cancel()
             if self._member is not None:
-                try:  # a clean stop saves and commits what was evaluated (a dead broker must not hold the exit)
-                    async with self._lock:
-                        await asyncio.wait_for(self._flush(), LEAVE_TIMEOUT_S)
+                try:  # a clean stop saves and commits what was evaluated (a dead broker must not hold the exit,
+                    # nor a rebalance step holding the lock: the wait for it is inside the deadline too)
+                    await asyncio.wait_for(self._locked_flush(), LEAVE_TIMEOUT_S)
                 except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - never mask why we stop
                     log.warning("rules: final save failed: %s", type(err).__name__)
                 try:
                     await asyncio.wait_for(self._member.stop(), LEAVE_TIMEOUT_S)
                 except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - never mask why we stop
                     log.warning("rules: leaving the group failed: %s", type(err).__name__)
+
+    async def _locked_flush(self) -> None:
+        async with self._lock:
+            await self._flush()
 
     async def _step(self) -> None:
         if self._restore_error is not None:
