@@ -33,6 +33,7 @@ from telecare.health import Health, PartState
 from telecare.kafkabus import RULES_STATE, KafkaBus
 from telecare.metrics import RULE_TIMERS_FIRED, RULES_ERRORS
 from telecare.people import ResidentLookup
+from telecare.tasks import raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class KafkaRulesHost:
             self._report(PartState.OK, "consuming")
             while True:
                 await self._step()
+                raise_if_cancelled()
         except asyncio.CancelledError:
             if self._health is not None:
                 self._health.forget(PART)

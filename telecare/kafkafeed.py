@@ -20,6 +20,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError, NoOffsetForPartiti
 from telecare.bus import FeedGap, FeedState, Message
 from telecare.health import PartState
 from telecare.kafkalag import LagGauge
+from telecare.tasks import raise_if_cancelled
 
 if TYPE_CHECKING:
     from telecare.kafkabus import KafkaBus
@@ -123,6 +124,7 @@ class Subscription:
         consumer = self.consumer
         assert consumer is not None
         while not self.bus._closed:
+            raise_if_cancelled()
             try:
                 batch = await consumer.getmany(timeout_ms=500)
             except OffsetOutOfRangeError as err:
