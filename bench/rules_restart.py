@@ -37,8 +37,10 @@ from demo.fleet import barcelona_fleet  # noqa: E402
 from rules.directory import Directory  # noqa: E402
 from rules.engine import new_state, tick  # noqa: E402
 from rules.kafka_host import KafkaRulesHost  # noqa: E402
+from rules.catalog import SUPERVISION  # noqa: E402
 from rules.packed import pack_state  # noqa: E402
 from telecare.clock import SystemClock  # noqa: E402
+from telecare.events import DeviceType  # noqa: E402
 from telecare.fakes import InMemoryResidents  # noqa: E402
 from telecare.kafkabus import RULES_STATE, KafkaBus  # noqa: E402
 from telecare.metrics import REGISTRY  # noqa: E402
@@ -46,6 +48,7 @@ from telecare.metrics import REGISTRY  # noqa: E402
 MILLION = 1_000_000
 TARGET_S = 30.0
 CHUNK = 5_000
+GATEWAY_SUPERVISION = SUPERVISION[DeviceType.GATEWAY]
 
 
 def _fleet(n: int) -> InMemoryResidents:
@@ -53,17 +56,25 @@ def _fleet(n: int) -> InMemoryResidents:
     return InMemoryResidents(residents, devices)
 
 
-async def _publish_states(bus: KafkaBus, fleet: InMemoryResidents, outage: timedelta) -> float:
-    """Every resident's state armed `outage` ago onto rules-state, as a worker saves it; seconds."""
+async def _publish_states(bus: KafkaBus, fleet: InMemoryResidents, outage: timedelta,
+                          spread: timedelta = timedelta(0)) -> float:
+    """Every resident's state onto rules-state, as a worker saves it; seconds.
+
+    Armed `outage` ago (every gateway due at once, 5 minutes later), or with `spread`: resident i of n armed so
+    that its gateway's supervision is due at now - outage + (i + 0.5) / n * (outage + spread), due times spread
+    evenly from the outage's start to `spread` from now (bench/timer_lag.py)."""
     directory = Directory(fleet)
     await directory.refresh_all()
-    now, started = datetime.now(timezone.utc) - outage, time.perf_counter()
+    start, started = datetime.now(timezone.utc) - outage, time.perf_counter()
     residents = list(directory.residents.values())
+    span = outage + spread
     for k in range(0, len(residents), CHUNK):
         chunk = residents[k:k + CHUNK]
-        await bus.publish_many(RULES_STATE, [
-            (r.id, pack_state(tick(r, directory.devices(r.id), new_state(r.id), now)[0]))
-            for r in chunk])
+        items = []
+        for i, r in enumerate(chunk, k):
+            armed = start if not spread else start + span * ((i + 0.5) / len(residents)) - GATEWAY_SUPERVISION
+            items.append((r.id, pack_state(tick(r, directory.devices(r.id), new_state(r.id), armed)[0])))
+        await bus.publish_many(RULES_STATE, items)
     return time.perf_counter() - started
 
 
@@ -100,6 +111,10 @@ async def _worker(spec_path: str) -> None:
                 task.result()
             await asyncio.sleep(0.02)
         mark("overdue_fired")
+        while time.time() < spec.get("until", 0):  # bench/timer_lag.py: go on firing what comes due
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.1)
         marks["timers_fired"] = round(sum(s.value for m in REGISTRY.collect()
                                           if m.name == "telecare_rules_timers_fired" for s in m.samples
                                           if s.name.endswith("_total")))
@@ -111,12 +126,13 @@ async def _worker(spec_path: str) -> None:
     mark("done")
 
 
-async def _restart(bootstrap: str, n: int, work: Path) -> dict:
+async def _restart(bootstrap: str, n: int, work: Path, until: float = 0.0) -> dict:
+    """Spawn the worker process and wait for it; its milestones. `until`: it runs on to that epoch second."""
     status = work / "worker.status"
     spec = work / "worker.json"
     spawned = time.time()
     spec.write_text(json.dumps({"bootstrap": bootstrap, "group": f"bench-restart-{uuid.uuid4().hex[:6]}",
-                                "status": str(status), "spawned": spawned, "residents": n}))
+                                "status": str(status), "spawned": spawned, "residents": n, "until": until}))
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(spec)],
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     try:

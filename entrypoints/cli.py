@@ -153,18 +153,26 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks (ratios against a baseline measured in the same run)",
                            description="Benchmarks on their own temporary database and broker; JSON results.")
     bench.add_argument("what", choices=["ingest", "outreach", "resident-page", "copy", "rules-state", "rules-kafka",
-                                         "rules-restart", "kafka-latency"],
+                                         "rules-restart", "timer-lag", "kafka-latency"],
                        help="which benchmark: ingest (drain + live load), outreach, resident-page, copy (the sink vs "
                             "psql \\copy) rules-state (rule state at scale), rules-kafka (the Kafka rules worker), "
-                            "rules-restart (a Kafka rules worker restarting over N states after an outage) or "
+                            "rules-restart (a Kafka rules worker restarting over N states after an outage), "
+                            "timer-lag (timer lag over a million supervised devices, steady and after an outage) or "
                             "kafka-latency (publish->alert, the Kafka parts as processes); docs/performance.md")
     bench.add_argument("--live-seconds", type=float, default=20.0,
                        help="ingest: seconds of steady load at half the drain rate for publish->alert (0 skips)")
     bench.add_argument("--rows", type=int, default=100_000, help="copy: event rows to write (default 100000)")
+    bench.add_argument("--batch", type=int, default=None,
+                       help="copy: rows per transaction (default the store writer's 2000; in-process ingest's: 500)")
     bench.add_argument("--rule-residents", type=int, default=100_000,
                        help="rules-state, rules-restart: simulated residents (default 100000)")
-    bench.add_argument("--outage-minutes", type=float, default=10.0,
-                       help="rules-restart: how long the worker was down (default 10: gateway supervision due)")
+    bench.add_argument("--outage-minutes", type=float, default=None,
+                       help="rules-restart, timer-lag: how long the worker was down (default 10 for rules-restart: "
+                            "gateway supervision due; 0 for timer-lag: steady state)")
+    bench.add_argument("--devices", type=int, default=1_000_000,
+                       help="timer-lag: supervised devices, 6 per resident (default 1000000)")
+    bench.add_argument("--window-seconds", type=float, default=180.0,
+                       help="timer-lag: seconds over which timers keep coming due after the start (default 180)")
     bench.add_argument("--events", type=int, default=20_000, help="ingest: queued events to drain (default 20000)")
     bench.add_argument("--residents", type=int, default=None,
                        help="outreach: residents to plan a day for (default 100000); resident-page: residents in "

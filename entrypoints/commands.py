@@ -206,7 +206,7 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
     elif args.what == "copy":
         from bench.sink_copy import run_copy_bench
 
-        result = await run_copy_bench(args.rows)
+        result = await run_copy_bench(args.rows, batch_size=args.batch)
     elif args.what == "rules-state":
         from bench.rules_state import run_rules_state_bench
 
@@ -218,7 +218,13 @@ async def cmd_bench(settings: Settings, args: argparse.Namespace, stop: asyncio.
     elif args.what == "rules-restart":
         from bench.rules_restart import run_rules_restart_bench
 
-        result = await run_rules_restart_bench(args.rule_residents, args.outage_minutes)
+        outage = 10.0 if args.outage_minutes is None else args.outage_minutes
+        result = await run_rules_restart_bench(args.rule_residents, outage)
+    elif args.what == "timer-lag":
+        from bench.timer_lag import run_timer_lag_bench
+
+        outage = 0.0 if args.outage_minutes is None else args.outage_minutes
+        result = await run_timer_lag_bench(args.devices, args.window_seconds, outage)
     elif args.what == "kafka-latency":
         from bench.kafka_latency import run_kafka_latency_bench
 

@@ -71,6 +71,7 @@ class KafkaRulesHost:
         self._saver = KafkaStateSaver(self._publish_states, self._commit, self._give_back, self._at_rest)
         self._started = False
         self._behind = False  # due timers left over from the last batch's budget
+        self._held = False  # the last step held timers back for the backlog (rules/catch_up.py)
         self._restoring: set[int] = set()  # assigned, paused until their states are read (_restore)
         self._restores: set[asyncio.Task[None]] = set()
         self._restore_error: BaseException | None = None
@@ -132,7 +133,7 @@ class KafkaRulesHost:
     async def _step(self) -> None:
         if self._restore_error is not None:
             raise self._restore_error  # run() reports FAILED; the process exits non-zero
-        _, batch = await self._member.fetch(0 if self._behind else self._tick_ms)
+        _, batch = await self._member.fetch(self._wait_ms())
         async with self._lock:
             # By offset, not by rebalance generation: a batch fetched across a rebalance may hold records of the
             # new assignment (dropping them would skip them: the consumer's position is already past them), or
@@ -151,11 +152,27 @@ class KafkaRulesHost:
                 await self._refresh_registry()
             backlog = {p: (end - self._next[p]) if (end := self._member.highwater(p)) is not None else None
                        for p in self._owned if p in self._next}
-            if (tick_at := timer_clock(self._clock.now(), backlog, self._arrived)) is not None:
+            now = self._clock.now()
+            tick_at = timer_clock(now, backlog, self._arrived)
+            self._held = tick_at is None or tick_at < now  # timers wait for the backlog (or a restore)
+            if tick_at is not None:
                 self._tick_due(tick_at)
             # Verdicts go out with every batch (alarm latency); states and the commit every save_seconds (a
             # resident's state is written once per interval, not once per batch).
             await self._flush(states=time.monotonic() - self._saved_at >= self._save_seconds, inline=False)
+
+    def _wait_ms(self) -> int:
+        """How long a fetch may wait for events: not past the next timer (its lag would be up to a tick), never
+        longer than a tick (the registry refresh, the saves), not at all while timers are left over."""
+        if self._behind:
+            return 0
+        due = self._due.earliest()
+        if due is None:
+            return self._tick_ms
+        until_ms = (due - self._clock.now()).total_seconds() * 1000
+        if until_ms <= 0:  # due since the last tick: fire it now; held by the backlog: the fetch brings that
+            return self._tick_ms if self._held else 0
+        return min(self._tick_ms, int(until_ms) + 1)
 
     async def _evaluate(self, raw: bytes) -> datetime | None:
         """One event, isolated: a bad one is counted and logged by id, never retried forever; its arrival time."""

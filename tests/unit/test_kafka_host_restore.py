@@ -43,3 +43,26 @@ def test_a_saved_state_is_kept_packed_unless_it_changed_since_and_unpacks_on_nex
     assert type(host._states["a"]) is bytes and host._states["b"] is newer_b  # noqa: SLF001
     assert "gone" not in host._states  # noqa: SLF001 - revoked meanwhile: not brought back
     assert host.state("a") == saved_a and host._states["a"] == saved_a  # noqa: SLF001 - unpacked on use
+
+
+def test_a_fetch_waits_for_events_no_longer_than_until_the_next_timer() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from rules.kafka_host import KafkaRulesHost
+    from telecare.clock import FakeClock
+    from telecare.fakes import InMemoryResidents
+
+    class Bus:
+        def register(self, *args) -> None: ...
+
+    clock = FakeClock(datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
+    host = KafkaRulesHost(Bus(), InMemoryResidents([], []), clock, tick_seconds=1.0)  # type: ignore[arg-type]
+    assert host._wait_ms() == 1_000  # noqa: SLF001 - nothing scheduled: a tick
+    host._due.schedule("r1", clock.now() + timedelta(milliseconds=200))  # noqa: SLF001
+    assert host._wait_ms() == 201  # noqa: SLF001 - wakes for the timer, not a whole tick later
+    clock.advance(timedelta(seconds=5))
+    assert host._wait_ms() == 0  # noqa: SLF001 - came due since the last tick: fire it at once
+    host._held = True  # noqa: SLF001 - the last step held timers for the backlog (or a restore)
+    assert host._wait_ms() == 1_000  # noqa: SLF001 - the fetch brings what they wait for
+    host._behind = True  # noqa: SLF001 - timers left over from the last budget
+    assert host._wait_ms() == 0  # noqa: SLF001
