@@ -12,6 +12,7 @@ AT = datetime(2026, 7, 15, 3, 12, 5, 250000, tzinfo=timezone.utc)
 @pytest.mark.parametrize("verdict", [
     AlertTrigger("r-1", AlertType.FALL, Severity.CRITICAL, AT, "Fall detected in the bathroom", "d-1", False, uuid4()),
     AlertTrigger("r-2", AlertType.INACTIVITY, Severity.HIGH, AT, "No movement for 4 h", delayed=True),
+    AlertTrigger("r-6", AlertType.FALL, Severity.CRITICAL, AT, "Caiguda detectada — Núria, cuina \u2028 \"x\"", "d-2"),
     AlertClear("r-3", AlertType.DEVICE_OFFLINE, AT, "Gateway gw-1 back online at 05:12", "gw-1"),
     AlertTrigger("r-4", AlertType.LOW_BATTERY, Severity.TECHNICAL, AT, "Low battery on Pendant pd-1 (9%)", "pd-1",
                  template="Low battery on {device} {device_id}{level}",
