@@ -133,6 +133,9 @@ class KafkaRulesHost:
     async def _step(self) -> None:
         if self._restore_error is not None:
             raise self._restore_error  # run() reports FAILED; the process exits non-zero
+        # A step may otherwise never yield: getmany(timeout_ms=0) returns what is buffered without awaiting, and a
+        # step without verdicts awaits nothing else. Spinning so would starve aiokafka's fetcher and heartbeat.
+        await asyncio.sleep(0)
         _, batch = await self._member.fetch(self._wait_ms())
         async with self._lock:
             # By offset, not by rebalance generation: a batch fetched across a rebalance may hold records of the

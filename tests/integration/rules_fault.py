@@ -189,6 +189,9 @@ async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *
             print(f"killed at {kill_time:.1f}s; missing (partition, (index, t)): {where[:8]} ... {where[-4:]}")
             print(f"missing {len(missing)} of {len(wanted)} verdicts, e.g. {sorted(missing)[:3]}; "
                   f"status A {_status(a_status)}, B {_status(b_status)}")
+            for name in ("worker-a", "worker-b"):  # what the workers logged (rebalances, restores, errors): the tmp dir goes
+                print(f"--- worker {name} log (tail) ---\n" + "\n".join(
+                    (work / f"{name}.log").read_text(errors="replace").splitlines()[-40:]))
             raise
         await asyncio.sleep(3)  # a late duplicate timer (a different key) would show up here
         evaluated = _status(a_status)["evaluated"] + _status(b_status)["evaluated"]
