@@ -241,7 +241,7 @@ class KafkaBus:
     def _partitioner(self, topic: str) -> Callable[[bytes | None], int]:
         """aiokafka's default for keyed records (murmur2 of the key); keyless ones spread at random, as its own."""
         count = self._partition_counts[topic]
-        return lambda key: (murmur2(key) & 0x7FFFFFFF) % count if key is not None else random.randrange(count)
+        return lambda key: _keyed_partition(key, count) if key is not None else random.randrange(count)
 
     async def _replace_producer(self, broken: AIOKafkaProducer) -> None:
         """Drop a producer that failed a send (its idempotence state may be stale); the next publish makes one."""
@@ -307,7 +307,7 @@ class KafkaBus:
 
     def partition_of(self, topic: str, key: str) -> int:
         """The partition the producer sends `key` to on `topic` (aiokafka's default partitioner: murmur2)."""
-        return (murmur2(key.encode()) & 0x7FFFFFFF) % self._partition_counts[topic]
+        return _keyed_partition(key.encode(), self._partition_counts[topic])
 
     def member(self, topic: str, group: str, on_assigned: Callable[[set[int]], Any],
                on_revoked: Callable[[set[int]], Any], **options: Any) -> GroupMember:
@@ -384,6 +384,11 @@ class KafkaBus:
                 log.info("could not delete per-process consumer groups: %s", type(err).__name__)
             finally:
                 await admin.close()
+
+
+def _keyed_partition(key: bytes, count: int) -> int:
+    """The partition aiokafka's default partitioner gives a keyed record (murmur2, as the Java client)."""
+    return (murmur2(key) & 0x7FFFFFFF) % count
 
 
 def _record_batches(new_batch: Callable[[], Any], messages: list[tuple[bytes | None, bytes]],
