@@ -344,12 +344,12 @@ class KafkaRulesHost:
             self._states[rid] = raw
             known, due = stored_next_due(raw)
             if not known:
-                self._due.at(rid, now)  # stored before the header: a tick finds out
-            else:
-                self._due.schedule(rid, due)
+                self._due.at(rid, now, late=True)  # stored before the header: a tick finds out
+            else:  # overdue ones (the outage's) wait in the catch-up lane behind what comes due from now on
+                self._due.schedule(rid, due, late=due is not None and due <= now)
         for rid in self._directory.residents:  # a resident without a stored state gets a tick: arms its timers
             if rid not in rows and self._bus.partition_of(EVENTS, rid) in partitions:
-                self._due.at(rid, now)
+                self._due.at(rid, now, late=True)
         self.restored += len(rows)
 
     async def _revoked(self, partitions: set[int]) -> None:
