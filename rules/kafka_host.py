@@ -19,12 +19,11 @@ from typing import Any
 
 from rules.catch_up import timer_clock
 from rules.directory import Directory
-from rules.engine import Decision, evaluate, new_state, next_due, tick
+from rules.engine import Decision, evaluate, next_due, tick
 from rules.kafka_saver import KafkaStateSaver
+from rules.kafka_states import OwnedStates
 from rules.model import ResidentState
-from rules.packed import stored_next_due, unpack_state
 from rules.runner import _processed  # the per-type counter, looked up once (labels() is slow per event)
-from rules.timers import DueTimes
 from telecare.bus import ALERT_TRIGGERS, EVENTS
 from telecare.clock import Clock
 from telecare.errors import ConfigError
@@ -59,16 +58,15 @@ class KafkaRulesHost:
         self._member_options = {"session_timeout_ms": session_timeout_ms,
                                 "heartbeat_ms": max(100, session_timeout_ms // 3), "max_records": max_records}
         self._member: Any = None
-        self._states: dict[str, ResidentState | bytes] = {}  # bytes: packed (restored, or saved since changed)
-        self._dirty: set[str] = set()
+        self._states = OwnedStates()
         self._verdicts: list[Decision] = []
         self._offsets: dict[int, int] = {}  # partition -> next offset, evaluated but not committed yet
         self._owned: set[int] = set()
         self._next: dict[int, int] = {}  # owned partition -> next offset to evaluate
-        self._due = DueTimes()
+        self._due = self._states.due
         self._lock = asyncio.Lock()  # one batch or one rebalance step at a time
         self._save_seconds, self._saved_at = save_seconds, time.monotonic()
-        self._saver = KafkaStateSaver(self._publish_states, self._commit, self._give_back, self._at_rest)
+        self._saver = KafkaStateSaver(self._publish_states, self._commit, self._give_back, self._states.at_rest)
         self._started = False
         self._behind = False  # due timers left over from the last batch's budget
         self._held = False  # the last step held timers back for the backlog (rules/catch_up.py)
@@ -200,9 +198,9 @@ class KafkaRulesHost:
             RULES_ERRORS.labels("unknown_resident").inc()
             log.warning("event %s for unknown resident %s ignored", event.id, rid)
             return
-        state, decisions = evaluate(event, resident, self._directory.devices(rid), self._state(rid),
+        state, decisions = evaluate(event, resident, self._directory.devices(rid), self._states.get(rid),
                                     self._clock.now())
-        self._set_state(rid, state)
+        self._states.put(rid, state)
         self.evaluated += 1
         _processed(event.type).inc()
         self._verdicts += decisions
@@ -224,14 +222,14 @@ class KafkaRulesHost:
                 continue
             self.ticked += 1
             try:
-                old = self._state(rid)
+                old = self._states.get(rid)
                 state, triggers = tick(resident, self._directory.devices(rid), old, now)
             except Exception as err:  # noqa: BLE001 - one resident's timer must not stop everyone else's
                 RULES_ERRORS.labels("evaluate").inc()
                 log.error("rule tick failed for resident %s: %s", rid, type(err).__name__)
                 continue
             if state is not old:
-                self._set_state(rid, state)
+                self._states.put(rid, state)
             else:
                 self._due.schedule(rid, next_due(state))
             for trigger in triggers:
@@ -249,8 +247,8 @@ class KafkaRulesHost:
         if inline:
             await self._saver.wait()  # a background save gives back what failed: include it
         self._saved_at = time.monotonic()
-        snapshot = {rid: self._state(rid) for rid in self._dirty if rid in self._states}
-        offsets, self._dirty, self._offsets = self._offsets, set(), {}
+        snapshot = self._states.changed()
+        offsets, self._offsets = self._offsets, {}
         if inline:
             await self._saver.save_now(snapshot, offsets)
         else:
@@ -264,17 +262,9 @@ class KafkaRulesHost:
         owned = {p: o for p, o in offsets.items() if p in self._owned}  # a revoked partition is the next owner's
         return await self._member.commit(owned) if owned else True
 
-    def _at_rest(self, saved: list[tuple[str, ResidentState, bytes]]) -> None:
-        """Keep the saved bytes instead of a state not changed since (~700 bytes instead of ~3,000: 1M residents
-        fit in 0.7 GiB); its next event or timer unpacks it again (~7 µs)."""
-        states = self._states
-        for rid, state, raw in saved:
-            if states.get(rid) is state:
-                states[rid] = raw
-
     def _give_back(self, residents: set[str], offsets: dict[int, int]) -> None:
         """A save that failed: its residents are saved again next time; newer offsets supersede its ones."""
-        self._dirty |= {rid for rid in residents if rid in self._states}
+        self._states.give_back(residents)
         for partition, offset in offsets.items():
             if partition in self._owned:
                 self._offsets.setdefault(partition, offset)
@@ -334,22 +324,9 @@ class KafkaRulesHost:
                      sorted(mine), len(rows), time.monotonic() - started, read_s)
 
     def _apply_restored(self, rows: dict[str, bytes | None], partitions: set[int]) -> None:
-        # Kept packed: a resident's state is unpacked when its first event or timer needs it (~7 µs each; 7 s
-        # for a million residents if done here). Each is scheduled by the next-due header it carries.
-        now = self._clock.now()
-        for rid, raw in rows.items():
-            if raw is None:
-                self._states.pop(rid, None)
-                continue
-            self._states[rid] = raw
-            known, due = stored_next_due(raw)
-            if not known:
-                self._due.at(rid, now, late=True)  # stored before the header: a tick finds out
-            else:  # overdue ones (the outage's) wait in the catch-up lane behind what comes due from now on
-                self._due.schedule(rid, due, late=due is not None and due <= now)
-        for rid in self._directory.residents:  # a resident without a stored state gets a tick: arms its timers
-            if rid not in rows and self._bus.partition_of(EVENTS, rid) in partitions:
-                self._due.at(rid, now, late=True)
+        without = [rid for rid in self._directory.residents
+                   if rid not in rows and self._bus.partition_of(EVENTS, rid) in partitions]
+        self._states.restore(rows, without, self._clock.now())
         self.restored += len(rows)
 
     async def _revoked(self, partitions: set[int]) -> None:
@@ -364,34 +341,8 @@ class KafkaRulesHost:
             for p in partitions:
                 self._next.pop(p, None)
                 self._arrived.pop(p, None)
-            gone = [rid for rid in self._states if self._bus.partition_of(EVENTS, rid) in partitions]
-            for rid in gone:
-                del self._states[rid]
+            self._states.forget(lambda rid: self._bus.partition_of(EVENTS, rid) in partitions)
             self._offsets = {p: o for p, o in self._offsets.items() if p not in partitions}
-            self._dirty = {rid for rid in self._dirty if rid in self._states}
-
-    def _state(self, rid: str) -> ResidentState:
-        state = self._states.get(rid)
-        if type(state) is bytes:
-            state = self._states[rid] = self._decoded(rid, state)
-        if state is None:
-            state = self._states[rid] = new_state(rid)
-            self._dirty.add(rid)
-        return state
-
-    def _decoded(self, rid: str, raw: bytes) -> ResidentState:
-        try:
-            return unpack_state(raw)
-        except (KeyError, TypeError, ValueError) as err:  # start it afresh: its timers are armed again by a tick
-            log.error("unreadable rule state for resident %s: %s; started afresh", rid, type(err).__name__)
-            self._dirty.add(rid)
-            return new_state(rid)
-
-    def _set_state(self, rid: str, state: ResidentState) -> None:
-        if self._states.get(rid) is not state:
-            self._states[rid] = state
-            self._dirty.add(rid)
-        self._due.schedule(rid, next_due(state))
 
     async def _refresh_registry(self) -> None:
         changed = await self._directory.refresh_all()
@@ -419,5 +370,5 @@ class KafkaRulesHost:
 
     def state(self, resident_id: str) -> ResidentState | None:
         """The in-memory state of an owned resident (inspection, tests)."""
-        return self._state(resident_id) if resident_id in self._states else None
+        return self._states.get(resident_id) if resident_id in self._states else None
 

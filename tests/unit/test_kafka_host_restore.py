@@ -26,23 +26,26 @@ async def test_a_restore_that_dies_ends_the_hosts_loop_instead_of_leaving_partit
 
 
 def test_a_saved_state_is_kept_packed_unless_it_changed_since_and_unpacks_on_next_use() -> None:
-    from rules.kafka_host import KafkaRulesHost
+    from rules.kafka_states import OwnedStates
     from rules.model import ResidentState
     from rules.packed import pack_state
-    from telecare.fakes import InMemoryResidents
 
-    class Bus:
-        def register(self, *args) -> None: ...
-
-    host = KafkaRulesHost(Bus(), InMemoryResidents([], []), None)  # type: ignore[arg-type]
+    states = OwnedStates()
     saved_a, saved_b = ResidentState("a", dose_plan=("08:00",)), ResidentState("b")
     newer_b = ResidentState("b", dose_plan=("09:00",))
-    host._states.update(a=saved_a, b=newer_b)  # noqa: SLF001 - b changed after its snapshot was taken
-    host._at_rest([("a", saved_a, pack_state(saved_a)), ("b", saved_b, pack_state(saved_b)),  # noqa: SLF001
-                   ("gone", ResidentState("gone"), pack_state(ResidentState("gone")))])
-    assert type(host._states["a"]) is bytes and host._states["b"] is newer_b  # noqa: SLF001
-    assert "gone" not in host._states  # noqa: SLF001 - revoked meanwhile: not brought back
-    assert host.state("a") == saved_a and host._states["a"] == saved_a  # noqa: SLF001 - unpacked on use
+    states.put("a", saved_a)
+    states.put("b", newer_b)  # b changed after its snapshot was taken
+    assert set(states.changed()) == {"a", "b"} and states.changed() == {}
+    states.at_rest([("a", saved_a, pack_state(saved_a)), ("b", saved_b, pack_state(saved_b)),
+                    ("gone", ResidentState("gone"), pack_state(ResidentState("gone")))])
+    assert type(states.held("a")) is bytes and states.held("b") is newer_b
+    assert "gone" not in states  # revoked meanwhile: not brought back
+    assert states.get("a") == saved_a and states.held("a") == saved_a  # unpacked on use
+    assert states.changed() == {}  # unpacking is not a change: nothing to save again
+    states.give_back(["a", "gone"])  # a failed save: a is saved again, gone is not brought back
+    assert set(states.changed()) == {"a"}
+    states.forget(lambda rid: rid == "b")
+    assert "b" not in states and len(states) == 1
 
 
 def test_a_fetch_waits_for_events_no_longer_than_until_the_next_timer() -> None:
@@ -104,6 +107,7 @@ async def test_timers_coming_due_go_before_the_backlog_an_outage_left_and_each_f
     rows["fresh"] = armed("fresh", clock.now() - timedelta(minutes=5) + timedelta(seconds=1))  # due in 1 s
     host._owned = {0}  # noqa: SLF001
     host._apply_restored(rows, {0})  # noqa: SLF001
+    assert len(host._states) == 401 and all(type(host._states.held(r)) is bytes for r in rids)  # noqa: SLF001
     clock.advance(timedelta(seconds=2))
     monkeypatch.setattr(kafka_host, "TICK_BUDGET_S", -1.0)  # the budget is spent at the first check (128 ticks)
     host._tick_due(clock.now())  # noqa: SLF001
