@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "rules"
 PART = "rules"  # this loop's name in the Health registry
+MIN_TIMER_GAP_S = 0.01  # dense timers fire in batches 10 ms apart, not one wake-up each
 
 
 class RulesRunner:
@@ -169,12 +170,18 @@ class RulesRunner:
         if self._directory.due_for_refresh():
             await self._refresh_registry()
         now = self._clock.now()
-        fired: list[AlertTrigger] = []
         await self._outbox.retry(now)
-        for rid in self._due.due(now):
-            fired += await self._tick_resident(rid, now)
+        fired = await self.fire_due(now)
         if self._saver.due(now):
             await self.flush(now)
+        return fired
+
+    async def fire_due(self, now: datetime | None = None) -> list[AlertTrigger]:
+        """Fire the timers due by `now` (default clock.now()) and nothing else; the triggers."""
+        now = now or self._clock.now()
+        fired: list[AlertTrigger] = []
+        for rid in self._due.due(now):
+            fired += await self._tick_resident(rid, now)
         return fired
 
     async def flush(self, now: datetime | None = None) -> int:
@@ -196,13 +203,27 @@ class RulesRunner:
         return self._states.get(resident_id)
 
     async def _tick_loop(self) -> None:
+        # Timers fire when due (a bed exit's alarm must not wait up to a tick); the rest of a tick (registry
+        # refresh, refused alerts retried, saves) keeps its cadence, so an outage is not retried every 10 ms.
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + self._tick_seconds
         while True:
-            await asyncio.sleep(self._tick_seconds)
+            await asyncio.sleep(self._sleep_s(next_tick - loop.time()))
             try:
-                await self.tick()
+                if loop.time() >= next_tick:
+                    next_tick = loop.time() + self._tick_seconds
+                    await self.tick()
+                else:
+                    await self.fire_due()
             except Exception as err:  # noqa: BLE001 - the ticker must outlive a bad tick
                 RULES_ERRORS.labels("tick").inc()
                 log.error("rules tick failed: %s", type(err).__name__)
+
+    def _sleep_s(self, until_tick_s: float) -> float:
+        """Until the next timer is due, never past the next tick, never under MIN_TIMER_GAP_S."""
+        due = self._due.earliest()
+        wait = until_tick_s if due is None else min(until_tick_s, (due - self._clock.now()).total_seconds())
+        return max(MIN_TIMER_GAP_S, wait)
 
     async def _tick_resident(self, rid: str, now: datetime) -> list[AlertTrigger]:
         """One resident's timers, isolated: a failure is counted and logged by id, the others go on."""

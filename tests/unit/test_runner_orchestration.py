@@ -123,3 +123,26 @@ async def test_a_stored_event_the_bus_never_delivered_is_replayed_once_at_start(
     [alert] = of_type(sink, AlertType.HELP_BUTTON)
     assert await rules.process(missed) == []  # its bus copy arriving later is not evaluated again
     assert alert.count == 1 and sink.alerts[alert.id].count == 1
+
+
+async def test_a_timer_fires_when_it_is_due_not_at_the_next_tick():
+    """Ticks every hour here: the bed exit's timer (due 0.5 s after the event arrives) fires on its own."""
+    from datetime import time as clock_time
+
+    from telecare.clock import SystemClock
+    from telecare.people import CarePlan
+
+    plan = CarePlan(night_start=clock_time(0, 0), night_end=clock_time(23, 59, 59), bed_return_minutes=1)
+    residents = InMemoryResidents([Resident("r1", "Test Resident", care_plan=plan)], lookup().devices)
+    bus, stores, sink, clock = InProcessBus(), in_memory_rule_stores(), InMemoryAlertSink(), SystemClock()
+    rules = RulesRunner(stores, bus, residents, sink, clock, tick_seconds=3600)
+    task = asyncio.create_task(rules.run())
+    try:
+        await eventually(lambda: rules.caught_up)
+        out_of_bed = clock.now() - timedelta(seconds=59.5)  # its 1-minute return window ends in half a second
+        await bus.publish(EVENTS, "r1", event(EventType.BED_EXIT, "bed_sensor", out_of_bed))
+        [alert] = await eventually(lambda: of_type(sink, AlertType.BED_EXIT_NO_RETURN), timeout=10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert alert.count == 1
