@@ -188,7 +188,7 @@ async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *
             where = sorted((bus.partition_of(EVENTS, k.split("|")[1]), origin.get(k, (-1, -1.0)), k[:5]) for k in missing)
             print(f"killed at {kill_time:.1f}s; missing (partition, (index, t)): {where[:8]} ... {where[-4:]}")
             print(f"missing {len(missing)} of {len(wanted)} verdicts, e.g. {sorted(missing)[:3]}; "
-                  f"status A {_status(a_status)}, B {_status(b_status)}")
+                  f"status A {_status(a_status)}, B {_status(b_status)}; {applier.progress()}")
             for name in ("worker-a", "worker-b"):  # what the workers logged (rebalances, restores, errors): the tmp dir goes
                 print(f"--- worker {name} log (tail) ---\n" + "\n".join(
                     (work / f"{name}.log").read_text(errors="replace").splitlines()[-40:]))
