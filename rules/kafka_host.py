@@ -26,7 +26,7 @@ from rules.model import ResidentState
 from rules.runner import _processed  # the per-type counter, looked up once (labels() is slow per event)
 from telecare.bus import ALERT_TRIGGERS, EVENTS
 from telecare.clock import Clock
-from telecare.errors import ConfigError
+from telecare.errors import BusError, ConfigError
 from telecare.events import Event, decode_event
 from telecare.health import Health, PartState
 from telecare.kafkabus import RULES_STATE, KafkaBus
@@ -255,8 +255,15 @@ class KafkaRulesHost:
             self._saver.start(snapshot, offsets)
 
     async def _publish_states(self, items: list[tuple[str, bytes]]) -> None:
-        if items:
-            await self._bus.publish_many(RULES_STATE, items)
+        if not items:
+            return
+        # Fenced by time: after a freeze past the session timeout the partitions may be someone else's, and these
+        # (older) states would overwrite theirs. The save fails instead: its states are saved again once a
+        # heartbeat proves the membership, or forgotten with the partitions at the revocation that follows.
+        if not self._member.certainly_member():
+            raise BusError("rule states not saved: no proof from the group coordinator that this worker still "
+                           "owns its partitions (frozen past the session timeout?)")
+        await self._bus.publish_many(RULES_STATE, items)
 
     async def _commit(self, offsets: dict[int, int]) -> bool:
         owned = {p: o for p, o in offsets.items() if p in self._owned}  # a revoked partition is the next owner's

@@ -270,6 +270,7 @@ class _MemberRebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._member.generation += 1
+        self._member.proven()  # the coordinator just synced us into this generation
         await self._member.on_assigned({tp.partition for tp in assigned if tp.topic == self._member.topic})
 
 
@@ -288,6 +289,11 @@ class GroupMember:
         self.on_assigned, self.on_revoked = on_assigned, on_revoked
         self.generation = 0
         self.consumer: AIOKafkaConsumer | None = None
+        # When the coordinator last counted us a member (a good heartbeat or a sync): a process frozen past the
+        # session timeout (SIGSTOP, a stalled VM) was evicted and its partitions moved, yet wakes up believing
+        # it owns them. What it writes then would overwrite the new owner's state (certainly_member()).
+        self._proven_at: float | None = None
+        self._trusted_s = (session_timeout_ms - heartbeat_ms) / 1000
         self._options = {"max_poll_records": max_records, "session_timeout_ms": session_timeout_ms,
                          "heartbeat_interval_ms": heartbeat_ms, "auto_offset_reset": "none"}
         self.lag = LagGauge(topic, gid)
@@ -304,6 +310,35 @@ class GroupMember:
                 await consumer.stop()
             raise
         self.consumer = consumer
+        self._count_heartbeats(consumer)
+
+    def _count_heartbeats(self, consumer: AIOKafkaConsumer) -> None:
+        # aiokafka keeps its last good heartbeat to itself: wrap the coordinator's heartbeat call (private API,
+        # checked by tests/integration/test_kafka_rules_failover.py's pause test). Without it nothing is proven
+        # after the first sync, and saves stop after a session: loud, never stale.
+        coordinator = getattr(consumer, "_coordinator", None)
+        beat = getattr(coordinator, "_do_heartbeat", None)
+        if beat is None:
+            log.error("consumer %s: aiokafka's heartbeat is not where expected; membership is proven by syncs only",
+                      self.gid)
+            return
+
+        async def counted() -> bool:
+            ok = await beat()
+            if ok:
+                self.proven()
+            return ok
+
+        coordinator._do_heartbeat = counted
+
+    def proven(self) -> None:
+        """The coordinator counted us a member just now."""
+        self._proven_at = time.monotonic()
+
+    def certainly_member(self) -> bool:
+        """True while the coordinator cannot have evicted us: it counted us a member less than a session timeout
+        minus one heartbeat ago (a frozen process finds this False when it wakes, before its first heartbeat)."""
+        return self._proven_at is not None and time.monotonic() - self._proven_at < self._trusted_s
 
     async def fetch(self, timeout_ms: int) -> tuple[int, dict[int, list[tuple[int, str, bytes]]]]:
         """(generation before the fetch, {partition: [(offset, key, value), ...]}); {} on a fetch error."""

@@ -106,8 +106,9 @@ def _json_or_text(raw: bytes) -> str:
 
 async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *, residents: int = 60,
                        backlog: int = 60_000, rate: int = 150, seconds: float = 24.0, kill_at: float = 6.0,
-                       session_timeout_ms: int = 6000) -> FaultResult:
-    """Run the scenario; return the counts (the caller asserts)."""
+                       session_timeout_ms: int = 6000, pause_s: float | None = None) -> FaultResult:
+    """Run the scenario; return the counts (the caller asserts). `pause_s`: A is stopped (SIGSTOP) for that long
+    instead of killed, then continues (SIGCONT): a worker that wakes up after its partitions moved."""
     work.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:6]
     rids = [f"fo{tag}-{i}" for i in range(residents)]
@@ -176,13 +177,18 @@ async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *
             sent += len(batch)
             if not killed and elapsed >= kill_at:
                 kill_time = time.monotonic() - t0
-                a.send_signal(signal.SIGKILL)
-                a.wait()
+                if pause_s is None:
+                    a.send_signal(signal.SIGKILL)
+                    a.wait()
+                else:
+                    a.send_signal(signal.SIGSTOP)
+                    asyncio.get_running_loop().call_later(pause_s, a.send_signal, signal.SIGCONT)
                 killed = True
             await asyncio.sleep(0.1)
         wanted = expected_alarms | expected_timers
         try:
-            await _until(lambda: wanted <= applier.seen, 90 + session_timeout_ms / 1000, "every verdict", [b])
+            await _until(lambda: wanted <= applier.seen, 90 + session_timeout_ms / 1000, "every verdict",
+                         [b] if pause_s is None else [a, b])
         except AssertionError:
             missing = wanted - applier.seen
             where = sorted((bus.partition_of(EVENTS, k.split("|")[1]), origin.get(k, (-1, -1.0)), k[:5]) for k in missing)

@@ -27,6 +27,18 @@ async def test_aiokafka_rules_workers_survive_a_join_during_backlog_and_a_kill(k
     assert result.evaluated >= result.sent - 1000  # A's count is reported every 0.2 s: its last report may lag
 
 
+async def test_a_rules_worker_that_wakes_up_after_its_partitions_moved_changes_nothing_back(kafka_bootstrap, db,
+                                                                                            tmp_root):
+    """SIGSTOP past the session timeout, then SIGCONT: the paused worker must not write its older states over the
+    new owner's, nor lose or double an alarm or a timer, when it finds it was evicted and joins again."""
+    result = await run_failover(kafka_bootstrap, db, work_dir(tmp_root, "rules-pause-aiokafka"), "aiokafka",
+                                backlog=20_000, pause_s=10.0)
+    print(result.line("aiokafka, paused"))
+    assert result.lost == 0 and result.duplicated == 0
+    assert result.timers_missing == 0 and result.timers_duplicated == 0
+    assert result.stale_states == 0
+
+
 async def test_a_rules_worker_whose_verdicts_cannot_be_published_reports_failed(tmp_root):
     """Broker gone past the publish timeout with a timer due: the loop dies, FAILED (/healthz), nothing committed."""
     import asyncio
