@@ -33,7 +33,11 @@ MAX_BACKOFF_S = 5.0
 BATCH_RECORDS = 2_000
 
 # Presence events have no device msg_id to key on; a redelivered one is recognised by its event id.
-_STORED_IDS = """SELECT id FROM events WHERE resident_id = ANY(%s) AND ts = ANY(%s) AND id = ANY(%s)"""
+# The candidates as one jsonb document: the pool dumps every Python list as jsonb (telecare/store/db.py), so
+# `= ANY(%s)` over a list of datetimes failed to encode and killed the writer at the first gateway presence event.
+_STORED_IDS = """SELECT e.id FROM events e
+                 JOIN jsonb_to_recordset(%s) AS k(resident_id text, ts timestamptz, id uuid)
+                   ON e.resident_id = k.resident_id AND e.ts = k.ts AND e.id = k.id"""
 
 
 class StoreWriter:
@@ -94,8 +98,8 @@ class StoreWriter:
         unkeyed = [e for e in events if e.type in UNKEYED_TYPES]
         if not unkeyed:
             return list(events)
-        rows = await self._db.fetch(_STORED_IDS, ([e.resident_id for e in unkeyed], [e.ts for e in unkeyed],
-                                                  [e.id for e in unkeyed]))
+        rows = await self._db.fetch(_STORED_IDS, ([{"resident_id": e.resident_id, "ts": e.ts.isoformat(),
+                                                    "id": str(e.id)} for e in unkeyed],))
         stored = {r["id"] for r in rows}
         return [e for e in events if e.id not in stored]
 

@@ -201,3 +201,21 @@ def _verdicts(result: str) -> float:
     from telecare import metrics
 
     return metrics.REGISTRY.get_sample_value("telecare_alert_verdicts_total", {"result": result}) or 0.0
+
+
+async def test_the_store_writer_stores_gateway_presence_once_and_survives_its_replay(db):
+    """Presence events have no dedupe key: the writer looks them up by id. That lookup once killed the writer (and
+    `telecare demo --kafka` with it) at the first gateway that came online."""
+    from telecare.events import Event
+
+    tag = uuid.uuid4().hex[:6]
+    await seed(db, tag, 2)
+    now = datetime.now(timezone.utc)
+    presence = [Event(uuid.uuid4(), f"gw-{tag}-{i}", f"gw-{tag}-{i}", f"r-{tag}-{i}", kind, now, now,
+                      f"presence-{i}-{kind.value}", None)
+                for i in range(2) for kind in (EventType.GATEWAY_ONLINE, EventType.GATEWAY_OFFLINE)]
+    writer = StoreWriter(None, db, Health())
+    assert await writer.store(presence) == 4
+    assert await writer.store(presence) == 0  # redelivered after a crash before the commit: found, not doubled
+    rows = await db.fetchval("SELECT count(*) FROM events WHERE gateway_id LIKE %s", (f"gw-{tag}-%",))
+    assert rows == 4
