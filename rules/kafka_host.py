@@ -167,13 +167,10 @@ class KafkaRulesHost:
         longer than a tick (the registry refresh, the saves), not at all while timers are left over."""
         if self._behind:
             return 0
-        due = self._due.earliest()
-        if due is None:
-            return self._tick_ms
-        until_ms = (due - self._clock.now()).total_seconds() * 1000
-        if until_ms <= 0:  # due since the last tick: fire it now; held by the backlog: the fetch brings that
+        wait_s = self._due.wait_s(self._clock.now(), self._tick_ms / 1000)
+        if wait_s <= 0:  # due since the last tick: fire it now; held by the backlog: the fetch brings that
             return self._tick_ms if self._held else 0
-        return min(self._tick_ms, int(until_ms) + 1)
+        return min(self._tick_ms, int(wait_s * 1000) + 1)
 
     async def _evaluate(self, raw: bytes) -> datetime | None:
         """One event, isolated: a bad one is counted and logged by id, never retried forever; its arrival time."""

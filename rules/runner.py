@@ -221,9 +221,7 @@ class RulesRunner:
 
     def _sleep_s(self, until_tick_s: float) -> float:
         """Until the next timer is due, never past the next tick, never under MIN_TIMER_GAP_S."""
-        due = self._due.earliest()
-        wait = until_tick_s if due is None else min(until_tick_s, (due - self._clock.now()).total_seconds())
-        return max(MIN_TIMER_GAP_S, wait)
+        return max(MIN_TIMER_GAP_S, self._due.wait_s(self._clock.now(), until_tick_s))
 
     async def _tick_resident(self, rid: str, now: datetime) -> list[AlertTrigger]:
         """One resident's timers, isolated: a failure is counted and logged by id, the others go on."""

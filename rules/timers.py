@@ -52,6 +52,12 @@ class DueTimes:
         tops = [heap[0][0] for heap in (self._live, self._late) if self._drop_stale(heap)]
         return min(tops) if tops else None
 
+    def wait_s(self, now: datetime, longest: float) -> float:
+        """Seconds from `now` until the earliest due time (<= 0: due already), at most `longest` (also when nothing
+        is scheduled): how long a host may sleep or fetch before its next timer."""
+        due = self.earliest()
+        return longest if due is None else min(longest, (due - now).total_seconds())
+
     def late(self) -> int:
         """Entries (some may be stale) still waiting in the catch-up lane."""
         return len(self._late)

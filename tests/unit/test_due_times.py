@@ -43,3 +43,13 @@ def test_a_late_entry_superseded_by_an_earlier_live_one_fires_once() -> None:
     due.schedule("r1", T0 - timedelta(minutes=1))  # not earlier than the live entry: nothing added
     assert list(due.due(T0)) == ["r1"]
     assert list(due.due(T0 + timedelta(hours=1))) == []
+
+
+def test_wait_s_is_the_time_to_the_earliest_due_capped_and_negative_once_due() -> None:
+    due = DueTimes()
+    assert due.wait_s(T0, 1.0) == 1.0  # nothing scheduled: as long as allowed
+    due.schedule("r1", T0 + timedelta(milliseconds=200))
+    due.schedule("r2", T0 - timedelta(minutes=3), late=True)
+    assert due.wait_s(T0, 1.0) == -180.0  # the catch-up lane counts too: due already
+    list(due.due(T0))
+    assert due.wait_s(T0, 1.0) == 0.2 and due.wait_s(T0, 0.1) == 0.1
