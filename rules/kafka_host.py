@@ -19,7 +19,7 @@ from typing import Any
 
 from rules.catch_up import timer_clock
 from rules.directory import Directory
-from rules.engine import Decision, evaluate, next_due, tick
+from rules.engine import Decision, evaluate, tick
 from rules.kafka_saver import KafkaStateSaver
 from rules.kafka_states import OwnedStates
 from rules.model import ResidentState
@@ -225,10 +225,7 @@ class KafkaRulesHost:
                 RULES_ERRORS.labels("evaluate").inc()
                 log.error("rule tick failed for resident %s: %s", rid, type(err).__name__)
                 continue
-            if state is not old:
-                self._states.put(rid, state)
-            else:
-                self._due.schedule(rid, next_due(state))
+            self._states.put(rid, state)  # marked for the next save only if it changed; scheduled either way
             for trigger in triggers:
                 RULE_TIMERS_FIRED.labels(trigger.type.value).inc()
             self._verdicts += triggers

@@ -116,7 +116,7 @@ async def run_failover(bootstrap: str, db, work: Path, host: str = "aiokafka", *
         await db.execute("INSERT INTO residents (id, name) VALUES (%s, %s)", (rid, "Test Resident"))
     group = f"rules-fo-{tag}"
     bus = KafkaBus(bootstrap)
-    applier = VerdictApplier(bus, AlertStore(db, bus), SystemClock(), lookup(rids))
+    applier = VerdictApplier(bus, db, AlertStore(db, bus), SystemClock(), lookup(rids))
     bus.register(EVENTS, group)
     await bus.anchor(EVENTS, group)  # the backlog below belongs to the new group
     applying = asyncio.create_task(applier.run())

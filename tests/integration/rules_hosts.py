@@ -31,10 +31,10 @@ class VerdictApplier:
     transaction as the alerts part does (alerts/triggers.py): one commit per verdict could not keep up with a
     30,000-alarm backlog on a loaded machine (the failover test then timed out with verdicts still unread)."""
 
-    def __init__(self, bus: Any, store: AlertStore, clock: FakeClock, lookup: ResidentLookup) -> None:
+    def __init__(self, bus: Any, db: Any, store: AlertStore, clock: FakeClock, lookup: ResidentLookup) -> None:
         self.group = f"applier-{uuid.uuid4().hex[:8]}"
         self._bus, self._clock, self._lookup = bus, clock, lookup
-        self._applier = TriggerApplier(store._db, store)  # noqa: SLF001 - the store's own database
+        self._applier = TriggerApplier(db, store)
         self.seen: set[str] = set()
         self.raw: Counter[str] = Counter()  # verdicts received per key, before dedupe
         self.received, self.received_at = 0, time.monotonic()  # progress, printed when a test times out
@@ -80,7 +80,7 @@ class Host:
             from telecare.kafkabus import KafkaBus
 
             self._applier_bus = KafkaBus(kafka_bootstrap)
-            self.applier = VerdictApplier(self._applier_bus, AlertStore(db, self._applier_bus), clock, lookup)
+            self.applier = VerdictApplier(self._applier_bus, db, AlertStore(db, self._applier_bus), clock, lookup)
         self._make()
 
     def _make(self) -> None:
