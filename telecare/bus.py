@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from telecare.metrics import BUS_PENDING
+
 # Topic names, declared once.
 EVENTS = "events"  # telecare.events.Event, keyed by resident_id
 ALERTS = "alerts"  # telecare.alerts.AlertChange, keyed by resident_id
@@ -85,6 +87,8 @@ class InProcessBus:
         groups = self._queues.setdefault(topic, {})
         if group not in groups:
             groups[group] = asyncio.Queue(self._max_pending)
+            # Read at each scrape: a consumer falling behind shows as a growing queue before publishers block.
+            BUS_PENDING.labels(topic).set_function(lambda: self.pending(topic))
         return groups[group]
 
     async def publish(self, topic: str, key: str, value: Any) -> None:

@@ -35,7 +35,8 @@ ACTIVE_ALERTS = Gauge(
     "telecare_active_alerts", "Alerts open or acknowledged", ["severity"], registry=REGISTRY
 )
 LIVE_CLIENTS = Gauge("telecare_live_clients", "Browsers connected to the live stream", registry=REGISTRY)
-BUS_PENDING = Gauge("telecare_bus_pending", "Messages waiting on the bus", ["topic"], registry=REGISTRY)
+BUS_PENDING = Gauge("telecare_bus_pending", "Messages waiting in the in-process bus's queues, all groups",
+                    ["topic"], registry=REGISTRY)
 HTTP_ERRORS = Counter(
     "telecare_http_client_errors", "Rejected API requests", ["status"], registry=REGISTRY
 )
