@@ -295,6 +295,7 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
         parts = parts - kafka_parts.KAFKA_ONLY_PARTS  # in-process / PostgreSQL bus: ingest and rules do their work
     running = Running([watched_task(core.health, maintenance_loop(core), "maintenance")], health=core.health)
     routers: list[Any] = []
+    own_outreach = None  # this process's outreach, when it runs one
     if "web" in parts and "outreach" not in parts:
         from entrypoints.web_alone import care_routers_without_outreach
 
@@ -316,7 +317,7 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             running.services.append(ingest)
             running.watched.append(ingest.loop_task)
         elif part == "outreach":
-            outreach = build_outreach(core)
+            outreach = own_outreach = build_outreach(core)
             await outreach.start()
             running.services.append(outreach)
             routers = outreach_routers(outreach)
@@ -324,28 +325,38 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             # also takes a lock, so a second copy would only wait).
             running.tasks.append(insights_task(core))
         else:
-            ready = asyncio.Event()
-            from dashboards.server import serve_web
-
-            web = watched_task(core.health, serve_web(build_web(core, routers), core.settings.http_host,
-                                                      core.settings.http_port, ready), "web")
-            running.tasks.append(web)
-            await asyncio.wait([asyncio.create_task(ready.wait()), web], return_when=asyncio.FIRST_COMPLETED)
-            if web.done():
-                await running.stop()
-                await web  # re-raises why the server could not start
+            await _serve(running, core, lambda ready: serve_web_app(build_web(core, routers), core.settings, ready),
+                         "web")
     # What start-up loaded (the registry view, rule states, catalogues) lives as long as the process: freezing
     # it keeps the collector's full passes from scanning it again and again (their pauses were the live
     # publish -> alert p99 tail: docs/performance.md, TELECARE_BENCH_GC_FREEZE).
     gc.freeze()
     if "web" not in parts:
-        from telecare.part_http import part_port, serve_part_http
+        from entrypoints.part_endpoints import part_endpoints
 
-        # A part run alone serves /healthz and /metrics (compose healthchecks, Prometheus) when a port is set.
-        if (port := part_port(core.settings)) is not None:
-            running.tasks.append(watched_task(core.health, serve_part_http(core.health, core.settings.http_host, port),
-                                              "http"))
+        # A part run alone serves /healthz and /metrics (compose healthchecks, Prometheus) when a port is set;
+        # outreach on Twilio also Twilio's callbacks, which only the process that placed the calls can take.
+        if (serve := part_endpoints(core, own_outreach)) is not None:
+            await _serve(running, core, serve, "http")
     return running
+
+
+def serve_web_app(app: Any, settings: Settings, ready: asyncio.Event):
+    """uvicorn serving `app` on the settings' host and port (a coroutine to run as a watched task)."""
+    from dashboards.server import serve_web
+
+    return serve_web(app, settings.http_host, settings.http_port, ready)
+
+
+async def _serve(running: Running, core: Core, serve: Any, name: str) -> None:
+    """Start `serve(ready)` as a watched task; return once it listens, or stop everything and raise why not."""
+    ready = asyncio.Event()
+    task = watched_task(core.health, serve(ready), name)
+    running.tasks.append(task)
+    await asyncio.wait([asyncio.create_task(ready.wait()), task], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        await running.stop()
+        await task  # re-raises why the server could not start
 
 
 def build_insights(core: Core):

@@ -13,6 +13,7 @@ import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from telecare.errors import ConfigError
 from telecare.health import Health
 from telecare.metrics import REGISTRY
 from telecare.settings import Settings
@@ -35,6 +36,14 @@ def _answer(status: str, content_type: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
+def health_report(health: Health) -> tuple[bool, dict]:
+    """(healthy, the /healthz body) of a part: its Health registry only, every part's state and detail."""
+    ok = health.ok
+    return ok, {"status": "ok" if ok else "unavailable",
+                "parts": {p.part: {"state": p.state.value, "detail": p.detail, "since": p.since.isoformat()}
+                          for p in health.parts()}}
+
+
 def respond(health: Health, method: str, path: str) -> bytes:
     """The whole HTTP answer to one request line (pure: the tests call it directly too)."""
     path = path.split("?", 1)[0]
@@ -43,10 +52,7 @@ def respond(health: Health, method: str, path: str) -> bytes:
     if path == "/metrics":
         return _answer("200 OK", CONTENT_TYPE_LATEST, generate_latest(REGISTRY))
     if path == "/healthz":
-        ok = health.ok
-        body = {"status": "ok" if ok else "unavailable",
-                "parts": {p.part: {"state": p.state.value, "detail": p.detail, "since": p.since.isoformat()}
-                          for p in health.parts()}}
+        ok, body = health_report(health)
         return _answer("200 OK" if ok else "503 Service Unavailable", "application/json",
                        json.dumps(body).encode())
     return _answer("404 Not Found", "text/plain", b"only /healthz and /metrics here\n")
@@ -69,7 +75,11 @@ async def _handle(health: Health, reader: asyncio.StreamReader, writer: asyncio.
 
 async def serve_part_http(health: Health, host: str, port: int, ready: asyncio.Event | None = None) -> None:
     """Serve /healthz and /metrics on host:port until cancelled (run it as a watched task named "http")."""
-    server = await asyncio.start_server(lambda r, w: _handle(health, r, w), host, port, limit=MAX_REQUEST_BYTES)
+    try:
+        server = await asyncio.start_server(lambda r, w: _handle(health, r, w), host, port, limit=MAX_REQUEST_BYTES)
+    except OSError as err:
+        raise ConfigError(f"the part's /healthz and /metrics could not be served on {host}:{port} "
+                          f"({err.strerror or err}): set TELECARE_HTTP_PORT to a free port") from err
     log.info("part endpoints on http://%s:%d/healthz and /metrics", host, port)
     if ready is not None:
         ready.set()

@@ -186,14 +186,16 @@ class Local:
                 for a in test[1:]]
 
 
-def native_nginx(root: Path, web_ports: dict[str, int]) -> tuple[list[str], int]:
+def native_nginx(root: Path, upstream_ports: dict[str, int]) -> tuple[list[str], int]:
     """deploy/nginx/nginx.conf with the upstream names at their local ports: (command, listening port)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     port = free_port()
     conf = (DEPLOY / "nginx" / "nginx.conf").read_text()
-    for name, local in web_ports.items():
-        assert f"server {name}:{cs.PART_PORT} " in conf, name
-        conf = conf.replace(f"server {name}:{cs.PART_PORT} ", f"server 127.0.0.1:{local} ")
+    for name, local in upstream_ports.items():
+        assert re.search(rf"server {name}:{cs.PART_PORT}[ ;]", conf), name
+        conf = re.sub(rf"server {name}:{cs.PART_PORT}([ ;])", rf"server 127.0.0.1:{local}\1", conf)
+    left = re.findall(r"server ([a-z][\w-]*):\d+", conf)
+    assert not left, f"upstreams with no local port: {left}"
     conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};").replace("pid /tmp/nginx.pid;",
                                                                           f"pid {root}/nginx.pid;")
     root.mkdir(parents=True, exist_ok=True)

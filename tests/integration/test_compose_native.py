@@ -104,8 +104,8 @@ async def test_the_stack_runs_natively_in_compose_order(db_url: str, kafka_boots
                 done.add(name)
         print(f"\nstack up natively in {time.monotonic() - started:.1f} s: {sorted(procs)}")
 
-        webs = {n: local.ports[n] for n, s in cs.app_services(SPEC).items() if cs.part_of(s) == "web"}
-        nginx_cmd, proxy_port = native_nginx(root / "nginx", webs)
+        proxied = {n: local.ports[n] for n, s in cs.app_services(SPEC).items() if cs.part_of(s) in ("web", "outreach")}
+        nginx_cmd, proxy_port = native_nginx(root / "nginx", proxied)
         procs["proxy"] = await asyncio.create_subprocess_exec(*nginx_cmd, stdout=asyncio.subprocess.DEVNULL,
                                                               stderr=asyncio.subprocess.DEVNULL)
         async with httpx.AsyncClient(timeout=10) as http:

@@ -145,7 +145,9 @@ def test_the_proxy_is_the_only_trusted_forwarder() -> None:
         assert "front" in SERVICES[name]["networks"]
     nginx = (cs.ROOT / "deploy/nginx/nginx.conf").read_text()
     upstream = sorted(re.findall(r"^\s*server ([a-z0-9-]+):(\d+)", nginx, re.M))
-    assert upstream == sorted((name, str(cs.PART_PORT)) for name in webs)
+    # The web processes, and outreach for Twilio's callbacks (it reads no client address: Twilio signs them).
+    assert upstream == sorted((name, str(cs.PART_PORT)) for name in [*webs, "outreach"])
+    assert "front" in SERVICES["outreach"]["networks"] and "outreach" in SERVICES["proxy"]["depends_on"]
 
 
 def test_kafka_is_the_pinned_broker_with_the_embedded_brokers_settings() -> None:

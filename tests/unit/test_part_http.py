@@ -5,6 +5,9 @@ import asyncio
 import json
 import socket
 
+import pytest
+
+from telecare.errors import ConfigError
 from telecare.health import Health, PartState
 from telecare.metrics import INGEST_MESSAGES
 from telecare.part_http import part_port, respond, serve_part_http
@@ -76,3 +79,15 @@ def test_a_part_serves_only_when_its_port_is_configured(monkeypatch) -> None:
     settings = load_settings()
     assert part_port(settings) == 8000
     assert part_port(settings.model_copy(update={"bus": "kafka"})) == 8000  # `run` copies settings with its bus
+
+
+async def test_a_port_in_use_fails_the_start_with_what_to_change() -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(ConfigError, match=f"127.0.0.1:{port}.*TELECARE_HTTP_PORT"):
+            await serve_part_http(Health(), "127.0.0.1", port)
+    finally:
+        taken.close()
