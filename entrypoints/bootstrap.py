@@ -6,9 +6,9 @@ import gc
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from entrypoints import broker_setup, outreach_web
 from entrypoints.running import Running, watched_task
 from telecare.bus import Bus, InProcessBus
 from telecare.clock import Clock, SystemClock
@@ -37,61 +37,6 @@ class Core:
     alerts: Any
     stack: AsyncExitStack = field(repr=False)
     health: Health = field(default_factory=Health)
-
-
-def check_mqtt_port(settings: Settings) -> None:
-    """Refuse a taken port for the embedded broker (else we would silently talk to whoever holds it)."""
-    from demo.broker import ensure_port_free
-
-    ensure_port_free(settings.mqtt_port)
-
-
-INGEST_ACCOUNT_FILE = "ingest-account.json"  # in <data-dir>/mqtt, for the embedded broker
-
-
-def generated_ingest_password(settings: Settings) -> str:
-    """Ingest's password generated once into <data-dir>/mqtt/ingest-account.json (0600)."""
-    from devices.mqtt_acl import load_or_create_password
-
-    return load_or_create_password(settings.data_dir / "mqtt" / INGEST_ACCOUNT_FILE)
-
-
-def ingest_password(settings: Settings) -> str | None:
-    """Ingest's MQTT password (each session logs in as its client id): TELECARE_MQTT_PASSWORD, else (embedded
-    broker) the generated one; None for an external broker without it (the URL's user:pass, or anonymous)."""
-    if settings.mqtt_password:
-        return settings.mqtt_password
-    return None if settings.mqtt_url else generated_ingest_password(settings)
-
-
-async def write_broker_auth(core: Core, out_dir: Path | None = None):
-    """Write the broker's password file and ACL from the registry (-> BrokerAuthFiles); skips are logged."""
-    from devices.credentials import GatewayCredentials
-    from devices.mqtt_acl import IngestAccounts, write_broker_auth as write
-    from ingest.service import session_ids
-
-    s = core.settings
-    usernames = tuple(u for cid in s.ingest_client_ids for u in session_ids(cid))
-    account = IngestAccounts(usernames, ingest_password(s) or generated_ingest_password(s))
-    files = write(out_dir or s.data_dir / "mqtt", account, await GatewayCredentials(core.db).all())
-    for reason in files.skipped:
-        log.warning("gateway left out of the MQTT password file: %s", reason)
-    return files
-
-
-async def start_broker(core: Core) -> str:
-    """TELECARE_MQTT_URL, or an embedded broker on settings.mqtt_port with the registry's accounts and ACL."""
-    settings = core.settings
-    if settings.mqtt_url:
-        return settings.mqtt_url
-    from demo.broker import EmbeddedBroker
-
-    files = await write_broker_auth(core)
-    broker = EmbeddedBroker(settings.data_dir / "mqtt", settings.mqtt_port,
-                            auth=(files.password_file, files.acl_file))
-    url = broker.start()
-    core.stack.callback(broker.stop)
-    return url
 
 
 # Bus groups every process needs its own copy of: each web process serves browsers that must see every change.
@@ -183,7 +128,7 @@ def build_ingest(core: Core, mqtt_url: str):
         mqtt_url, core.db, core.bus, core.registry, core.clock,
         client_id=s.mqtt_client_id,
         batch_size=s.ingest_batch_size, batch_ms=s.ingest_batch_ms, health=core.health,
-        mqtt_password=ingest_password(s),  # each of its sessions logs in as its own client id
+        mqtt_password=broker_setup.ingest_password(s),  # each of its sessions logs in as its own client id
         sink=kafka_ingest_sink(core) if on_kafka(s) else None,
     )
 
@@ -205,79 +150,6 @@ def build_kafka_rules(core: Core):
 
     return KafkaRulesHost(core.bus, core.registry, core.clock, tick_seconds=core.settings.tick_seconds,
                           health=core.health)
-
-
-def build_telephony(core: Core):
-    """Twilio when configured, else the phone simulator."""
-    s = core.settings
-    if s.telephony == "twilio":
-        missing = [n for n in ("twilio_account_sid", "twilio_auth_token", "twilio_from_number", "public_base_url")
-                   if not getattr(s, n)]
-        if missing:
-            raise ConfigError("TELECARE_TELEPHONY=twilio needs " + ", ".join(f"TELECARE_{m.upper()}" for m in missing))
-        from outreach.twilio_telephony import TwilioTelephony
-
-        return TwilioTelephony(s.twilio_account_sid, s.twilio_auth_token, s.twilio_from_number, s.public_base_url,
-                               base_url=s.twilio_base_url, clock=core.clock)
-    from demo.simulated_telephony import SimulatedTelephony
-
-    return SimulatedTelephony(core.clock)
-
-
-def build_outreach(core: Core):
-    """Outreach (planning, scheduler, dialer, escalation) with this process's telephony."""
-    from entrypoints.kafka_parts import alerts_via_bus, on_kafka
-    from outreach.service import OutreachService
-
-    alerts = alerts_via_bus(core) if on_kafka(core.settings) else core.alerts  # welfare raises: alert-triggers
-    return OutreachService(core.db, core.bus, alerts, core.registry, build_telephony(core),
-                           core.clock, core.settings, health=core.health)
-
-
-def outreach_routers(outreach: Any) -> list[Any]:
-    """Care-team routes, plus the phone simulator page or the Twilio webhooks for the telephony in use."""
-    from dashboards.routes import care
-
-    deps = care.CareDeps(outreach.db, outreach.tasks, outreach.call_log, outreach.human_calls,
-                         outreach.residents, outreach.clock, outreach.escalator)
-    out = [care.router(deps)]
-    kind = type(outreach.telephony).__name__
-    # Imported lazily: only the adapter in use is loaded (twilio stays out of simulator processes).
-    if kind == "SimulatedTelephony":
-        from dashboards.routes.phones import router as phone_router
-
-        out.append(phone_router(outreach.telephony))
-    elif kind == "TwilioTelephony":
-        from dashboards.routes.phones import elsewhere_router
-        from dashboards.routes.twilio_webhooks import router as webhook_router
-        from entrypoints.web_alone import TWILIO_PHONES
-
-        out.append(webhook_router(outreach.telephony, outreach.dialer.on_update))
-        out.append(elsewhere_router(TWILIO_PHONES))  # the nav's phone link still explains itself
-    return out
-
-
-def build_web(core: Core, routers: list[Any]):
-    """The FastAPI app with every component's routes."""
-    from dashboards.app import WebDeps, create_app
-    from dashboards.routes.auth import WebAuth
-    from dashboards.routes.commissioning import router as commissioning_router
-    from dashboards.routes.devices import router as devices_router
-    from dashboards.routes.fleet import router as fleet_router
-    from dashboards.routes.quality import router as quality_router
-    from entrypoints.gdpr_wiring import gdpr_router
-    from identity.service import Identity, IdentityConfig
-
-    s = core.settings
-    auth = WebAuth.from_settings(Identity(core.db, core.clock, IdentityConfig.from_settings(s)), s)
-    deps = WebDeps(db=core.db, bus=core.bus, alerts=core.alerts, clock=core.clock, health=core.health,
-                   service_timezone=s.service_timezone, auth=auth, hsts=s.cookies_secure,
-                   extra_routers=tuple([devices_router(core.registry, core.clock),
-                                        commissioning_router(core.db, core.alerts, core.clock),
-                                        fleet_router(core.db, core.clock),
-                                        gdpr_router(core.db, core.clock, s),
-                                        quality_router(core.db, core.clock, s.service_timezone), *routers]))
-    return create_app(deps)  # every route behind dashboards/policy.py, security headers on every answer
 
 
 # Start order: the rules' start-up replay of stored-but-unevaluated events ends before ingest publishes
@@ -317,16 +189,16 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
             running.services.append(ingest)
             running.watched.append(ingest.loop_task)
         elif part == "outreach":
-            outreach = own_outreach = build_outreach(core)
+            outreach = own_outreach = outreach_web.build_outreach(core)
             await outreach.start()
             running.services.append(outreach)
-            routers = outreach_routers(outreach)
+            routers = outreach_web.outreach_routers(outreach)
             # The rollups and quality gauges ride with outreach, the process a deployment runs once (the job
             # also takes a lock, so a second copy would only wait).
             running.tasks.append(insights_task(core))
         else:
-            await _serve(running, core, lambda ready: serve_web_app(build_web(core, routers), core.settings, ready),
-                         "web")
+            app = outreach_web.build_web(core, routers)
+            await _serve(running, core, lambda ready: outreach_web.serve_web_app(app, core.settings, ready), "web")
     # What start-up loaded (the registry view, rule states, catalogues) lives as long as the process: freezing
     # it keeps the collector's full passes from scanning it again and again (their pauses were the live
     # publish -> alert p99 tail: docs/performance.md, TELECARE_BENCH_GC_FREEZE).
@@ -339,13 +211,6 @@ async def start_parts(core: Core, parts: set[str], mqtt_url: str | None) -> Runn
         if (serve := part_endpoints(core, own_outreach)) is not None:
             await _serve(running, core, serve, "http")
     return running
-
-
-def serve_web_app(app: Any, settings: Settings, ready: asyncio.Event):
-    """uvicorn serving `app` on the settings' host and port (a coroutine to run as a watched task)."""
-    from dashboards.server import serve_web
-
-    return serve_web(app, settings.http_host, settings.http_port, ready)
 
 
 async def _serve(running: Running, core: Core, serve: Any, name: str) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 
-from entrypoints import bootstrap
+from entrypoints import bootstrap, broker_setup
 from telecare.clock import SystemClock
 from telecare.settings import Settings, bus_for
 
@@ -30,10 +30,10 @@ async def cmd_run(settings: Settings, args: argparse.Namespace, stop: asyncio.Ev
     settings = settings.model_copy(update={"bus": bus_for(settings, args.part)})
     refuse_without_kafka(settings, args.part)
     if "ingest" in parts and not settings.mqtt_url:
-        bootstrap.check_mqtt_port(settings)  # before the database starts: a taken port stops us at once
+        broker_setup.check_mqtt_port(settings)  # before the database starts: a taken port stops us at once
     async with AsyncExitStack() as stack:
         core = await bootstrap.open_core(settings, stack)
-        mqtt_url = await bootstrap.start_broker(core) if "ingest" in parts else None
+        mqtt_url = await broker_setup.start_broker(core) if "ingest" in parts else None
         running = await bootstrap.start_parts(core, parts, mqtt_url)
         if "web" in parts:
             log.info("web on http://%s:%d/", settings.http_host, settings.http_port)
@@ -76,7 +76,7 @@ async def cmd_devices(settings: Settings, args: argparse.Namespace, stop: asynci
 async def _mqtt_acl(core: bootstrap.Core, out_dir) -> str:
     from devices.credentials import GatewayCredentials
 
-    files = await bootstrap.write_broker_auth(core, out_dir)
+    files = await broker_setup.write_broker_auth(core, out_dir)
     lines = [f"wrote {files.password_file} and {files.acl_file}: {files.gateways} gateway account(s) and ingest's "
              f"(one per session of {', '.join(core.settings.ingest_client_ids)})",
              *(f"left out: {reason}" for reason in files.skipped)]
@@ -85,7 +85,7 @@ async def _mqtt_acl(core: bootstrap.Core, out_dir) -> str:
                      "`telecare devices credentials GATEWAY --rotate`")
     if not core.settings.mqtt_password:
         lines.append("ingest's password: the one generated in "
-                     f"{core.settings.data_dir / 'mqtt' / bootstrap.INGEST_ACCOUNT_FILE} "
+                     f"{core.settings.data_dir / 'mqtt' / broker_setup.INGEST_ACCOUNT_FILE} "
                      "(set TELECARE_MQTT_PASSWORD to choose it)")
     lines.append("reload the broker to apply them (SIGHUP, e.g. `docker kill -s HUP mosquitto`)")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import logging
 from contextlib import AsyncExitStack
 from zoneinfo import ZoneInfo
 
-from entrypoints import bootstrap
+from entrypoints import bootstrap, broker_setup
 from telecare.settings import Settings
 
 log = logging.getLogger("entrypoints.demo")
@@ -86,14 +86,14 @@ async def run_demo(settings: Settings, *, residents: int, simulator: bool, stop:
                    kafka: bool = False, kafka_port: int = 0) -> int:
     """Start everything, print the URLs, run until Ctrl-C, stop cleanly (`kafka`: every part on a local Kafka)."""
     if not settings.mqtt_url:
-        bootstrap.check_mqtt_port(settings)  # before the database starts: a taken port stops the demo at once
+        broker_setup.check_mqtt_port(settings)  # before the database starts: a taken port stops the demo at once
     async with AsyncExitStack() as stack:
         if kafka:
             settings = await start_demo_kafka(settings, kafka_port, stack)
         core = await bootstrap.open_core(settings, stack, create=True)
         await seed_fleet(core, residents)
         gateway_logins = await demo_gateway_logins(core)
-        mqtt_url = await bootstrap.start_broker(core)  # its password file and ACL include those gateways
+        mqtt_url = await broker_setup.start_broker(core)  # its password file and ACL include those gateways
         logins = await demo_logins(core)
 
         running = await bootstrap.start_parts(core, set(bootstrap.PARTS), mqtt_url)

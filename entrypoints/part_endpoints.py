@@ -23,7 +23,7 @@ def part_endpoints(core: Any, outreach: Any | None) -> Serve | None:
     if type(telephony).__name__ == "TwilioTelephony":
         from dashboards.routes.twilio_webhooks import router as webhook_router
         from dashboards.webhook_app import create_webhook_app
-        from entrypoints.bootstrap import serve_web_app
+        from entrypoints.outreach_web import serve_web_app
 
         app = create_webhook_app(core.health, [webhook_router(telephony, outreach.dialer.on_update)],
                                  hsts=settings.cookies_secure)

@@ -19,7 +19,7 @@ from telecare.people import Resident, RiskFlag
 from telecare.settings import load_settings
 from tests.web_helpers import put_in_team, sign_in_browser
 from tests.e2e.browser import browser_page, serve
-from entrypoints.bootstrap import outreach_routers
+from entrypoints.outreach_web import outreach_routers
 
 pytestmark = pytest.mark.e2e
 # Today at 11:00 in Madrid: inside the residents' calling hours (10:00-20:00), whenever the suite runs.

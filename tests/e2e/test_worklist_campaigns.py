@@ -18,7 +18,7 @@ from telecare.settings import load_settings
 from tests.conftest import eventually
 from tests.web_helpers import put_in_team, sign_in_browser
 from tests.e2e.browser import browser_page, serve
-from entrypoints.bootstrap import outreach_routers
+from entrypoints.outreach_web import outreach_routers
 
 pytestmark = pytest.mark.e2e
 NOW = datetime(2026, 7, 15, 9, 0, tzinfo=timezone.utc)  # 11:00 in Barcelona, inside the sample's validity

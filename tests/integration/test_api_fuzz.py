@@ -19,7 +19,7 @@ from dashboards.routes import twilio_webhooks
 from dashboards.routes.devices import router as devices_router
 from demo.simulated_telephony import SimulatedTelephony
 from devices.registry import Registry
-from entrypoints.bootstrap import outreach_routers
+from entrypoints.outreach_web import outreach_routers
 from outreach.planning import PlannedCall
 from outreach.service import OutreachService
 from outreach.twilio_telephony import TwilioTelephony

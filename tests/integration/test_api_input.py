@@ -11,7 +11,7 @@ from dashboards.errors import ERROR_MAP, status_for
 from dashboards.routes.devices import router as devices_router
 from demo.simulated_telephony import SimulatedTelephony
 from devices.registry import Registry
-from entrypoints.bootstrap import outreach_routers
+from entrypoints.outreach_web import outreach_routers
 from outreach.service import OutreachService
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock

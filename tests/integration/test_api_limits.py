@@ -14,7 +14,7 @@ from alerts.store import AlertStore
 from dashboards.app import WebDeps, create_app
 from demo.simulated_telephony import SimulatedTelephony
 from devices.registry import Registry
-from entrypoints.bootstrap import outreach_routers
+from entrypoints.outreach_web import outreach_routers
 from outreach.cap import MAX_BYTES, MAX_SHAPES
 from outreach.service import OutreachService
 from telecare.bus import InProcessBus

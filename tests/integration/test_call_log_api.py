@@ -23,7 +23,7 @@ from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
 from telecare.people import Resident, RiskFlag
 from telecare.settings import load_settings
-from entrypoints.bootstrap import outreach_routers
+from entrypoints.outreach_web import outreach_routers
 
 NOW = datetime(2026, 7, 15, 9, 0, tzinfo=timezone.utc)  # 11:00 in Barcelona
 

@@ -16,7 +16,7 @@ from telecare.clock import SystemClock
 from telecare.people import Resident
 from telecare.settings import load_settings
 from tests.conftest import eventually
-from entrypoints.bootstrap import outreach_routers
+from entrypoints.outreach_web import outreach_routers
 
 
 async def test_service_dials_a_campaign_and_arms_escalation_end_to_end(db):

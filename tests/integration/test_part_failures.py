@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints import bootstrap, cli
+from entrypoints import bootstrap, cli, outreach_web
 from entrypoints.running import PartFailed, Running
 from ingest.service import IngestService
 from ingest.topics import device_topic
@@ -32,7 +32,7 @@ async def test_a_dead_ingest_loop_fails_healthz_and_stops_the_process(db_url: st
         core = await bootstrap.open_core(settings, stack)
         running = await bootstrap.start_parts(core, {"ingest"}, mqtt_url)
         try:
-            async with api_client(bootstrap.build_web(core, [])) as client:
+            async with api_client(outreach_web.build_web(core, [])) as client:
                 healthy = await client.get("/healthz")
                 assert healthy.status_code == 200 and healthy.json()["parts"]["ingest"]["state"] == "ok"
 

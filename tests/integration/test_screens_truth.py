@@ -16,7 +16,7 @@ from alerts.store import AlertStore
 from dashboards.app import WebDeps, create_app
 from devices.registry import Registry
 from demo.simulated_telephony import SimulatedTelephony
-from entrypoints.bootstrap import outreach_routers
+from entrypoints.outreach_web import outreach_routers
 from dashboards.errors import install_error_handlers
 from outreach.planning import PlannedCall
 from outreach.service import OutreachService
