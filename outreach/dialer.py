@@ -12,7 +12,7 @@ from outreach.call_vocabulary import UNREACHED, CallMode, CallOutcome, CallPurpo
 from outreach.pacing import PaceLimits
 from outreach.slots import Sleep, StartSlots
 from outreach.telephony import FINAL_STATUSES, CallRejected, CallRequest, CallStatus, CallUpdate, Telephony
-from outreach.task_records import welfare_trigger
+from outreach.welfare import SWEEP_EVERY, raise_owed, raise_welfare
 from outreach.voice_prompts import prompts_for
 from telecare.alerts import AlertSink
 from telecare.clock import Clock
@@ -50,6 +50,7 @@ class Dialer:
         self._dispatching, self._background = asyncio.Lock(), set[asyncio.Task[None]]()
         self._campaigns: dict[int, Any] = {}
         self._escalation_hook: ResultHook | None = None
+        self._next_welfare_sweep = clock.now()  # the first dispatch raises what an earlier run still owed
 
     def on_escalation_result(self, hook: ResultHook) -> None:
         """Where closed key-holder calls (purpose escalation) go: the Escalator."""
@@ -65,6 +66,9 @@ class Dialer:
             return 0
         async with self._dispatching:
             await self.close_stale()
+            if (now := self._clock.now()) >= self._next_welfare_sweep:
+                self._next_welfare_sweep = now + SWEEP_EVERY
+                await raise_owed(self._tasks, self._alerts, now)
             placed = 0
             while (capacity := self._max_concurrent - len(self._active)) > 0:
                 due = await self._tasks.due_automated(self._clock.now(), min(capacity, self._batch))
@@ -212,7 +216,7 @@ class Dialer:
                                               resident=resident, campaign_id=task.campaign_id,
                                               source_task_id=task.id)
         if after.needs_welfare_check:
-            await self._alerts.raise_or_attach(welfare_trigger(after.task, now), now)
+            await raise_welfare(self._tasks, self._alerts, after.task, now)
 
     async def close_stale(self) -> int:
         """Close as failed every automated call with no final status past its timeout; return how many."""

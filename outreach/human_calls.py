@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from outreach.call_log import CallLog, CallRecord
 from outreach.call_vocabulary import CallMode, CallOutcome, CallPurpose
 from outreach.planning import calling_hours_at, service_time_text
-from outreach.task_records import TaskStatus, welfare_trigger
+from outreach.task_records import TaskStatus
 from outreach.telephony import CallRequest, Telephony
+from outreach.welfare import raise_welfare
 from telecare.alerts import N_, AlertSink, AlertTrigger, AlertType, Severity, reason_params
 from telecare.clock import Clock
 from telecare.errors import ConflictError, InvalidInput, TelephonyError
@@ -175,7 +176,7 @@ class HumanCalls:
         if record.task_id is not None:
             after = await self._tasks.record_attempt(record.task_id, outcome, now, resident)
             if after.needs_welfare_check:
-                await self._alerts.raise_or_attach(welfare_trigger(after.task, now), now)
+                await raise_welfare(self._tasks, self._alerts, after.task, now)
         if outcome == CallOutcome.CONCERN:
             await self._concern(record, resident, urgent, now)
         log.info("call %s outcome %s recorded", call_id, outcome)

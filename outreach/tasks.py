@@ -114,18 +114,31 @@ class TaskStore:
             if task.status not in OPEN_STATUSES:
                 raise ConflictError(f"call task {task_id} is already {task.status}")
             decision = decide_after_attempt(task, outcome, now, resident)
+            welfare = decision.status == TaskStatus.UNREACHED and task.purpose in WELFARE_ON_UNREACHED
             row = await tx.fetchrow(
                 f"""UPDATE call_tasks SET status = %s, attempts = attempts + 1, next_attempt_at = %s,
-                           not_before = %s, not_after = %s, updated_at = %s
+                           not_before = %s, not_after = %s, updated_at = %s,
+                           welfare_due_at = CASE WHEN %s THEN %s ELSE welfare_due_at END
                     WHERE id = %s RETURNING {_TASK_COLS}""",
-                (decision.status, decision.next_attempt_at, decision.not_before, decision.not_after, now, task_id))
+                (decision.status, decision.next_attempt_at, decision.not_before, decision.not_after, now,
+                 welfare, now, task_id))
         after = CallTask.from_row(row)  # type: ignore[arg-type]
         OUTREACH_TASK_OUTCOMES.labels(after.purpose, after.status).inc()
-        welfare = after.status == TaskStatus.UNREACHED and after.purpose in WELFARE_ON_UNREACHED
         if welfare:
             log.info("call task %s unreached after %s attempts: welfare check needed", after.id, after.attempts)
         return TaskAfterAttempt(after, after.status == TaskStatus.DONE,
                                 after.next_attempt_at if after.status == TaskStatus.PENDING else None, welfare)
+
+    async def welfare_owed(self, due_before: datetime, limit: int = 100) -> list[CallTask]:
+        """Tasks left unreached whose welfare_check alert was owed before `due_before` and not raised yet."""
+        rows = await self._db.fetch(
+            f"""SELECT {_TASK_COLS} FROM call_tasks WHERE welfare_due_at IS NOT NULL AND welfare_due_at < %s
+                ORDER BY welfare_due_at LIMIT %s""", (due_before, limit))
+        return [CallTask.from_row(r) for r in rows]
+
+    async def welfare_raised(self, task_id: int) -> None:
+        """The alert sink took the task's welfare_check raise: nothing is owed any more."""
+        await self._db.execute("UPDATE call_tasks SET welfare_due_at = NULL WHERE id = %s", (task_id,))
 
     async def create_callback(self, resident_id: str, reason: str, now: datetime, *,
                               resident: Resident | None = None, purpose: CallPurpose = CallPurpose.FOLLOW_UP,

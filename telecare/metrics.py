@@ -114,6 +114,10 @@ OUTREACH_TASK_OUTCOMES = Counter(
     "telecare_outreach_task_outcomes", "Call task status after an attempt", ["purpose", "status"],
     registry=REGISTRY,
 )  # status="done|pending (retry)|unreached"
+OUTREACH_WELFARE_RAISES = Counter(
+    "telecare_outreach_welfare_raises", "Welfare checks raised for call tasks left unreached", ["result"],
+    registry=REGISTRY,
+)  # result="raised (when the call ended)|late (by the sweep)|failed (still owed)"
 CAP_MESSAGES = Counter(
     "telecare_cap_messages", "CAP warnings ingested", ["result"], registry=REGISTRY
 )  # result="campaign|duplicate|cancelled|ignored|rejected"

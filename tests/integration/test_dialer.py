@@ -19,6 +19,7 @@ from alerts.store import AlertStore
 from telecare.alerts import AlertType
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
+from telecare.errors import BusError
 from telecare.people import Resident
 
 T0 = datetime(2026, 6, 22, 8, 0, tzinfo=timezone.utc)  # 10:00 in Barcelona
@@ -133,6 +134,60 @@ async def test_unanswered_retries_within_calling_hours_then_welfare_alert(world)
     assert await _task_status(w, "r0") == "unreached"
     [alert] = await w["alerts"].list(resident_id="r0")
     assert (alert.type, alert.severity.value) == (AlertType.WELFARE_CHECK, "high")
+
+
+class FlakySink:
+    """The alert store behind a bus that can be down: raises BusError while `down`, else raises for real."""
+
+    def __init__(self, store: AlertStore) -> None:
+        self.store, self.down, self.tried = store, False, 0
+
+    async def raise_or_attach(self, trigger, now):
+        self.tried += 1
+        if self.down:
+            raise BusError("alert-triggers: no broker answered in 30 s")
+        return await self.store.raise_or_attach(trigger, now)
+
+    async def clear(self, clear, now):
+        return await self.store.clear(clear, now)
+
+
+async def test_a_welfare_check_that_could_not_be_raised_is_raised_later_once(world):
+    w = world
+    await _campaign(w, 1)
+    for phone in _phones(0):
+        w["sim"].script(phone, no_answer())
+    sink = FlakySink(w["alerts"])
+
+    async def sleep(seconds: float) -> None:
+        w["clock"].advance(seconds)
+
+    d = Dialer(w["tasks"], w["log"], w["sim"], sink, w["registry"], w["clock"], cps=10, sleep=sleep)
+    w["sim"].set_update_handler(d.on_update)
+    for attempt in range(3):
+        sink.down = attempt == 2  # the bus is down when the last attempt ends
+        await _run(w, d)
+        await _run(w, d, 31)
+        await _run(w, d, 31)
+        if attempt < 2:
+            w["clock"].advance(timedelta(minutes=30))
+    assert await _task_status(w, "r0") == "unreached" and sink.tried == 1
+    assert await w["alerts"].list(resident_id="r0") == []  # not raised: owed
+    owed = await w["tasks"].welfare_owed(w["clock"].now() + timedelta(seconds=1))
+    assert [t.resident_id for t in owed] == ["r0"]
+
+    await _run(w, d, 31)  # the bus is still down and the grace not over: nothing tried yet
+    assert sink.tried == 1
+    await _run(w, d, 31)  # past the grace, still down: tried, still owed
+    assert sink.tried == 2 and await w["alerts"].list(resident_id="r0") == []
+    sink.down = False
+    await _run(w, d, 31)
+    [alert] = await w["alerts"].list(resident_id="r0")
+    assert (alert.type, alert.severity.value, alert.count) == (AlertType.WELFARE_CHECK, "high", 1)
+    assert await w["tasks"].welfare_owed(w["clock"].now() + timedelta(seconds=1)) == []
+    for _ in range(3):  # later sweeps owe nothing: the alert is raised once, never attached again
+        await _run(w, d, 31)
+    assert sink.tried == 3 and (await w["alerts"].list(resident_id="r0"))[0].count == 1
 
 
 async def test_pacing_never_exceeds_cps_or_concurrency(world):
