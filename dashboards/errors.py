@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telecare.errors import (
-    BrokerError, ConfigError, ConflictError, InvalidInput, NotFound, StoreError, TelecareError, TelephonyError,
+    BrokerError, BusError, ConfigError, ConflictError, InvalidInput, NotFound, StoreError, TelecareError, TelephonyError,
 )
 from telecare.metrics import HTTP_ERRORS
 
@@ -19,13 +19,14 @@ from dashboards.views import readable_errors
 log = logging.getLogger(__name__)
 
 # Most specific first (ConflictError is a StoreError). Our errors' messages are operator-safe by design.
-# A database that failed or is unreachable is 503 (retry later) everywhere, never 500.
+# A database, broker or bus that failed or is unreachable is 503 (retry later) everywhere, never 500.
 ERROR_MAP: tuple[tuple[type[TelecareError], int], ...] = (
     (NotFound, 404),
     (ConflictError, 409),
     (InvalidInput, 400),
     (StoreError, 503),
     (BrokerError, 503),
+    (BusError, 503),  # the Kafka bus did not take a message in time: retry later
     (TelephonyError, 502),
     (ConfigError, 500),
     (TelecareError, 500),

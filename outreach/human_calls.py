@@ -170,6 +170,10 @@ class HumanCalls:
         if existing.outcome is not None:
             raise ConflictError(f"call {call_id} already has the outcome {existing.outcome}")
         now = self._clock.now()
+        if outcome == CallOutcome.CONCERN and urgent:
+            # Before anything is recorded: if the alert sink is down the whole tap fails (503) and the person taps
+            # again; recorded first, the retry would be refused as a duplicate and the alert never raised.
+            await self._urgent_concern(existing, now)
         record = await self._log.record_outcome(call_id, outcome, note, now)
         OUTREACH_OUTCOMES.labels(record.purpose, outcome).inc()
         resident = await self._residents.resident(record.resident_id)
@@ -177,23 +181,20 @@ class HumanCalls:
             after = await self._tasks.record_attempt(record.task_id, outcome, now, resident)
             if after.needs_welfare_check:
                 await raise_welfare(self._tasks, self._alerts, after.task, now)
-        if outcome == CallOutcome.CONCERN:
-            await self._concern(record, resident, urgent, now)
+        if outcome == CallOutcome.CONCERN and not urgent:  # a person follows up within two days
+            await self._tasks.create_callback(record.resident_id, "follow-up of a concern raised on a call", now,
+                                              resident=resident, source_task_id=record.task_id, priority=5,
+                                              campaign_id=record.campaign_id)
         log.info("call %s outcome %s recorded", call_id, outcome)
         return record
 
-    async def _concern(self, record: CallRecord, resident: Any, urgent: bool, now: datetime) -> None:
-        """Urgent: a welfare alert on the operator queue now. Otherwise a person follows up within two days."""
-        if urgent:
-            template = N_("urgent concern from a {purpose} call")  # the page says purpose with term()
-            await self._alerts.raise_or_attach(AlertTrigger(
-                record.resident_id, AlertType.WELFARE_CHECK, Severity.HIGH, now,
-                template.format(purpose=record.purpose.replace("_", " ")), template=template,
-                params=reason_params(purpose=record.purpose)), now)
-            return
-        await self._tasks.create_callback(record.resident_id, "follow-up of a concern raised on a call", now,
-                                          resident=resident, source_task_id=record.task_id, priority=5,
-                                          campaign_id=record.campaign_id)
+    async def _urgent_concern(self, call: CallRecord, now: datetime) -> None:
+        """A welfare alert on the operator queue now."""
+        template = N_("urgent concern from a {purpose} call")  # the page says purpose with term()
+        await self._alerts.raise_or_attach(AlertTrigger(
+            call.resident_id, AlertType.WELFARE_CHECK, Severity.HIGH, now,
+            template.format(purpose=call.purpose.replace("_", " ")), template=template,
+            params=reason_params(purpose=call.purpose)), now)
 
 
 def _when_callable(task: Any, resident: Resident | None, now: datetime) -> tuple[bool, datetime | None, WaitReason | None]:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
+from tests.fakes.flaky_alerts import FlakySink
 from tests.web_helpers import api_client, app_with, put_in_team
 from fastapi import FastAPI
 
@@ -38,8 +39,9 @@ async def api(db):
             f"r{i}", f"Resident {i}", phones=(f"+3460000000{i}",), latitude=lat, longitude=lon,
             risk_flags=frozenset({RiskFlag.HEAT_VULNERABLE, RiskFlag.LIVES_ALONE}) if i == 0 else frozenset()))
     alerts = AlertStore(db, bus)
+    sink = FlakySink(alerts)  # up unless a test takes it down
     sim = SimulatedTelephony(clock)
-    service = OutreachService(db, bus, alerts, registry, sim, clock, load_settings(database_url=None))
+    service = OutreachService(db, bus, sink, registry, sim, clock, load_settings(database_url=None))
     await service.tasks.save_plans([
         PlannedCall(f"r{i}", "follow_up", "human", NOW.date(), NOW - timedelta(hours=1), NOW + timedelta(hours=8),
                     10 + i, "team-a", f"k{i}", "follow-up") for i in range(3)], NOW)
@@ -47,7 +49,8 @@ async def api(db):
     app = app_with(db, bus, alerts, clock, outreach_routers(service))
     # A coordinator of team-a: care-team reads and calls, and campaigns (weather ones too).
     async with api_client(app, role="coordinator", teams=["team-a"], name="anna") as client:
-        yield {"client": client, "service": service, "alerts": alerts, "db": db, "clock": clock, "sim": sim}
+        yield {"client": client, "service": service, "alerts": alerts, "db": db, "clock": clock, "sim": sim,
+               "sink": sink}
 
 
 async def _start(c, rid_index: int, caller="Anna") -> int:
@@ -81,6 +84,37 @@ async def test_outcomes_fine_concern_urgent_no_answer_and_their_follow_ups(api):
     # The same call cannot get a second outcome.
     again = await c.post(f"/api/calls/{fine}/outcome", json={"outcome": "declined"})
     assert again.status_code == 409
+
+
+async def test_an_urgent_concern_the_bus_refused_is_not_recorded_so_the_retry_raises_it(api):
+    c, db = api["client"], api["db"]
+    call = await _start(c, 2)
+    api["sink"].down = True
+    body = {"outcome": "concern", "urgent": True, "note": "fell"}
+    refused = await c.post(f"/api/calls/{call}/outcome", json=body)
+    assert refused.status_code == 503 and "alert-triggers" in refused.json()["detail"]
+    assert await db.fetchval("SELECT outcome FROM call_log WHERE id = %s", (call,)) is None
+    api["sink"].down = False
+    assert (await c.post(f"/api/calls/{call}/outcome", json=body)).status_code == 200
+    [alert] = await api["alerts"].list(resident_id="r2")
+    assert alert.type == AlertType.WELFARE_CHECK and alert.count == 1
+    assert await db.fetchval("SELECT outcome FROM call_log WHERE id = %s", (call,)) == "concern"
+
+
+async def test_a_welfare_check_owed_by_a_persons_last_attempt_survives_a_bus_outage(api):
+    c, db, clock = api["client"], api["db"], api["clock"]
+    await db.execute("UPDATE call_tasks SET max_attempts = 1 WHERE resident_id = 'r0'")
+    call = await _start(c, 0)
+    api["sink"].down = True
+    answered = await c.post(f"/api/calls/{call}/outcome", json={"outcome": "no_answer"})
+    assert answered.status_code == 200  # the person's tap is recorded; the alert is owed, not lost
+    assert await db.fetchval("SELECT status FROM call_tasks WHERE resident_id = 'r0'") == "unreached"
+    assert await api["alerts"].list(resident_id="r0") == []
+    api["sink"].down = False
+    clock.advance(timedelta(seconds=61))
+    await api["service"].dialer.dispatch()  # the dialer's next tick sweeps what is owed
+    [alert] = await api["alerts"].list(resident_id="r0")
+    assert alert.type == AlertType.WELFARE_CHECK
 
 
 async def test_no_answer_goes_back_to_the_list_for_a_retry(api):

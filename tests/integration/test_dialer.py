@@ -19,8 +19,8 @@ from alerts.store import AlertStore
 from telecare.alerts import AlertType
 from telecare.bus import InProcessBus
 from telecare.clock import FakeClock
-from telecare.errors import BusError
 from telecare.people import Resident
+from tests.fakes.flaky_alerts import FlakySink
 
 T0 = datetime(2026, 6, 22, 8, 0, tzinfo=timezone.utc)  # 10:00 in Barcelona
 
@@ -134,22 +134,6 @@ async def test_unanswered_retries_within_calling_hours_then_welfare_alert(world)
     assert await _task_status(w, "r0") == "unreached"
     [alert] = await w["alerts"].list(resident_id="r0")
     assert (alert.type, alert.severity.value) == (AlertType.WELFARE_CHECK, "high")
-
-
-class FlakySink:
-    """The alert store behind a bus that can be down: raises BusError while `down`, else raises for real."""
-
-    def __init__(self, store: AlertStore) -> None:
-        self.store, self.down, self.tried = store, False, 0
-
-    async def raise_or_attach(self, trigger, now):
-        self.tried += 1
-        if self.down:
-            raise BusError("alert-triggers: no broker answered in 30 s")
-        return await self.store.raise_or_attach(trigger, now)
-
-    async def clear(self, clear, now):
-        return await self.store.clear(clear, now)
 
 
 async def test_a_welfare_check_that_could_not_be_raised_is_raised_later_once(world):
