@@ -38,6 +38,11 @@ def build_outreach(core: Core):
                            core.clock, core.settings, health=core.health)
 
 
+def on_twilio(outreach: Any | None) -> bool:
+    """This process's outreach places its calls through Twilio (whose callbacks must reach it)."""
+    return type(getattr(outreach, "telephony", None)).__name__ == "TwilioTelephony"
+
+
 def outreach_routers(outreach: Any) -> list[Any]:
     """Care-team routes, plus the phone simulator page or the Twilio webhooks for the telephony in use."""
     from dashboards.routes import care
@@ -45,13 +50,12 @@ def outreach_routers(outreach: Any) -> list[Any]:
     deps = care.CareDeps(outreach.db, outreach.tasks, outreach.call_log, outreach.human_calls,
                          outreach.residents, outreach.clock, outreach.escalator)
     out = [care.router(deps)]
-    kind = type(outreach.telephony).__name__
     # Imported lazily: only the adapter in use is loaded (twilio stays out of simulator processes).
-    if kind == "SimulatedTelephony":
+    if type(outreach.telephony).__name__ == "SimulatedTelephony":
         from dashboards.routes.phones import router as phone_router
 
         out.append(phone_router(outreach.telephony))
-    elif kind == "TwilioTelephony":
+    elif on_twilio(outreach):
         from dashboards.routes.phones import elsewhere_router
         from dashboards.routes.twilio_webhooks import router as webhook_router
         from entrypoints.web_alone import TWILIO_PHONES

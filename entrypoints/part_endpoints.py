@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from entrypoints.outreach_web import on_twilio, serve_web_app
 from telecare.part_http import part_port, serve_part_http
 
 Serve = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -19,13 +20,11 @@ Serve = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 def part_endpoints(core: Any, outreach: Any | None) -> Serve | None:
     """How this part serves its endpoints (called with a ready event), or None when it serves nothing."""
     settings = core.settings
-    telephony = getattr(outreach, "telephony", None)
-    if type(telephony).__name__ == "TwilioTelephony":
+    if on_twilio(outreach):
         from dashboards.routes.twilio_webhooks import router as webhook_router
         from dashboards.webhook_app import create_webhook_app
-        from entrypoints.outreach_web import serve_web_app
 
-        app = create_webhook_app(core.health, [webhook_router(telephony, outreach.dialer.on_update)],
+        app = create_webhook_app(core.health, [webhook_router(outreach.telephony, outreach.dialer.on_update)],
                                  hsts=settings.cookies_secure)
         return lambda ready: serve_web_app(app, settings, ready)
     port = part_port(settings)
