@@ -27,6 +27,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.protocol.admin import DeleteGroupsRequest
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
@@ -379,11 +380,23 @@ class KafkaBus:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self._client_id)
             try:  # bounded: an unreachable broker must not hold the shutdown
                 await asyncio.wait_for(admin.start(), CLOSE_TIMEOUT_S)
-                await asyncio.wait_for(admin.delete_consumer_groups(groups), CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(_delete_groups(admin, groups), CLOSE_TIMEOUT_S)
             except Exception as err:  # noqa: BLE001 - the broker expires them after offsets.retention.minutes
-                log.info("could not delete per-process consumer groups: %s", type(err).__name__)
+                log.warning("could not delete per-process consumer groups %s: %s", groups, type(err).__name__)
             finally:
                 await admin.close()
+
+
+async def _delete_groups(admin: AIOKafkaAdminClient, groups: list[str]) -> None:
+    """Kafka's DeleteGroups at each group's coordinator: aiokafka 0.14's admin client has no call for it."""
+    by_node: dict[int, list[str]] = {}
+    for gid in groups:
+        by_node.setdefault(await admin.find_coordinator(gid), []).append(gid)
+    for node, names in by_node.items():
+        response = await admin._send_request(DeleteGroupsRequest(names), node)  # noqa: SLF001 - see docstring
+        failed = {gid: code for gid, code in response.results if code}
+        if failed:
+            raise KafkaError(f"DeleteGroups refused: {failed} (Kafka error codes)")
 
 
 def _keyed_partition(key: bytes, count: int) -> int:

@@ -54,6 +54,33 @@ async def reading(bus: KafkaBus, topic: str, grp: str, into: list, *, gaps: bool
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_per_process_group_is_deleted_when_its_bus_closes(kafka_bootstrap):
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    web = group()
+    bus = KafkaBus(kafka_bootstrap, register_skew_ms=0, process_groups=frozenset({web}))
+    gid = bus.group_id(ALERTS, web)
+    assert gid.startswith(f"{ALERTS}.{web}-")  # its own group: every web process sees every change
+    bus.register(ALERTS, web)
+    got: list = []
+    async with reading(bus, ALERTS, web, got):
+        alert = Alert(1, "r1", AlertType.HELP_BUTTON, Severity.CRITICAL, AlertStatus.OPEN, NOW, NOW, NOW, 1,
+                      "Help button pressed")
+        await bus.publish(ALERTS, "r1", AlertChange(AlertChangeKind.RAISED, alert))
+        await eventually(lambda: got, timeout=30)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        async def listed() -> set[str]:
+            return {g[0] for g in await admin.list_consumer_groups()}
+
+        assert gid in await listed()
+        await bus.close()
+        assert gid not in await listed()  # nobody resumes it: no stale group left on the broker
+    finally:
+        await admin.close()
+
+
 async def test_event_and_alert_change_round_trip(kafka_bootstrap):
     bus, grp = new_bus(kafka_bootstrap), group()
     bus.register(EVENTS, grp)
