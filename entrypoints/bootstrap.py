@@ -218,7 +218,9 @@ async def _serve(running: Running, core: Core, serve: Any, name: str) -> None:
     ready = asyncio.Event()
     task = watched_task(core.health, serve(ready), name)
     running.tasks.append(task)
-    await asyncio.wait([asyncio.create_task(ready.wait()), task], return_when=asyncio.FIRST_COMPLETED)
+    listening = asyncio.create_task(ready.wait())
+    await asyncio.wait([listening, task], return_when=asyncio.FIRST_COMPLETED)
+    listening.cancel()  # a server that died before listening leaves it waiting for good
     if task.done():
         await running.stop()
         await task  # re-raises why the server could not start
